@@ -1,0 +1,163 @@
+"""The case matrix: what a run measures, chosen by preset and command-line options.
+
+Everything here is plain data and validation; nothing runs torch code except the
+meta-device check of whether a workload has parameters.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass
+
+from bench_lib.schema import MODES, PASSES
+
+DEVICES = ("cpu", "cuda")
+DTYPES = ("float32", "float16", "bfloat16")
+
+
+class SelectionError(ValueError):
+    """A user's selection is invalid; the message is one line naming the value and the rule."""
+
+
+@dataclass(frozen=True)
+class Preset:
+    sizes: tuple[int, ...]
+    # Wall-clock seconds of timed rounds per case; the round count follows from it.
+    seconds_per_case: float
+    min_rounds: int
+    max_rounds: int
+
+
+PRESETS: dict[str, Preset] = {
+    "quick": Preset(sizes=(2**10, 2**14, 2**18), seconds_per_case=0.1, min_rounds=5, max_rounds=200),
+    "default": Preset(
+        sizes=(2**10, 2**14, 2**17, 2**21, 2**24), seconds_per_case=0.4, min_rounds=7, max_rounds=1000
+    ),
+    "full": Preset(sizes=tuple(2**k for k in range(10, 25, 2)), seconds_per_case=1.0, min_rounds=10, max_rounds=5000),
+}
+
+
+@dataclass(frozen=True, order=True)
+class CaseSpec:
+    """What one benchmark case measures. Its fields are the run file's SPEC_KEYS."""
+
+    workload: str
+    mode: str
+    pass_: str
+    size: int
+    device: str
+    dtype: str
+
+    @property
+    def case_id(self) -> str:
+        return f"{self.workload}-{self.pass_}-{self.mode}-{self.size}-{self.device}-{self.dtype}"
+
+    @property
+    def group(self) -> str:
+        # pytest-benchmark compares the members of a group: here, the four modes.
+        return f"{self.workload} {self.pass_} n={self.size} {self.device} {self.dtype}"
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "workload": self.workload,
+            "mode": self.mode,
+            "pass": self.pass_,
+            "size": self.size,
+            "device": self.device,
+            "dtype": self.dtype,
+        }
+
+
+@dataclass(frozen=True)
+class Selection:
+    preset: str
+    workloads: tuple[str, ...]
+    modes: tuple[str, ...]
+    passes: tuple[str, ...]
+    sizes: tuple[int, ...]
+    devices: tuple[str, ...]
+    dtypes: tuple[str, ...]
+
+    @property
+    def settings(self) -> Preset:
+        return PRESETS[self.preset]
+
+    def cases(self) -> list[CaseSpec]:
+        return [
+            CaseSpec(w, m, p, s, d, t)
+            for w, p, s, d, t, m in itertools.product(
+                self.workloads, self.passes, self.sizes, self.devices, self.dtypes, self.modes
+            )
+        ]
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "preset": self.preset,
+            "workloads": list(self.workloads),
+            "modes": list(self.modes),
+            "passes": list(self.passes),
+            "sizes": list(self.sizes),
+            "devices": list(self.devices),
+            "dtypes": list(self.dtypes),
+        }
+
+
+def _split(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _choose(kind: str, text: str | None, allowed: tuple[str, ...], default: tuple[str, ...]) -> tuple[str, ...]:
+    if text is None:
+        return default
+    items = _split(text)
+    if not items:
+        raise SelectionError(f"empty {kind} selection {text!r}; allowed: {', '.join(allowed)}")
+    for item in items:
+        if item not in allowed:
+            raise SelectionError(f"unknown {kind} {item!r}; allowed: {', '.join(allowed)}")
+    return tuple(dict.fromkeys(items))  # keeps order, drops repeats
+
+
+_POWER = re.compile(r"^2(?:\^|\*\*)(\d+)$")
+
+
+def parse_size(text: str) -> int:
+    """A size is a positive integer, written plainly (1024) or as a power of two (2^10)."""
+    match = _POWER.match(text)
+    value = 2 ** int(match.group(1)) if match else int(text) if text.isdigit() else 0
+    if value <= 0:
+        raise SelectionError(f"size {text!r} is not a positive integer; write sizes like 1024 or 2^20")
+    return value
+
+
+def parse_selection(
+    *,
+    preset: str = "default",
+    workloads: str | None = None,
+    modes: str | None = None,
+    passes: str | None = None,
+    sizes: str | None = None,
+    devices: str | None = None,
+    dtypes: str | None = None,
+    known_workloads: tuple[str, ...],
+) -> Selection:
+    """Build a Selection from option strings (comma-separated lists; None means the default)."""
+    if preset not in PRESETS:
+        raise SelectionError(f"unknown preset {preset!r}; allowed: {', '.join(PRESETS)}")
+    if sizes is None:
+        size_values = PRESETS[preset].sizes
+    else:
+        items = _split(sizes)
+        if not items:
+            raise SelectionError(f"empty size selection {sizes!r}; write sizes like 1024,2^20")
+        size_values = tuple(dict.fromkeys(parse_size(item) for item in items))
+    return Selection(
+        preset=preset,
+        workloads=_choose("workload", workloads, known_workloads, known_workloads),
+        modes=_choose("mode", modes, MODES, MODES),
+        passes=_choose("pass", passes, PASSES, PASSES),
+        sizes=size_values,
+        devices=_choose("device", devices, DEVICES, DEVICES),
+        dtypes=_choose("dtype", dtypes, DTYPES, ("float32",)),
+    )

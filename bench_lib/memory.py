@@ -1,0 +1,223 @@
+"""Memory probes: tensor bytes, saved-for-backward bytes, graph size and process RSS.
+
+Each probe is a context manager around one pass that leaves its figures on the object, so the
+measurement code can swap real probes for fakes in tests. None of them runs while a pass is
+timed: hooks and dispatch modes cost time.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import gc
+import sys
+import weakref
+from pathlib import Path
+from types import TracebackType
+from typing import Protocol
+
+import psutil
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+
+
+class PassProbe(Protocol):
+    """A context manager that measures the pass run inside it."""
+
+    method: str
+
+    def __enter__(self) -> PassProbe: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+def _tensors(tree: object) -> list[torch.Tensor]:
+    return [leaf for leaf in tree_flatten(tree)[0] if isinstance(leaf, torch.Tensor)]
+
+
+class CpuTensorTracker(TorchDispatchMode):
+    """Live and peak bytes of the tensor storages created inside the context.
+
+    PyTorch keeps no statistics for ordinary CPU memory, so this watches every op below
+    autograd (backward's ops included): each output storage that none of the op's inputs
+    already had is counted once, and uncounted when a weak-reference finaliser sees it freed.
+    Storages that existed before the context are never counted, even when an in-place op
+    returns them. Scratch buffers an op frees before returning are invisible.
+    """
+
+    method = "dispatch-tracker"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.live_bytes = 0
+        self.peak_bytes = 0
+        self._finalizers: dict[int, weakref.finalize] = {}
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        out = func(*args, **(kwargs or {}))
+        inputs = {t.untyped_storage().data_ptr() for t in _tensors((args, kwargs))}
+        for tensor in _tensors(out):
+            storage = tensor.untyped_storage()
+            key = storage.data_ptr()
+            if key in inputs or key in self._finalizers or storage.nbytes() == 0:
+                continue
+            self._add(key, storage.nbytes())
+            self._finalizers[key] = weakref.finalize(storage, self._remove, key, storage.nbytes())
+        return out
+
+    def _add(self, key: int, nbytes: int) -> None:
+        self.live_bytes += nbytes
+        self.peak_bytes = max(self.peak_bytes, self.live_bytes)
+
+    def _remove(self, key: int, nbytes: int) -> None:
+        self.live_bytes -= nbytes
+        self._finalizers.pop(key, None)
+
+    @property
+    def retained_bytes(self) -> int:
+        return self.live_bytes
+
+    def __exit__(self, *exc: object) -> None:
+        super().__exit__(*exc)
+        # Storages freed later must not change the figures already taken.
+        for finalizer in self._finalizers.values():
+            finalizer.detach()
+        self._finalizers.clear()
+
+
+class CudaAllocatorProbe:
+    """Peak and retained tensor bytes from the CUDA caching allocator's own counters."""
+
+    method = "cuda-allocator"
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.peak_bytes = 0
+        self.retained_bytes = 0
+        self.peak_reserved_bytes = 0
+
+    def __enter__(self) -> CudaAllocatorProbe:
+        torch.cuda.synchronize(self.device)
+        torch.cuda.reset_peak_memory_stats(self.device)
+        self._start = torch.cuda.memory_allocated(self.device)
+        self._start_reserved = torch.cuda.memory_reserved(self.device)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        torch.cuda.synchronize(self.device)
+        self.peak_bytes = torch.cuda.max_memory_allocated(self.device) - self._start
+        self.retained_bytes = torch.cuda.memory_allocated(self.device) - self._start
+        self.peak_reserved_bytes = torch.cuda.max_memory_reserved(self.device) - self._start_reserved
+
+
+class SavedTensorCounter:
+    """Bytes that autograd saves for backward inside the context.
+
+    A saved tensor is a reference, not a copy: each storage counts once, and storages in
+    ``existing`` (inputs and parameters alive before the pass) count not at all.
+    """
+
+    def __init__(self, existing: list[torch.Tensor]) -> None:
+        self._existing = {t.untyped_storage().data_ptr() for t in existing}
+        self._seen: dict[int, int] = {}
+        self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, lambda saved: saved)
+
+    def _pack(self, tensor: torch.Tensor) -> torch.Tensor:
+        storage = tensor.untyped_storage()
+        # Saved storages stay alive while the graph does, so their addresses cannot be reused
+        # by another saved storage of the same pass.
+        if storage.data_ptr() not in self._existing:
+            self._seen.setdefault(storage.data_ptr(), storage.nbytes())
+        return tensor
+
+    @property
+    def saved_bytes(self) -> int:
+        return sum(self._seen.values())
+
+    @property
+    def saved_count(self) -> int:
+        return len(self._seen)
+
+    def __enter__(self) -> SavedTensorCounter:
+        self._hooks.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._hooks.__exit__(*exc)
+
+
+def count_graph_nodes(output: torch.Tensor | None) -> int:
+    """Autograd nodes reachable from ``output`` (AccumulateGrad nodes included)."""
+    root = output.grad_fn if output is not None else None
+    if root is None:
+        return 0
+    seen = {root}
+    stack = [root]
+    while stack:
+        for child, _ in stack.pop().next_functions:
+            if child is not None and child not in seen:
+                seen.add(child)
+                stack.append(child)
+    return len(seen)
+
+
+_PROC_STATUS = Path("/proc/self/status")
+_CLEAR_REFS = Path("/proc/self/clear_refs")
+
+
+def _status_bytes(field: str) -> int:
+    for line in _PROC_STATUS.read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024  # the kernel reports kB
+    raise RuntimeError(f"{field} missing from {_PROC_STATUS}")
+
+
+def _release_free_heap() -> None:
+    # glibc keeps freed heap memory (by design, and more so with MALLOC_TRIM_THRESHOLD_ set);
+    # returning it first makes the RSS growth show what this pass needs, not what earlier
+    # cases left free in the heap.
+    if sys.platform.startswith("linux"):
+        libc_name = ctypes.util.find_library("c")
+        if libc_name:
+            libc = ctypes.CDLL(libc_name)
+            if hasattr(libc, "malloc_trim"):
+                libc.malloc_trim(0)
+
+
+def peak_rss_supported() -> bool:
+    try:
+        _CLEAR_REFS.write_text("5")
+        _status_bytes("VmHWM")
+        return True
+    except (OSError, RuntimeError):
+        return False
+
+
+class RssProbe:
+    """Process RSS growth during the pass.
+
+    On Linux the kernel's peak counter (VmHWM) is reset to the current RSS by writing 5 to
+    /proc/self/clear_refs, so the figure is the true peak. Elsewhere it falls back to psutil's
+    RSS at the end minus the start, which misses memory freed before the end.
+    """
+
+    def __init__(self) -> None:
+        self.method = "vmhwm-reset" if peak_rss_supported() else "rss-delta"
+        self.peak_bytes = 0
+
+    def __enter__(self) -> RssProbe:
+        gc.collect()
+        _release_free_heap()
+        if self.method == "vmhwm-reset":
+            _CLEAR_REFS.write_text("5")
+            self._start = _status_bytes("VmRSS")
+        else:
+            self._start = psutil.Process().memory_info().rss
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        end = _status_bytes("VmHWM") if self.method == "vmhwm-reset" else psutil.Process().memory_info().rss
+        self.peak_bytes = max(0, end - self._start)

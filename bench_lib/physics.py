@@ -1,0 +1,48 @@
+"""Checks that a run's numbers obey the physics of the modes (MEASUREMENT.md).
+
+A violation is an artifact of the harness or the machine, not a finding. Works on the run
+file's benchmark dicts only, so the live summary and the report share it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+# Grad may look faster than a no-graph mode by this much before it counts, and only when
+# its median is also below the other mode's first quartile (both conditions: beyond noise).
+FORWARD_TOLERANCE = 0.05
+NO_GRAPH_MODES = ("no_grad", "inference_mode")
+
+
+def _key(case: Mapping[str, object]) -> tuple[object, ...]:
+    info = case["extra_info"]
+    assert isinstance(info, Mapping)
+    return (info["workload"], info["pass"], info["size"], info["device"], info["dtype"])
+
+
+def violations(cases: Iterable[Mapping[str, object]]) -> list[str]:
+    """One line per broken rule; empty when the run is consistent."""
+    problems: list[str] = []
+    by_key: dict[tuple[object, ...], dict[str, Mapping[str, object]]] = {}
+    for case in cases:
+        info = case["extra_info"]
+        assert isinstance(info, Mapping)
+        by_key.setdefault(_key(case), {})[str(info["mode"])] = case
+        if info["mode"] in NO_GRAPH_MODES and info["saved_bytes"] != 0:
+            problems.append(f"{case['name']}: {info['saved_bytes']} bytes saved for backward under {info['mode']}")
+    for (workload, pass_, size, device, dtype), modes in sorted(by_key.items(), key=str):
+        if pass_ != "forward" or "grad" not in modes:
+            continue
+        grad = modes["grad"]["stats"]
+        assert isinstance(grad, Mapping)
+        for other_name in NO_GRAPH_MODES:
+            if other_name not in modes:
+                continue
+            other = modes[other_name]["stats"]
+            assert isinstance(other, Mapping)
+            if grad["median"] < other["median"] * (1 - FORWARD_TOLERANCE) and grad["median"] < other["q1"]:
+                problems.append(
+                    f"{workload} forward n={size} {device} {dtype}: grad median {grad['median'] * 1e6:.1f} us "
+                    f"is below {other_name} median {other['median'] * 1e6:.1f} us beyond noise"
+                )
+    return problems

@@ -1,0 +1,191 @@
+"""One case, from spec to the callables pytest-benchmark times and the memory it measures.
+
+Timing and memory come from separate executions of the same pass: the probes (a dispatch mode,
+saved-tensor hooks, /proc reads) would distort the times.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from bench_lib import devices
+from bench_lib.cases import CaseSpec, Preset
+from bench_lib.memory import PassProbe, RssProbe, SavedTensorCounter, count_graph_nodes
+from bench_lib.modes import Mode, get_mode
+from bench_lib.schema import SCHEMA_VERSION
+from bench_lib.workloads import WORKLOADS, Workload
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+# Headroom kept free when deciding whether a size fits: other processes, allocator slack.
+FIT_FRACTION = 0.7
+
+
+class CaseSkipped(Exception):
+    """The case cannot run here; the message says why."""
+
+
+def static_skip_reason(spec: CaseSpec) -> str | None:
+    """Why the case cannot exist on any machine (a pass the mode does not have), or None."""
+    if spec.pass_ == "forward":
+        return None
+    workload = WORKLOADS[spec.workload]
+    has_parameters = workload.has_trainable_parameters(workload.input_shape(spec.size))
+    return get_mode(spec.mode).backward_skip_reason(has_parameters)
+
+
+def estimated_peak_bytes(spec: CaseSpec) -> int:
+    workload = WORKLOADS[spec.workload]
+    shape = workload.input_shape(spec.size)
+    return int(math.prod(shape) * DTYPES[spec.dtype].itemsize * workload.memory_factor(shape))
+
+
+def machine_skip_reason(spec: CaseSpec) -> str | None:
+    """Why the case cannot run on this machine (no such device, size does not fit), or None."""
+    reason = devices.unavailable_reason(spec.device)
+    if reason:
+        return reason
+    needed = estimated_peak_bytes(spec)
+    free = devices.free_bytes(torch.device(spec.device))
+    if needed > FIT_FRACTION * free:
+        return (
+            f"size {spec.size} needs about {needed / 2**30:.1f} GiB on {spec.device}, "
+            f"more than {FIT_FRACTION:.0%} of the {free / 2**30:.1f} GiB free"
+        )
+    return None
+
+
+@dataclass
+class PreparedCase:
+    """A built case. pytest-benchmark calls setup and teardown untimed and times ``target``."""
+
+    spec: CaseSpec
+    mode: Mode
+    model: torch.nn.Module
+    x: torch.Tensor
+    device: torch.device
+    loss: torch.Tensor | None = field(default=None)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.x.shape)
+
+    def tensors_before_pass(self) -> list[torch.Tensor]:
+        return [self.x, *self.model.parameters()]
+
+    def _forward(self) -> torch.Tensor:
+        with self.mode.context():
+            return self.model(self.mode.model_input(self.x)).mean()
+
+    def setup(self) -> None:
+        # Gradients accumulate: without this reset, round N would do more work than round 1.
+        self.teardown()
+        if self.spec.pass_ == "backward":
+            self.loss = self._forward()  # backward needs a fresh graph every round; building it is not timed
+        devices.synchronize(self.device)
+
+    def target(self) -> None:
+        if self.spec.pass_ == "forward":
+            self.loss = self._forward()
+        elif self.spec.pass_ == "backward":
+            assert self.loss is not None
+            self.loss.backward()
+        else:
+            self.loss = self._forward()
+            self.loss.backward()
+        devices.synchronize(self.device)
+
+    def teardown(self) -> None:
+        # Frees the graph and the outputs here, untimed, rather than in the next timed pass.
+        self.loss = None
+        for tensor in self.tensors_before_pass():
+            tensor.grad = None
+
+    def run_once(self) -> None:
+        self.setup()
+        self.target()
+        self.teardown()
+
+
+def prepare(spec: CaseSpec, seed: int) -> PreparedCase:
+    workload: Workload = WORKLOADS[spec.workload]
+    mode = get_mode(spec.mode)
+    device = torch.device(spec.device)
+    dtype = DTYPES[spec.dtype]
+    shape = workload.input_shape(spec.size)
+    torch.manual_seed(seed)  # the same weights and input in every mode
+    model = workload.make_model(shape).to(device=device, dtype=dtype)
+    x = torch.randn(shape, dtype=torch.float32).to(device=device, dtype=dtype)
+    x.requires_grad_(mode.track_input)
+    return PreparedCase(spec=spec, mode=mode, model=model, x=x, device=device)
+
+
+def measure_memory(
+    case: PreparedCase,
+    tensor_probe: Callable[[], PassProbe],
+    rss_probe: Callable[[], PassProbe] = RssProbe,
+) -> dict[str, object]:
+    """Memory metrics of one pass, from two untimed executions (one hooked, one plain)."""
+    saved = SavedTensorCounter(case.tensors_before_pass())
+    with saved:  # the forward that saves may be setup (backward pass) or target
+        case.setup()
+        with tensor_probe() as tensors:
+            case.target()
+    graph_nodes = count_graph_nodes(case.loss)
+    case.teardown()
+
+    case.setup()
+    with rss_probe() as rss:
+        case.target()
+    case.teardown()
+    return {
+        "peak_tensor_bytes": tensors.peak_bytes,
+        "retained_tensor_bytes": tensors.retained_bytes,
+        "tensor_memory_method": tensors.method,
+        "cuda_peak_reserved_bytes": getattr(tensors, "peak_reserved_bytes", None),
+        "peak_rss_bytes": rss.peak_bytes,
+        "rss_method": rss.method,
+        "saved_bytes": saved.saved_bytes,
+        "saved_tensor_count": saved.saved_count,
+        "graph_nodes": graph_nodes,
+    }
+
+
+def warm_up(case: PreparedCase, seconds: float, clock: Callable[[], float] = time.perf_counter) -> float:
+    """Run whole rounds (setup, pass, teardown) for about ``seconds``; return the median round time.
+
+    At least three rounds run, so lazy initialisation and the allocator's first growth stay
+    out of the timed rounds.
+    """
+    durations: list[float] = []
+    deadline = clock() + seconds
+    while len(durations) < 3 or clock() < deadline:
+        start = clock()
+        case.run_once()
+        durations.append(clock() - start)
+    return statistics.median(durations)
+
+
+def plan_rounds(round_seconds: float, preset: Preset) -> int:
+    """Rounds that fill the preset's time per case, within its bounds."""
+    wanted = math.ceil(preset.seconds_per_case / max(round_seconds, 1e-9))
+    return max(preset.min_rounds, min(preset.max_rounds, wanted))
+
+
+def case_info(case: PreparedCase, memory: dict[str, object], rounds: int) -> dict[str, object]:
+    """The case's extra_info: schema.CASE_KEYS, nothing else."""
+    elements = case.x.numel()
+    return {
+        **case.spec.as_dict(),
+        "schema_version": SCHEMA_VERSION,
+        "elements": elements,
+        "shape": "x".join(map(str, case.shape)),
+        "input_bytes": elements * case.x.element_size(),
+        **memory,
+        "rounds_planned": rounds,
+    }

@@ -1,0 +1,49 @@
+"""The gradbench cases: one pytest-benchmark case per workload x pass x size x device x dtype x mode.
+
+The matrix comes from the options in conftest.py; the measurement from bench_lib.runner.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from bench_lib import devices
+from bench_lib.cases import CaseSpec
+from bench_lib.runner import (
+    case_info,
+    machine_skip_reason,
+    measure_memory,
+    plan_rounds,
+    prepare,
+    warm_up,
+)
+
+
+def _skip(run_state, spec: CaseSpec, reason: str) -> None:  # type: ignore[no-untyped-def]
+    run_state.record_skip(spec, reason)
+    pytest.skip(reason)
+
+
+def test_gradbench(benchmark, case: CaseSpec, run_state) -> None:  # type: ignore[no-untyped-def]
+    reason = machine_skip_reason(case)
+    if reason:
+        _skip(run_state, case, reason)
+    benchmark.group = case.group
+    device = torch.device(case.device)
+    preset = run_state.selection.settings
+    try:
+        prepared = prepare(case, run_state.seed)
+        prepared.run_once()  # lazy initialisation stays out of the memory figures
+        memory = measure_memory(prepared, lambda: devices.tensor_probe(device))
+        rounds = plan_rounds(warm_up(prepared, seconds=preset.seconds_per_case / 4), preset)
+    except (RuntimeError, NotImplementedError) as error:
+        prepared = None
+        devices.release_memory(device)
+        if devices.is_out_of_memory(error):
+            _skip(run_state, case, f"out of memory on {case.device}: {str(error).splitlines()[0]}")
+        if "not implemented for" in str(error) or isinstance(error, NotImplementedError):
+            _skip(run_state, case, f"{case.dtype} unsupported here: {str(error).splitlines()[0]}")
+        raise
+    benchmark.extra_info.update(case_info(prepared, memory, rounds))
+    benchmark.pedantic(prepared.target, setup=prepared.setup, teardown=prepared.teardown, rounds=rounds)
