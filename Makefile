@@ -1,0 +1,55 @@
+# gradbench: `make bench` measures, `make compare` lists saved runs, `make test` checks the code.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The CPU wheel, installed only when the environment has no torch: GPU users keep their build.
+TORCH_SPEC ?= torch==2.13.0
+
+# Case selection (comma-separated lists; empty means the preset's choice).
+PRESET ?= default
+WORKLOADS ?=
+MODES ?=
+PASSES ?=
+SIZES ?=
+DEVICES ?=
+DTYPES ?=
+THREADS ?=
+SEED ?= 0
+
+# glibc reads these at process start. They keep large blocks on the heap and stop it shrinking,
+# so every mode gets the steady-state allocator of a training loop instead of a page fault per
+# 4 KiB that depends on which case ran before (MEASUREMENT.md). Set ALLOC_ENV= to measure glibc's defaults.
+ALLOC_ENV ?= MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=68719476736
+
+BENCH_SELECTION = --gb-preset=$(PRESET) --gb-seed=$(SEED) \
+	$(if $(WORKLOADS),--gb-workloads=$(WORKLOADS)) $(if $(MODES),--gb-modes=$(MODES)) \
+	$(if $(PASSES),--gb-passes=$(PASSES)) $(if $(SIZES),--gb-sizes=$(SIZES)) \
+	$(if $(DEVICES),--gb-devices=$(DEVICES)) $(if $(DTYPES),--gb-dtypes=$(DTYPES)) \
+	$(if $(THREADS),--gb-threads=$(THREADS))
+BENCH_OPTIONS = --benchmark-save=$(PRESET) --benchmark-save-data --benchmark-disable-gc \
+	--benchmark-group-by=group --benchmark-sort=name --benchmark-columns=median,iqr,min,rounds -rs
+
+COMPARE_OPTIONS = --group-by=group --sort=name --columns=median,iqr,min,rounds
+
+.PHONY: install bench compare test clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install "$(TORCH_SPEC)"
+	$(PY) -m pip install -e .
+	touch $@
+
+bench: install
+	$(ALLOC_ENV) $(PY) -m pytest benchmarks $(BENCH_SELECTION) $(BENCH_OPTIONS)
+
+compare: install
+	$(VENV)/bin/pytest-benchmark compare $(COMPARE_OPTIONS) $(RUNS)
+
+test: install
+	$(PY) -m pytest tests
+
+clean:
+	rm -rf reports/index.html reports/summary.csv reports/summary.md

@@ -1,0 +1,293 @@
+"""Builders of gradbench run files for the report tests, with fixed, seeded numbers.
+
+``python tests/report_fixtures.py`` rewrites the committed fixtures tests/data/report_*.json.
+Their numbers feed golden files: after changing this script, rerun it and then the golden
+tests with GRADBENCH_UPDATE_GOLDEN=1, and review the diff. The 10,000-case input of the
+render test is built in memory by ``synthetic_run`` instead of being committed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pytest_benchmark.stats import Stats
+
+DATA = Path(__file__).parent / "data"
+MIB = 2**20
+
+# Fixed per-call cost a (seconds) and per-element cost b (seconds) of a forward pass per
+# mode, shaped like MEASUREMENT.md's numbers: grad pays autograd's bookkeeping per op.
+FORWARD_MODEL = {
+    "grad": (30e-6, 0.55e-9),
+    "no_grad": (22e-6, 0.50e-9),
+    "inference_mode": (20e-6, 0.50e-9),
+    "detach": (23e-6, 0.52e-9),
+}
+BACKWARD_MODEL = (45e-6, 1.1e-9)
+STEP_MODEL = (60e-6, 1.3e-9)
+
+
+def environment(**overrides: Any) -> dict[str, Any]:
+    env = {
+        "schema_version": 1,
+        "torch_version": "2.13.0+cpu",
+        "torch_git_version": "0123456789abcdef0123456789abcdef01234567",
+        "torch_debug": False,
+        "cuda_version": None,
+        "cudnn_version": None,
+        "gpu_names": [],
+        "cpu_model": "AMD EPYC",
+        "logical_cpus": 2,
+        "physical_cpus": 1,
+        "threads": 2,
+        "interop_threads": 2,
+        "allocator": {"MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TRIM_THRESHOLD_": "68719476736"},
+        "allocator_note": "large blocks stay on the heap: steady-state timings, no page faults per call",
+        "seed": 0,
+        "python_version": "3.11.7",
+        "platform": "Linux-6.18.44-x86_64-with-glibc2.36",
+    }
+    env.update(overrides)
+    return env
+
+
+def case(
+    workload: str,
+    mode: str,
+    pass_: str,
+    size: int,
+    samples: list[float],
+    *,
+    device: str = "cpu",
+    dtype: str = "float32",
+    shape: str | None = None,
+    saved_bytes: int = 0,
+    saved_tensor_count: int = 0,
+    peak_tensor_bytes: int | None = None,
+    retained_tensor_bytes: int | None = None,
+    peak_rss_bytes: int | None = None,
+    graph_nodes: int = 0,
+) -> dict[str, Any]:
+    """One benchmark entry as pytest-benchmark saves it, with gradbench extra_info."""
+    stats = Stats()
+    for value in samples:
+        stats.update(value)
+    cuda = device.startswith("cuda")
+    extra_info = {
+        "workload": workload, "mode": mode, "pass": pass_, "size": size, "device": device, "dtype": dtype,
+        "schema_version": 1,
+        "elements": size,
+        "shape": shape or str(size),
+        "input_bytes": 4 * size,
+        "peak_tensor_bytes": 8 * size if peak_tensor_bytes is None else peak_tensor_bytes,
+        "retained_tensor_bytes": 4 if retained_tensor_bytes is None else retained_tensor_bytes,
+        "tensor_memory_method": "cuda-allocator" if cuda else "dispatch-tracker",
+        "cuda_peak_reserved_bytes": 2 * MIB if cuda else None,
+        "peak_rss_bytes": 0 if cuda else (8 * size if peak_rss_bytes is None else peak_rss_bytes),
+        "rss_method": "vmhwm-reset",
+        "saved_bytes": saved_bytes,
+        "saved_tensor_count": saved_tensor_count,
+        "graph_nodes": graph_nodes,
+        "rounds_planned": len(samples),
+    }
+    name = f"test_{pass_}[{workload}-{mode}-{size}-{device}-{dtype}]"
+    return {
+        "group": f"{workload}-{pass_}-{device}",
+        "name": name,
+        "fullname": f"benchmarks/test_gradbench.py::{name}",
+        "params": {"case": f"{workload}-{mode}-{pass_}-{size}-{device}-{dtype}"},
+        "param": f"{workload}-{mode}-{pass_}-{size}-{device}-{dtype}",
+        "extra_info": extra_info,
+        "options": {"disable_gc": True, "timer": "perf_counter", "min_rounds": 5, "max_time": 1.0,
+                    "min_time": 5e-06, "precision": None, "confidence": None, "warmup": False},
+        "stats": {**stats.as_dict(), "iterations": 1, "data": list(samples)},
+    }
+
+
+def run_doc(benchmarks: list[dict[str, Any]], skipped: list[dict[str, Any]] | None = None, *,
+            datetime: str = "2026-01-05T10:00:00.000000+00:00", commit: str = "a1b2c3d4e5f6",
+            env: dict[str, Any] | None = None, node: str = "vm") -> dict[str, Any]:
+    """A whole run file as pytest-benchmark writes it, plus gradbench's additions."""
+    return {
+        "machine_info": {
+            "node": node, "processor": "", "machine": "x86_64", "python_compiler": "GCC 12.2.0",
+            "python_implementation": "CPython", "python_implementation_version": "3.11.7",
+            "python_version": "3.11.7", "python_build": ["main", "May  9 2026 07:35:25"],
+            "release": "6.18.44", "system": "Linux",
+            "cpu": {"arch": "X86_64", "bits": 64, "count": 2, "brand_raw": "AMD EPYC", "vendor_id_raw": "AuthenticAMD"},
+            "gradbench": env or environment(),
+        },
+        "commit_info": {"id": commit, "time": "2026-01-05T09:00:00+00:00", "author_time": "2026-01-05T09:00:00+00:00",
+                        "dirty": False, "project": "gradbench", "branch": "main"},
+        "benchmarks": benchmarks,
+        "datetime": datetime,
+        "version": "5.3.1",
+        "gradbench": {"schema_version": 1, "selection": {"preset": "quick"}, "skipped": skipped or []},
+    }
+
+
+def skip(workload: str, mode: str, pass_: str, size: int, reason: str, device: str = "cpu") -> dict[str, Any]:
+    return {"workload": workload, "mode": mode, "pass": pass_, "size": size, "device": device,
+            "dtype": "float32", "reason": reason}
+
+
+def noisy(rng: np.random.Generator, seconds: float, rounds: int, spread: float = 0.02) -> list[float]:
+    """Samples around ``seconds`` with a relative spread, rounded so the JSON stays short."""
+    return [round(float(v), 12) for v in seconds * (1.0 + spread * rng.standard_normal(rounds))]
+
+
+def modelled(model: tuple[float, float], n: int) -> float:
+    a, b = model
+    return a + b * n
+
+
+def pointwise_cases(rng: np.random.Generator, sizes: list[int], device: str = "cpu", rounds: int = 15,
+                    modes: tuple[str, ...] = tuple(FORWARD_MODEL), unstable: tuple[str, int] | None = None
+                    ) -> list[dict[str, Any]]:
+    """relu(x*2+1).mean(): saves ReLU's output (4n bytes) under grad; no parameters, so
+    detach builds no graph and only grad has a backward pass."""
+    out = []
+    for n in sizes:
+        for mode in modes:
+            spread = 0.3 if unstable == (mode, n) else 0.02
+            grad = mode == "grad"
+            out.append(case("pointwise", mode, "forward", n, noisy(rng, modelled(FORWARD_MODEL[mode], n), rounds, spread),
+                            device=device, saved_bytes=4 * n if grad else 0, saved_tensor_count=int(grad),
+                            peak_tensor_bytes=12 * n if grad else 8 * n,
+                            retained_tensor_bytes=4 * n + 4 if grad else 4, graph_nodes=5 if grad else 0))
+        if "grad" in modes:
+            out.append(case("pointwise", "grad", "backward", n, noisy(rng, modelled(BACKWARD_MODEL, n), rounds),
+                            device=device, saved_bytes=4 * n, saved_tensor_count=1, peak_tensor_bytes=8 * n,
+                            retained_tensor_bytes=4 * n, graph_nodes=5))
+    return out
+
+
+def mlp_cases(rng: np.random.Generator, sizes: list[int], rounds: int = 15) -> list[dict[str, Any]]:
+    """A width-128 Linear/ReLU stack with 2 ReLUs: saves 2*B*W*4 bytes under grad and detach
+    (the parameters are still tracked after detaching the input)."""
+    out = []
+    for n in sizes:
+        shape = f"{n // 128}x128"
+        for mode in FORWARD_MODEL:
+            graph = mode in ("grad", "detach")
+            a, b = FORWARD_MODEL[mode]
+            out.append(case("mlp", mode, "forward", n, noisy(rng, 2 * a + 64 * b * n, rounds), shape=shape,
+                            saved_bytes=8 * n if graph else 0, saved_tensor_count=2 if graph else 0,
+                            peak_tensor_bytes=16 * n if graph else 8 * n,
+                            retained_tensor_bytes=8 * n + 4 if graph else 4, graph_nodes=9 if graph else 0))
+        for mode in ("grad", "detach"):
+            for pass_, model in (("backward", BACKWARD_MODEL), ("step", STEP_MODEL)):
+                out.append(case("mlp", mode, pass_, n, noisy(rng, 2 * model[0] + 128 * model[1] * n, rounds),
+                                shape=shape, saved_bytes=8 * n, saved_tensor_count=2,
+                                peak_tensor_bytes=12 * n, retained_tensor_bytes=4 * n, graph_nodes=9))
+    return out
+
+
+def small_run() -> dict[str, Any]:
+    rng = np.random.default_rng(1)
+    sizes = [2**10, 2**14, 2**18, 2**22]
+    benchmarks = pointwise_cases(rng, sizes, unstable=("detach", 2**14)) + mlp_cases(rng, sizes)
+    skipped = [skip("pointwise", mode, "forward", n, "CUDA is not available on this machine", device="cuda")
+               for n in sizes[:2] for mode in ("grad", "no_grad")]
+    skipped.append(skip("mlp", "grad", "step", 2**24, "needs 1.2 GiB, more than the 1.0 GiB memory cap"))
+    return run_doc(benchmarks, skipped)
+
+
+def cuda_single_size_run() -> dict[str, Any]:
+    rng = np.random.default_rng(2)
+    env = environment(torch_version="2.13.0+cu128", cuda_version="12.8", cudnn_version=91000,
+                      gpu_names=["NVIDIA H100 80GB HBM3"], cpu_model="Intel Xeon Platinum 8480+",
+                      logical_cpus=16, physical_cpus=16, threads=16, interop_threads=16,
+                      allocator={"PYTORCH_CUDA_ALLOC_CONF": None}, allocator_note="CUDA caching allocator defaults")
+    return run_doc(pointwise_cases(rng, [2**20], device="cuda"), datetime="2026-01-06T10:00:00.000000+00:00",
+                   env=env, node="gpu-box")
+
+
+def single_mode_run() -> dict[str, Any]:
+    rng = np.random.default_rng(3)
+    return run_doc(pointwise_cases(rng, [2**10, 2**16, 2**22], modes=("grad",)),
+                   datetime="2026-01-07T10:00:00.000000+00:00")
+
+
+def artifact_run() -> dict[str, Any]:
+    """Breaks both physics rules: grad forward far below no_grad at one size (the glibc
+    mmap-threshold artifact of MEASUREMENT.md) and bytes saved under inference_mode."""
+    rng = np.random.default_rng(4)
+    benchmarks = pointwise_cases(rng, [2**10, 2**22])
+    for bench in benchmarks:
+        info = bench["extra_info"]
+        if info["size"] == 2**22 and info["pass"] == "forward" and info["mode"] != "grad":
+            bench.update(case("pointwise", info["mode"], "forward", 2**22, noisy(rng, 13.8e-3, 15),
+                              saved_bytes=info["saved_bytes"]))
+        if info["size"] == 2**10 and info["mode"] == "inference_mode":
+            info["saved_bytes"] = 4096
+    return run_doc(benchmarks, datetime="2026-01-08T10:00:00.000000+00:00")
+
+
+def comparison_pair() -> tuple[dict[str, Any], dict[str, Any]]:
+    """Base and new runs: grad at 2^10 20 % slower, no_grad at 2^18 15 % faster, the rest
+    unchanged; 2^22 only in the base, inference_mode only in the new run."""
+    rng = np.random.default_rng(5)
+    base, new = [], []
+    for n in (2**10, 2**14, 2**18):
+        for mode in ("grad", "no_grad"):
+            t = modelled(FORWARD_MODEL[mode], n)
+            factor = {("grad", 2**10): 1.20, ("no_grad", 2**18): 0.85}.get((mode, n), 1.0)
+            base.append(case("pointwise", mode, "forward", n, noisy(rng, t, 30)))
+            new.append(case("pointwise", mode, "forward", n, noisy(rng, t * factor, 30)))
+        new.append(case("pointwise", "inference_mode", "forward", n,
+                        noisy(rng, modelled(FORWARD_MODEL["inference_mode"], n), 30)))
+    base.append(case("pointwise", "grad", "forward", 2**22, noisy(rng, modelled(FORWARD_MODEL["grad"], 2**22), 30)))
+    return (run_doc(base, datetime="2026-01-01T10:00:00.000000+00:00", commit="base000"),
+            run_doc(new, datetime="2026-01-02T10:00:00.000000+00:00", commit="new0000"))
+
+
+def synthetic_run(n_cases: int, rounds: int = 30, seed: int = 7) -> dict[str, Any]:
+    """A large run for the render-time test: workloads w000, w001, ... on CPU and CUDA,
+    20 sizes, every mode and pass, until ``n_cases`` cases exist."""
+    rng = np.random.default_rng(seed)
+    combos = [(m, "forward") for m in FORWARD_MODEL] + [(m, p) for p in ("backward", "step") for m in ("grad", "detach")]
+    benchmarks: list[dict[str, Any]] = []
+    workload = 0
+    while len(benchmarks) < n_cases:
+        for device in ("cpu", "cuda"):
+            for n in (2**k for k in range(8, 28)):
+                for mode, pass_ in combos:
+                    if len(benchmarks) == n_cases:
+                        break
+                    model = FORWARD_MODEL[mode] if pass_ == "forward" else BACKWARD_MODEL
+                    graph = mode in ("grad", "detach")
+                    benchmarks.append(case(f"w{workload:03d}", mode, pass_, n,
+                                           noisy(rng, modelled(model, n), rounds), device=device,
+                                           saved_bytes=4 * n if graph else 0, saved_tensor_count=int(graph)))
+        workload += 1
+    return run_doc(benchmarks)
+
+
+def write_fixtures() -> None:
+    base, new = comparison_pair()
+    files = {
+        "report_small.json": small_run(),
+        "report_cuda_single_size.json": cuda_single_size_run(),
+        "report_single_mode.json": single_mode_run(),
+        "report_artifact.json": artifact_run(),
+        "report_base.json": base,
+        "report_new.json": new,
+    }
+    for name, doc in files.items():
+        (DATA / name).write_text(json.dumps(doc, indent=1) + "\n")
+    # Bad inputs: each must give a one-line error naming the file.
+    (DATA / "bad_empty.json").write_text("")
+    (DATA / "bad_truncated.json").write_text(json.dumps(files["report_cuda_single_size.json"], indent=1)[:900])
+    (DATA / "bad_other_tool.json").write_text(json.dumps({"name": "eslint", "results": [{"errors": 0}]}) + "\n")
+    plain = run_doc([])
+    del plain["gradbench"]
+    plain["benchmarks"] = [{**case("pointwise", "grad", "forward", 1024, [1e-5] * 5), "extra_info": {}}]
+    (DATA / "bad_no_cases.json").write_text(json.dumps(plain, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    write_fixtures()

@@ -1,0 +1,138 @@
+"""Memory probes against allocations whose size is known, and the analytic saved bytes."""
+
+import math
+
+import pytest
+import torch
+
+from bench_lib.cases import PRESETS, CaseSpec
+from bench_lib.memory import CpuTensorTracker, RssProbe, SavedTensorCounter, count_graph_nodes, peak_rss_supported
+from bench_lib.runner import DTYPES, prepare
+from bench_lib.workloads import WORKLOADS
+
+MiB = 2**20
+
+
+def test_tracker_counts_new_storages_peak_and_retained():
+    with CpuTensorTracker() as tracker:
+        a = torch.empty(1000)  # 4000 bytes
+        b = torch.empty(500, dtype=torch.float64)  # 4000 bytes
+        del a
+        c = torch.empty(250)  # 1000 bytes
+    assert tracker.peak_bytes == 8000
+    assert tracker.retained_bytes == 5000
+    del b, c
+
+
+def test_tracker_ignores_views_inplace_and_storages_from_before():
+    before = torch.zeros(1000)
+    with CpuTensorTracker() as tracker:
+        before.add_(1.0)  # in place on a storage that existed before
+        view = before[10:20]  # shares the storage
+        view.mul_(2.0)
+    assert tracker.peak_bytes == 0 and tracker.retained_bytes == 0
+
+
+def test_tracker_sees_temporaries_freed_inside_a_chain():
+    x = torch.randn(2**16)
+    with CpuTensorTracker() as tracker:
+        y = torch.relu(x * 2.0 + 1.0)
+    # x*2 and its +1 coexist for a moment; then only relu's output (and nothing else) remains.
+    assert tracker.peak_bytes == 2 * x.nbytes
+    assert tracker.retained_bytes == x.nbytes
+    del y
+
+
+def test_tracker_figures_do_not_change_after_exit():
+    with CpuTensorTracker() as tracker:
+        kept = torch.empty(100)
+    del kept
+    assert tracker.retained_bytes == 400
+
+
+def saved_bytes(workload, mode, size, dtype="float32"):
+    case = prepare(CaseSpec(workload, mode, "forward", size, "cpu", dtype), seed=0)
+    with SavedTensorCounter(case.tensors_before_pass()) as counter:
+        case.target()
+    return counter.saved_bytes, case
+
+
+def analytic(workload, size, dtype="float32"):
+    spec = WORKLOADS[workload]
+    return spec.saved_bytes(spec.input_shape(size), DTYPES[dtype].itemsize)
+
+
+@pytest.mark.parametrize("size", PRESETS["default"].sizes)
+@pytest.mark.parametrize("workload", ["elementwise", "mlp"])
+def test_grad_saves_exactly_the_analytic_bytes_at_every_default_size(workload, size):
+    measured, case = saved_bytes(workload, "grad", size)
+    assert measured == analytic(workload, size)
+    # The analytic rule itself, written out: relu's output; each ReLU output of the MLP once.
+    relus = 1 if workload == "elementwise" else 2
+    assert measured == relus * case.x.numel() * 4
+
+
+def test_known_saved_byte_figures():
+    assert saved_bytes("elementwise", "grad", 2**20)[0] == 4 * 2**20  # 4 MiB
+    assert saved_bytes("mlp", "grad", 2**14)[0] == 2 * 2**14 * 4  # 128 KiB
+    # attention, 2^14 elements = 4 x 128 x 32: q, k, v (3 x 64 KiB) and softmax (4 x 128 x 128 x 4)
+    assert saved_bytes("attention", "grad", 2**14)[0] == 3 * 2**16 + 4 * 128 * 128 * 4
+
+
+@pytest.mark.parametrize("size", [2**10, 2**14, 2**17, 1000])
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_attention_and_other_dtypes_match_the_analytic_bytes(size, dtype):
+    for workload in ("elementwise", "mlp", "attention"):
+        assert saved_bytes(workload, "grad", size, dtype)[0] == analytic(workload, size, dtype)
+
+
+@pytest.mark.parametrize("workload", ["elementwise", "mlp", "attention"])
+@pytest.mark.parametrize("mode", ["no_grad", "inference_mode"])
+def test_no_graph_modes_save_nothing(workload, mode):
+    assert saved_bytes(workload, mode, 2**14)[0] == 0
+
+
+def test_detach_saves_what_the_parameters_need_and_nothing_for_a_parameterless_workload():
+    assert saved_bytes("mlp", "detach", 2**14)[0] == analytic("mlp", 2**14)
+    assert saved_bytes("elementwise", "detach", 2**14)[0] == 0
+
+
+def test_saved_counter_counts_a_storage_saved_twice_once_and_skips_existing():
+    x = torch.randn(100, requires_grad=True)
+    with SavedTensorCounter([x]) as counter:
+        y = x.exp()  # saves its output (new)
+        z = y * y  # saves y twice (same storage)
+        w = z * x  # saves z (new) and x (existed before)
+    assert counter.saved_count == 2 and counter.saved_bytes == 800
+    del w
+
+
+def test_graph_node_count():
+    assert count_graph_nodes(None) == 0
+    assert count_graph_nodes(torch.ones(2)) == 0
+    x = torch.ones(3, requires_grad=True)
+    # MeanBackward <- ReluBackward <- AddBackward <- MulBackward <- AccumulateGrad(x)
+    assert count_graph_nodes(torch.relu(x * 2.0 + 1.0).mean()) == 5
+    _, case = saved_bytes("mlp", "grad", 1024)
+    # mean, 3 x (addmm + t) + 2 relu, AccumulateGrad for x and 6 parameters
+    assert count_graph_nodes(case.loss) == 1 + 3 * 2 + 2 + 1 + 6
+
+
+@pytest.mark.skipif(not peak_rss_supported(), reason="needs /proc/self/clear_refs (Linux) for the peak RSS counter")
+def test_peak_rss_sees_a_64_mib_allocation_freed_before_the_end():
+    with RssProbe() as probe:
+        block = torch.ones(16 * MiB)  # 64 MiB, every page touched
+        del block
+    assert probe.method == "vmhwm-reset"
+    # Pages the interpreter frees between the start reading and the allocation pull it a little low.
+    assert 63 * MiB <= probe.peak_bytes < 64 * MiB + 16 * MiB
+
+
+def test_workload_shapes_round_sizes_down():
+    assert WORKLOADS["mlp"].input_shape(1000) == (7, 128)
+    assert WORKLOADS["mlp"].input_shape(64) == (1, 64)
+    assert WORKLOADS["attention"].input_shape(2**20) == (256, 128, 32)
+    assert WORKLOADS["attention"].input_shape(1) == (1, 1, 1)
+    for workload in WORKLOADS.values():
+        for size in (1, 7, 1000, 2**20):
+            assert 0 < math.prod(workload.input_shape(size)) <= size

@@ -1,0 +1,161 @@
+"""The runner with fake clocks and probes, and real passes checked for their bookkeeping."""
+
+import pytest
+import torch
+
+from bench_lib import devices, runner
+from bench_lib.cases import PRESETS, CaseSpec, Preset
+from bench_lib.runner import case_info, machine_skip_reason, measure_memory, plan_rounds, prepare, warm_up
+from bench_lib.schema import CASE_KEYS
+
+
+class FakeClock:
+    """Advances a fixed step per call, like pyperf's fake timer."""
+
+    def __init__(self, step: float) -> None:
+        self.now = 0.0
+        self.step = step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+class CountingCase:
+    def __init__(self):
+        self.rounds = 0
+
+    def run_once(self):
+        self.rounds += 1
+
+
+def test_warm_up_runs_at_least_three_rounds_and_returns_the_median():
+    case = CountingCase()
+    assert warm_up(case, seconds=0.0, clock=FakeClock(0.5)) == 0.5
+    assert case.rounds == 3
+
+
+def test_warm_up_fills_the_requested_time():
+    case = CountingCase()
+    # The deadline is read at t=1 (so 31); three rounds of 2 reads take t to 7; every further
+    # round costs 3 reads (test, start, end), and the test at t=32 is the first past 31.
+    warm_up(case, seconds=30.0, clock=FakeClock(1.0))
+    assert case.rounds == 3 + 8
+
+
+@pytest.mark.parametrize("round_seconds,expected", [(1e-6, 1000), (0.004, 100), (0.1, 7), (10.0, 7), (0.0, 1000)])
+def test_plan_rounds_fills_the_time_within_bounds(round_seconds, expected):
+    assert plan_rounds(round_seconds, Preset(sizes=(1,), seconds_per_case=0.4, min_rounds=7, max_rounds=1000)) == expected
+
+
+def test_gradients_are_reset_between_rounds():
+    case = prepare(CaseSpec("mlp", "grad", "step", 1024, "cpu", "float32"), seed=0)
+    case.run_once()
+    case.setup()
+    case.target()
+    first = [p.grad.clone() for p in case.model.parameters()]
+    case.teardown()
+    assert all(p.grad is None for p in case.model.parameters()) and case.x.grad is None
+    case.setup()
+    case.target()
+    for before, p in zip(first, case.model.parameters(), strict=True):
+        torch.testing.assert_close(p.grad, before)  # not doubled
+
+
+def test_backward_builds_a_fresh_graph_every_round_in_setup():
+    case = prepare(CaseSpec("elementwise", "grad", "backward", 1024, "cpu", "float32"), seed=0)
+    for _ in range(3):
+        case.setup()
+        graph = case.loss.grad_fn
+        assert graph is not None
+        case.target()  # would raise "Trying to backward through the graph a second time" if reused
+        case.teardown()
+        assert case.loss is None
+
+
+def test_prepare_is_seeded_so_every_mode_sees_the_same_data():
+    a = prepare(CaseSpec("mlp", "grad", "forward", 1024, "cpu", "float32"), seed=3)
+    b = prepare(CaseSpec("mlp", "no_grad", "forward", 1024, "cpu", "float32"), seed=3)
+    assert torch.equal(a.x.detach(), b.x)
+    assert all(torch.equal(p, q) for p, q in zip(a.model.parameters(), b.model.parameters(), strict=True))
+
+
+class FakeProbe:
+    def __init__(self, method, peak, retained=0):
+        self.method, self._peak, self._retained = method, peak, retained
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.peak_bytes, self.retained_bytes = self._peak, self._retained
+
+
+def test_measure_memory_reports_the_probes_and_real_saved_bytes():
+    case = prepare(CaseSpec("elementwise", "grad", "forward", 1024, "cpu", "float32"), seed=0)
+    memory = measure_memory(case, lambda: FakeProbe("fake-tensors", 123, 45), lambda: FakeProbe("fake-rss", 678))
+    assert memory == {
+        "peak_tensor_bytes": 123,
+        "retained_tensor_bytes": 45,
+        "tensor_memory_method": "fake-tensors",
+        "cuda_peak_reserved_bytes": None,
+        "peak_rss_bytes": 678,
+        "rss_method": "fake-rss",
+        "saved_bytes": 4096,
+        "saved_tensor_count": 1,
+        "graph_nodes": 5,
+    }
+    assert case.loss is None and case.x.grad is None  # left clean for the timed rounds
+
+
+def test_measure_memory_for_backward_counts_the_graph_its_setup_built():
+    case = prepare(CaseSpec("mlp", "grad", "backward", 1024, "cpu", "float32"), seed=0)
+    memory = measure_memory(case, lambda: devices.tensor_probe(torch.device("cpu")))
+    assert memory["saved_bytes"] == 2 * 1024 * 4
+    # backward creates the 6 parameter grads and x's grad (and frees the saved ReLU outputs).
+    grads = sum(p.numel() for p in case.model.parameters()) * 4 + 1024 * 4
+    assert memory["retained_tensor_bytes"] == grads
+    assert memory["peak_tensor_bytes"] >= grads
+
+
+def test_case_info_holds_exactly_the_schema_keys():
+    case = prepare(CaseSpec("mlp", "grad", "forward", 1000, "cpu", "bfloat16"), seed=0)
+    memory = measure_memory(case, lambda: devices.tensor_probe(torch.device("cpu")))
+    info = case_info(case, memory, rounds=9)
+    assert set(info) == set(CASE_KEYS)
+    assert info["elements"] == 896 and info["shape"] == "7x128" and info["input_bytes"] == 896 * 2
+    assert info["rounds_planned"] == 9 and info["pass"] == "forward"
+
+
+def test_missing_device_and_oversized_cases_are_skipped_with_a_reason(monkeypatch):
+    monkeypatch.setattr(devices, "unavailable_reason", lambda device: "no such device here")
+    assert machine_skip_reason(CaseSpec("mlp", "grad", "forward", 1024, "cuda", "float32")) == "no such device here"
+    monkeypatch.setattr(devices, "unavailable_reason", lambda device: None)
+    monkeypatch.setattr(devices, "free_bytes", lambda device: 10 * 2**30)
+    assert machine_skip_reason(CaseSpec("mlp", "grad", "forward", 2**20, "cpu", "float32")) is None
+    reason = machine_skip_reason(CaseSpec("mlp", "grad", "forward", 2**32, "cpu", "float32"))
+    assert reason.startswith("size 4294967296 needs about 224.0 GiB on cpu, more than 70% of the 10.0 GiB free")
+
+
+def test_cuda_is_skipped_with_a_reason_when_absent():
+    reason = devices.unavailable_reason("cuda")
+    assert (reason is None) == torch.cuda.is_available()
+
+
+@pytest.mark.parametrize(
+    "error,expected",
+    [
+        (torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB"), True),
+        (RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory"), True),
+        (RuntimeError("mat1 and mat2 shapes cannot be multiplied"), False),
+        (ValueError("out of memory"), False),
+    ],
+)
+def test_out_of_memory_errors_are_recognised(error, expected):
+    assert devices.is_out_of_memory(error) is expected
+
+
+def test_every_preset_keeps_round_bounds_sane():
+    for preset in PRESETS.values():
+        assert 1 <= preset.min_rounds <= preset.max_rounds and preset.seconds_per_case > 0
+    assert runner.FIT_FRACTION < 1
