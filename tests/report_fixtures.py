@@ -21,10 +21,10 @@ MIB = 2**20
 # Fixed per-call cost a (seconds) and per-element cost b (seconds) of a forward pass per
 # mode, shaped like MEASUREMENT.md's numbers: grad pays autograd's bookkeeping per op.
 FORWARD_MODEL = {
-    "grad": (30e-6, 0.55e-9),
+    "grad": (30e-6, 0.51e-9),
     "no_grad": (22e-6, 0.50e-9),
     "inference_mode": (20e-6, 0.50e-9),
-    "detach": (23e-6, 0.52e-9),
+    "detach": (23e-6, 0.50e-9),
 }
 BACKWARD_MODEL = (45e-6, 1.1e-9)
 STEP_MODEL = (60e-6, 1.3e-9)

@@ -1,0 +1,62 @@
+from bench_lib import physics
+from bench_lib.summary import format_bytes, format_summary, size_label, time_unit
+
+
+def case(mode, median, q1=None, *, workload="elementwise", pass_="forward", size=1024, saved=0):
+    return {
+        "name": f"test_gradbench[{workload}-{pass_}-{mode}-{size}]",
+        "extra_info": {
+            "workload": workload, "mode": mode, "pass": pass_, "size": size,
+            "device": "cpu", "dtype": "float32", "saved_bytes": saved,
+        },
+        "stats": {"median": median, "q1": median * 0.98 if q1 is None else q1},
+    }
+
+
+def test_consistent_run_has_no_violations():
+    cases = [case("grad", 12e-6, saved=4096), case("no_grad", 10e-6), case("inference_mode", 9e-6)]
+    assert physics.violations(cases) == []
+
+
+def test_grad_faster_than_no_grad_beyond_noise_is_a_violation():
+    cases = [case("grad", 1.5e-3, saved=4096), case("no_grad", 13.8e-3)]
+    assert physics.violations(cases) == [
+        "elementwise forward n=1024 cpu float32: grad median 1500.0 us is below no_grad median 13800.0 us beyond noise"
+    ]
+
+
+def test_small_or_noisy_differences_are_not_violations():
+    # 3 % faster: within tolerance. 10 % faster but inside the other mode's IQR: noise.
+    assert physics.violations([case("grad", 0.97e-3), case("no_grad", 1e-3)]) == []
+    assert physics.violations([case("grad", 0.90e-3), case("no_grad", 1e-3, q1=0.8e-3)]) == []
+
+
+def test_backward_passes_are_not_compared_and_saved_bytes_outside_grad_are():
+    cases = [case("grad", 1e-6, pass_="backward"), case("inference_mode", 5e-6, saved=16)]
+    assert physics.violations(cases) == [
+        "test_gradbench[elementwise-forward-inference_mode-1024]: 16 bytes saved for backward under inference_mode"
+    ]
+
+
+def test_units_and_labels():
+    assert time_unit(2.5) == (1.0, "s") and time_unit(3e-3) == (1e-3, "ms") and time_unit(4e-6) == (1e-6, "us")
+    assert time_unit(5e-10) == (1e-9, "ns")
+    assert size_label(1024) == "2^10" and size_label(1000) == "1000"
+    assert format_bytes(512) == "512 B" and format_bytes(4096) == "4.0 KiB" and format_bytes(64 * 2**20) == "64.0 MiB"
+
+
+def test_summary_table_has_one_unit_modes_as_rows_sizes_as_columns_and_the_check():
+    cases = [
+        case("grad", 12e-6, saved=4096), case("no_grad", 10e-6),
+        case("grad", 2e-3, size=2**20, saved=4 * 2**20), case("no_grad", 1.9e-3, size=2**20),
+    ]
+    lines = format_summary(cases)
+    assert lines[2:7] == [
+        "elementwise forward on cpu float32 (median, us)",
+        "  mode                   2^10       2^20",
+        "  grad                     12       2000",
+        "  no_grad                  10       1900",
+        "  grad / no_grad        1.20x      1.05x",
+    ]
+    assert lines[7] == "  saved (grad)        4.0 KiB    4.0 MiB"
+    assert lines[-1].startswith("physics check: ok")

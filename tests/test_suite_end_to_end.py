@@ -1,0 +1,111 @@
+"""A small real pytest-benchmark run of the suite, and its command-line errors."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench_lib.schema import CASE_KEYS, ENVIRONMENT_KEYS, SCHEMA_VERSION
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_suite(*options, cwd=ROOT):
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "benchmarks", "-p", "no:cacheprovider", *options],
+        cwd=cwd, capture_output=True, text=True, timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def saved_run(tmp_path_factory):
+    storage = tmp_path_factory.mktemp("storage")
+    result = run_suite(
+        "--gb-preset=quick", "--gb-sizes=1024,4096", "--gb-workloads=elementwise,mlp", "--gb-threads=1",
+        "--benchmark-save=e2e", "--benchmark-save-data", "--benchmark-disable-gc", f"--benchmark-storage={storage}",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    [path] = storage.rglob("0001_e2e.json")
+    return storage, path, json.loads(path.read_text()), result.stdout
+
+
+def test_every_measured_case_has_every_metric_and_raw_samples(saved_run):
+    _, _, run, _ = saved_run
+    cases = run["benchmarks"]
+    # elementwise: grad x 3 passes + 3 forward-only modes; mlp: grad and detach x 3 + 2; per size.
+    assert len(cases) == 2 * (6 + 8)
+    for case in cases:
+        info = case["extra_info"]
+        assert set(info) == set(CASE_KEYS)
+        assert info["schema_version"] == SCHEMA_VERSION
+        assert len(case["stats"]["data"]) == case["stats"]["rounds"] >= 5
+        assert info["peak_rss_bytes"] >= 0 and info["peak_tensor_bytes"] >= 0
+        assert case["group"] == f"{info['workload']} {info['pass']} n={info['size']} cpu float32"
+
+
+def test_saved_bytes_and_graphs_are_exact_in_the_run(saved_run):
+    _, _, run, _ = saved_run
+    for case in run["benchmarks"]:
+        info = case["extra_info"]
+        relus = {"elementwise": 1, "mlp": 2}[info["workload"]]
+        tracked = info["mode"] == "grad" or (info["mode"] == "detach" and info["workload"] == "mlp")
+        assert info["saved_bytes"] == (relus * info["size"] * 4 if tracked else 0), case["name"]
+        assert (info["graph_nodes"] > 0) == tracked, case["name"]
+
+
+def test_environment_and_skips_are_recorded(saved_run):
+    _, _, run, _ = saved_run
+    environment = run["machine_info"]["gradbench"]
+    assert set(environment) == set(ENVIRONMENT_KEYS)
+    assert environment["threads"] == 1 and environment["seed"] == 0
+    gradbench = run["gradbench"]
+    assert gradbench["selection"]["sizes"] == [1024, 4096]
+    reasons = {(s["workload"], s["mode"], s["pass"], s["device"]): s["reason"] for s in gradbench["skipped"]}
+    assert "nothing to run backward on" in reasons[("mlp", "no_grad", "backward", "cpu")]
+    assert "no parameters" in reasons[("elementwise", "detach", "step", "cpu")]
+    if not environment["gpu_names"]:
+        assert "CUDA is not available" in reasons[("mlp", "grad", "forward", "cuda")]
+
+
+def test_live_summary_is_printed(saved_run):
+    _, _, _, stdout = saved_run
+    assert "mlp forward on cpu float32 (median, us)" in stdout
+    assert "saved (grad)        8.0 KiB   32.0 KiB" in stdout
+    assert "physics check:" in stdout
+
+
+def test_pytest_benchmark_compare_lists_the_run(saved_run):
+    storage, _, _, _ = saved_run
+    result = subprocess.run(
+        [Path(sys.executable).parent / "pytest-benchmark", f"--storage={storage}", "compare", "--group-by=group", "0001"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "mlp-forward-grad-1024-cpu-float32" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "option,message",
+    [
+        ("--gb-modes=fast", "gradbench: unknown mode 'fast'; allowed: grad, no_grad, inference_mode, detach"),
+        ("--gb-sizes=0,1024", "gradbench: size '0' is not a positive integer"),
+        ("--gb-workloads=", "gradbench: empty workload selection"),
+        ("--gb-preset=huge", "gradbench: unknown preset 'huge'"),
+        ("--gb-threads=two", "gradbench: --gb-threads 'two' is not a positive integer"),
+        ("--gb-devices=tpu", "gradbench: unknown device 'tpu'; allowed: cpu, cuda"),
+    ],
+)
+def test_bad_options_fail_before_any_case_with_one_line(option, message):
+    result = run_suite(option)
+    assert result.returncode == 4  # pytest's usage-error exit code
+    lines = result.stderr.strip().splitlines()
+    assert lines == [f"ERROR: {lines[0][len('ERROR: '):]}"] and message in lines[0]
+    assert "Traceback" not in result.stdout + result.stderr and "passed" not in result.stdout
+
+
+def test_a_selection_with_nothing_runnable_is_an_error():
+    result = run_suite("--gb-modes=no_grad,inference_mode", "--gb-passes=backward,step")
+    assert result.returncode == 4
+    assert "no case in the selection can run" in result.stderr
