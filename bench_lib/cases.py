@@ -32,7 +32,7 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     "quick": Preset(sizes=(2**10, 2**14, 2**18), seconds_per_case=0.1, min_rounds=5, max_rounds=200),
     "default": Preset(
-        sizes=(2**10, 2**14, 2**17, 2**21, 2**24), seconds_per_case=0.4, min_rounds=7, max_rounds=1000
+        sizes=(2**10, 2**14, 2**17, 2**21, 2**24), seconds_per_case=0.4, min_rounds=5, max_rounds=1000
     ),
     "full": Preset(sizes=tuple(2**k for k in range(10, 25, 2)), seconds_per_case=1.0, min_rounds=10, max_rounds=5000),
 }

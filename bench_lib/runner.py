@@ -159,12 +159,12 @@ def measure_memory(
 def warm_up(case: PreparedCase, seconds: float, clock: Callable[[], float] = time.perf_counter) -> float:
     """Run whole rounds (setup, pass, teardown) for about ``seconds``; return the median round time.
 
-    At least three rounds run, so lazy initialisation and the allocator's first growth stay
-    out of the timed rounds.
+    At least two rounds run, so the allocator has grown back (the RSS probe returns free heap
+    memory to the system) before the timed rounds.
     """
     durations: list[float] = []
     deadline = clock() + seconds
-    while len(durations) < 3 or clock() < deadline:
+    while len(durations) < 2 or clock() < deadline:
         start = clock()
         case.run_once()
         durations.append(clock() - start)
