@@ -12,5 +12,3 @@ def _seeded_and_restored():
     assert not torch.is_inference_mode_enabled(), "a test left inference mode on"
     torch.set_num_threads(threads)
 
-
-requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device; none is available here")

@@ -136,3 +136,32 @@ def test_workload_shapes_round_sizes_down():
     for workload in WORKLOADS.values():
         for size in (1, 7, 1000, 2**20):
             assert 0 < math.prod(workload.input_shape(size)) <= size
+
+
+requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device; none is available here")
+
+
+@requires_cuda
+def test_cuda_allocator_probe_sees_a_known_allocation():
+    from bench_lib.memory import CudaAllocatorProbe
+
+    device = torch.device("cuda")
+    with CudaAllocatorProbe(device) as probe:
+        block = torch.ones(16 * MiB, device=device)  # 64 MiB
+        kept = torch.ones(MiB, device=device)  # 4 MiB
+        del block
+    assert probe.peak_bytes == 68 * MiB and probe.retained_bytes == 4 * MiB
+    del kept
+
+
+@requires_cuda
+def test_cuda_cases_save_the_analytic_bytes_and_measure_memory():
+    from bench_lib import devices
+    from bench_lib.runner import measure_memory
+
+    for workload in ("elementwise", "mlp", "attention"):
+        case = prepare(CaseSpec(workload, "grad", "step", 2**16, "cuda", "float32"), seed=0)
+        memory = measure_memory(case, lambda: devices.tensor_probe(case.device))
+        assert memory["saved_bytes"] == analytic(workload, 2**16)
+        assert memory["tensor_memory_method"] == "cuda-allocator"
+        assert memory["peak_tensor_bytes"] >= memory["saved_bytes"]
