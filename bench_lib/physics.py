@@ -8,10 +8,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from bench_lib.contention import CONTENDED_FRACTION
+
 # Grad may look faster than a no-graph mode by this much before it counts, and only when
 # its median is also below the other mode's first quartile (both conditions: beyond noise).
 FORWARD_TOLERANCE = 0.05
 NO_GRAPH_MODES = ("no_grad", "inference_mode")
+
+
+def _background(case: Mapping[str, object]) -> float:
+    info = case["extra_info"]
+    assert isinstance(info, Mapping)
+    return float(info.get("background_cpu") or 0.0)
+
+
+def contended(cases: Iterable[Mapping[str, object]]) -> list[tuple[str, float]]:
+    """(case name, share of CPUs used by others) for every case timed on a busy machine, busiest first."""
+    busy = [(str(case["name"]), _background(case)) for case in cases if _background(case) > CONTENDED_FRACTION]
+    return sorted(busy, key=lambda item: -item[1])
 
 
 def _key(case: Mapping[str, object]) -> tuple[object, ...]:
@@ -30,6 +44,13 @@ def violations(cases: Iterable[Mapping[str, object]]) -> list[str]:
         by_key.setdefault(_key(case), {})[str(info["mode"])] = case
         if info["mode"] in NO_GRAPH_MODES and info["saved_bytes"] != 0:
             problems.append(f"{case['name']}: {info['saved_bytes']} bytes saved for backward under {info['mode']}")
+        # Saved tensors are made during a forward and live until backward, so a pass that runs
+        # the forward must peak at least that high.
+        if info["pass"] != "backward" and info["peak_tensor_bytes"] < info["saved_bytes"]:
+            problems.append(
+                f"{case['name']}: peak tensor memory {info['peak_tensor_bytes']} bytes is below "
+                f"the {info['saved_bytes']} bytes saved for backward"
+            )
     for (workload, pass_, size, device, dtype), modes in sorted(by_key.items(), key=str):
         if pass_ != "forward" or "grad" not in modes:
             continue
@@ -41,8 +62,10 @@ def violations(cases: Iterable[Mapping[str, object]]) -> list[str]:
             other = modes[other_name]["stats"]
             assert isinstance(other, Mapping)
             if grad["median"] < other["median"] * (1 - FORWARD_TOLERANCE) and grad["median"] < other["q1"]:
+                busy = max(_background(modes["grad"]), _background(modes[other_name]))
                 problems.append(
                     f"{workload} forward n={size} {device} {dtype}: grad median {grad['median'] * 1e6:.1f} us "
                     f"is below {other_name} median {other['median'] * 1e6:.1f} us beyond noise"
+                    + (f" (other processes used {busy:.0%} of the CPUs)" if busy > CONTENDED_FRACTION else "")
                 )
     return problems

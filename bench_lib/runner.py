@@ -60,6 +60,16 @@ def machine_skip_reason(spec: CaseSpec) -> str | None:
     return None
 
 
+def unrunnable_reason(spec: CaseSpec, error: BaseException) -> str | None:
+    """The skip reason for an error that means "cannot run here", or None for a real failure."""
+    first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+    if devices.is_out_of_memory(error):
+        return f"out of memory on {spec.device}: {first_line}"
+    if isinstance(error, NotImplementedError) or "not implemented for" in str(error):
+        return f"{spec.dtype} on {spec.device} is not supported by an op: {first_line}"
+    return None
+
+
 @dataclass
 class PreparedCase:
     """A built case. pytest-benchmark calls setup and teardown untimed and times ``target``."""

@@ -40,6 +40,8 @@ CASE_KEYS = SPEC_KEYS + (
     "saved_tensor_count",     # distinct storages counted in saved_bytes
     "graph_nodes",            # autograd nodes reachable from the loss (AccumulateGrad included)
     "rounds_planned",         # rounds the calibration chose
+    "background_cpu",         # share (0-1) of all CPUs that other processes (and hypervisor steal)
+                              # used during the timed rounds; above 0.1 the times are suspect
 )
 
 ENVIRONMENT_KEYS = (

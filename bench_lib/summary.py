@@ -67,6 +67,13 @@ def format_summary(cases: Sequence[Mapping[str, object]]) -> list[str]:
             lines.append(f"  {'saved (grad)':<16}{saved}")
     problems = physics.violations(cases)
     lines.append("")
+    busy = physics.contended(cases)
+    if busy:
+        worst = ", ".join(f"{name} {share:.0%}" for name, share in busy[:3])
+        lines.append(
+            f"contention: {len(busy)} case(s) were timed while other processes used more than "
+            f"{physics.CONTENDED_FRACTION:.0%} of the CPUs; their times are suspect (worst: {worst})"
+        )
     if problems:
         lines.append(f"physics check: {len(problems)} violation(s) -- these numbers are artifacts, not findings:")
         lines.extend(f"  {problem}" for problem in problems)

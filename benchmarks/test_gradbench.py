@@ -10,12 +10,14 @@ import torch
 
 from bench_lib import devices
 from bench_lib.cases import CaseSpec
+from bench_lib.contention import BackgroundLoad
 from bench_lib.runner import (
     case_info,
     machine_skip_reason,
     measure_memory,
     plan_rounds,
     prepare,
+    unrunnable_reason,
     warm_up,
 )
 
@@ -37,13 +39,16 @@ def test_gradbench(benchmark, case: CaseSpec, run_state) -> None:  # type: ignor
         prepared.run_once()  # lazy initialisation stays out of the memory figures
         memory = measure_memory(prepared, lambda: devices.tensor_probe(device))
         rounds = plan_rounds(warm_up(prepared, seconds=preset.seconds_per_case / 4), preset)
+        benchmark.extra_info.update(case_info(prepared, memory, rounds))
+        with BackgroundLoad() as load:
+            benchmark.pedantic(prepared.target, setup=prepared.setup, teardown=prepared.teardown, rounds=rounds)
+        benchmark.extra_info["background_cpu"] = round(load.fraction, 3)
+        return
     except (RuntimeError, NotImplementedError) as error:
-        prepared = None
-        devices.release_memory(device)
-        if devices.is_out_of_memory(error):
-            _skip(run_state, case, f"out of memory on {case.device}: {str(error).splitlines()[0]}")
-        if "not implemented for" in str(error) or isinstance(error, NotImplementedError):
-            _skip(run_state, case, f"{case.dtype} unsupported here: {str(error).splitlines()[0]}")
-        raise
-    benchmark.extra_info.update(case_info(prepared, memory, rounds))
-    benchmark.pedantic(prepared.target, setup=prepared.setup, teardown=prepared.teardown, rounds=rounds)
+        reason = unrunnable_reason(case, error)
+        if reason is None:
+            raise
+    # Out of the except block: the traceback no longer pins the case's tensors.
+    prepared = None
+    devices.release_memory(device)
+    _skip(run_state, case, reason)

@@ -2,12 +2,13 @@ from bench_lib import physics
 from bench_lib.summary import format_bytes, format_summary, size_label, time_unit
 
 
-def case(mode, median, q1=None, *, workload="elementwise", pass_="forward", size=1024, saved=0):
+def case(mode, median, q1=None, *, workload="elementwise", pass_="forward", size=1024, saved=0, peak=None, busy=0.0):
     return {
         "name": f"test_gradbench[{workload}-{pass_}-{mode}-{size}]",
         "extra_info": {
             "workload": workload, "mode": mode, "pass": pass_, "size": size,
             "device": "cpu", "dtype": "float32", "saved_bytes": saved,
+            "peak_tensor_bytes": 2 * saved if peak is None else peak, "background_cpu": busy,
         },
         "stats": {"median": median, "q1": median * 0.98 if q1 is None else q1},
     }
@@ -36,6 +37,28 @@ def test_backward_passes_are_not_compared_and_saved_bytes_outside_grad_are():
     assert physics.violations(cases) == [
         "test_gradbench[elementwise-forward-inference_mode-1024]: 16 bytes saved for backward under inference_mode"
     ]
+
+
+def test_a_forward_peaking_below_its_saved_bytes_is_a_violation():
+    assert physics.violations([case("grad", 1e-6, saved=4096, peak=4096)]) == []
+    assert physics.violations([case("grad", 1e-6, saved=4096, peak=4095)]) == [
+        "test_gradbench[elementwise-forward-grad-1024]: peak tensor memory 4095 bytes is below "
+        "the 4096 bytes saved for backward"
+    ]
+    # backward's peak is measured from a start that already holds the saved tensors
+    assert physics.violations([case("grad", 1e-6, pass_="backward", saved=4096, peak=0)]) == []
+
+
+def test_violations_and_summary_name_the_contention_behind_them():
+    cases = [case("grad", 1.5e-3, saved=4096, busy=0.45), case("no_grad", 13.8e-3, busy=0.02)]
+    [problem] = physics.violations(cases)
+    assert problem.endswith("beyond noise (other processes used 45% of the CPUs)")
+    assert physics.contended(cases) == [("test_gradbench[elementwise-forward-grad-1024]", 0.45)]
+    lines = format_summary(cases)
+    assert lines[-3] == (
+        "contention: 1 case(s) were timed while other processes used more than 10% of the CPUs; "
+        "their times are suspect (worst: test_gradbench[elementwise-forward-grad-1024] 45%)"
+    )
 
 
 def test_units_and_labels():
