@@ -23,9 +23,10 @@ from torch.utils._pytree import tree_flatten
 
 
 class PassProbe(Protocol):
-    """A context manager that measures the pass run inside it."""
+    """A context manager that measures the pass run inside it; figures are read after exit."""
 
     method: str
+    peak_bytes: int
 
     def __enter__(self) -> PassProbe: ...
 
@@ -62,13 +63,10 @@ class CpuTensorTracker(TorchDispatchMode):
             key = storage.data_ptr()
             if key in inputs or key in self._finalizers or storage.nbytes() == 0:
                 continue
-            self._add(key, storage.nbytes())
+            self.live_bytes += storage.nbytes()
+            self.peak_bytes = max(self.peak_bytes, self.live_bytes)
             self._finalizers[key] = weakref.finalize(storage, self._remove, key, storage.nbytes())
         return out
-
-    def _add(self, key: int, nbytes: int) -> None:
-        self.live_bytes += nbytes
-        self.peak_bytes = max(self.peak_bytes, self.live_bytes)
 
     def _remove(self, key: int, nbytes: int) -> None:
         self.live_bytes -= nbytes
