@@ -16,6 +16,11 @@ DEVICES ?=
 DTYPES ?=
 THREADS ?=
 SEED ?= 0
+# Scenarios (accumulation, zero_grad, freezing, inplace; all or none), accumulation's micro-batch
+# counts and the scenarios' sizes; empty means the preset's choice.
+SCENARIOS ?=
+MICROBATCHES ?=
+SCENARIO_SIZES ?=
 
 # glibc reads these at process start. They keep large blocks on the heap and stop it shrinking,
 # so every mode gets the steady-state allocator of a training loop instead of a page fault per
@@ -26,13 +31,14 @@ BENCH_SELECTION = --gb-preset=$(PRESET) --gb-seed=$(SEED) \
 	$(if $(WORKLOADS),--gb-workloads=$(WORKLOADS)) $(if $(MODES),--gb-modes=$(MODES)) \
 	$(if $(PASSES),--gb-passes=$(PASSES)) $(if $(SIZES),--gb-sizes=$(SIZES)) \
 	$(if $(DEVICES),--gb-devices=$(DEVICES)) $(if $(DTYPES),--gb-dtypes=$(DTYPES)) \
-	$(if $(THREADS),--gb-threads=$(THREADS))
+	$(if $(THREADS),--gb-threads=$(THREADS)) $(if $(SCENARIOS),--gb-scenarios=$(SCENARIOS)) \
+	$(if $(MICROBATCHES),--gb-microbatches=$(MICROBATCHES)) $(if $(SCENARIO_SIZES),--gb-scenario-sizes=$(SCENARIO_SIZES))
 BENCH_OPTIONS = --benchmark-save=$(PRESET) --benchmark-save-data --benchmark-disable-gc \
 	--benchmark-group-by=group --benchmark-sort=name --benchmark-columns=median,iqr,min,rounds -rs
 
 COMPARE_OPTIONS = --group-by=group --sort=name --columns=median,iqr,min,rounds
 
-.PHONY: install bench compare test clean
+.PHONY: install bench compare report test clean
 
 install: $(VENV)/.installed
 
@@ -44,6 +50,11 @@ $(VENV)/.installed: pyproject.toml
 
 bench: install
 	$(ALLOC_ENV) $(PY) -m pytest benchmarks $(BENCH_SELECTION) $(BENCH_OPTIONS)
+	$(PY) -m bench_lib report
+
+# RUNS: run ids (0001), paths or globs (default: the latest run); BASE: a run to compare against.
+report: install
+	$(PY) -m bench_lib report $(RUNS) $(if $(BASE),--base $(BASE))
 
 compare: install
 	$(VENV)/bin/pytest-benchmark compare $(COMPARE_OPTIONS) $(RUNS)

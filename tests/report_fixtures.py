@@ -70,6 +70,7 @@ def case(
     retained_tensor_bytes: int | None = None,
     peak_rss_bytes: int | None = None,
     graph_nodes: int = 0,
+    background_cpu: float = 0.01,
 ) -> dict[str, Any]:
     """One benchmark entry as pytest-benchmark saves it, with gradbench extra_info."""
     stats = Stats()
@@ -92,6 +93,7 @@ def case(
         "saved_tensor_count": saved_tensor_count,
         "graph_nodes": graph_nodes,
         "rounds_planned": len(samples),
+        "background_cpu": background_cpu,
     }
     name = f"test_{pass_}[{workload}-{mode}-{size}-{device}-{dtype}]"
     return {
@@ -145,8 +147,8 @@ def modelled(model: tuple[float, float], n: int) -> float:
 
 
 def pointwise_cases(rng: np.random.Generator, sizes: list[int], device: str = "cpu", rounds: int = 15,
-                    modes: tuple[str, ...] = tuple(FORWARD_MODEL), unstable: tuple[str, int] | None = None
-                    ) -> list[dict[str, Any]]:
+                    modes: tuple[str, ...] = tuple(FORWARD_MODEL), unstable: tuple[str, int] | None = None,
+                    contended: tuple[str, int] | None = None) -> list[dict[str, Any]]:
     """relu(x*2+1).mean(): saves ReLU's output (4n bytes) under grad; no parameters, so
     detach builds no graph and only grad has a backward pass."""
     out = []
@@ -154,10 +156,12 @@ def pointwise_cases(rng: np.random.Generator, sizes: list[int], device: str = "c
         for mode in modes:
             spread = 0.3 if unstable == (mode, n) else 0.02
             grad = mode == "grad"
-            out.append(case("pointwise", mode, "forward", n, noisy(rng, modelled(FORWARD_MODEL[mode], n), rounds, spread),
+            samples = noisy(rng, modelled(FORWARD_MODEL[mode], n), rounds, spread)
+            out.append(case("pointwise", mode, "forward", n, samples,
                             device=device, saved_bytes=4 * n if grad else 0, saved_tensor_count=int(grad),
                             peak_tensor_bytes=12 * n if grad else 8 * n,
-                            retained_tensor_bytes=4 * n + 4 if grad else 4, graph_nodes=5 if grad else 0))
+                            retained_tensor_bytes=4 * n + 4 if grad else 4, graph_nodes=5 if grad else 0,
+                            background_cpu=0.35 if contended == (mode, n) else 0.01))
         if "grad" in modes:
             out.append(case("pointwise", "grad", "backward", n, noisy(rng, modelled(BACKWARD_MODEL, n), rounds),
                             device=device, saved_bytes=4 * n, saved_tensor_count=1, peak_tensor_bytes=8 * n,
@@ -189,7 +193,8 @@ def mlp_cases(rng: np.random.Generator, sizes: list[int], rounds: int = 15) -> l
 def small_run() -> dict[str, Any]:
     rng = np.random.default_rng(1)
     sizes = [2**10, 2**14, 2**18, 2**22]
-    benchmarks = pointwise_cases(rng, sizes, unstable=("detach", 2**14)) + mlp_cases(rng, sizes)
+    benchmarks = pointwise_cases(rng, sizes, unstable=("detach", 2**14), contended=("no_grad", 2**18))
+    benchmarks += mlp_cases(rng, sizes)
     skipped = [skip("pointwise", mode, "forward", n, "CUDA is not available on this machine", device="cuda")
                for n in sizes[:2] for mode in ("grad", "no_grad")]
     skipped.append(skip("mlp", "grad", "step", 2**24, "needs 1.2 GiB, more than the 1.0 GiB memory cap"))
@@ -210,6 +215,13 @@ def single_mode_run() -> dict[str, Any]:
     rng = np.random.default_rng(3)
     return run_doc(pointwise_cases(rng, [2**10, 2**16, 2**22], modes=("grad",)),
                    datetime="2026-01-07T10:00:00.000000+00:00")
+
+
+def all_skipped_run() -> dict[str, Any]:
+    """A CUDA-only selection on a machine without CUDA: nothing measured, everything skipped."""
+    skipped = [skip("pointwise", mode, "forward", n, "CUDA is not available on this machine", device="cuda")
+               for n in (2**10, 2**20) for mode in FORWARD_MODEL]
+    return run_doc([], skipped, datetime="2026-01-09T10:00:00.000000+00:00")
 
 
 def artifact_run() -> dict[str, Any]:
@@ -236,8 +248,9 @@ def comparison_pair() -> tuple[dict[str, Any], dict[str, Any]]:
         for mode in ("grad", "no_grad"):
             t = modelled(FORWARD_MODEL[mode], n)
             factor = {("grad", 2**10): 1.20, ("no_grad", 2**18): 0.85}.get((mode, n), 1.0)
-            base.append(case("pointwise", mode, "forward", n, noisy(rng, t, 30)))
-            new.append(case("pointwise", mode, "forward", n, noisy(rng, t * factor, 30)))
+            saved = {"saved_bytes": 4 * n, "saved_tensor_count": 1} if mode == "grad" else {}
+            base.append(case("pointwise", mode, "forward", n, noisy(rng, t, 30), **saved))
+            new.append(case("pointwise", mode, "forward", n, noisy(rng, t * factor, 30), **saved))
         new.append(case("pointwise", "inference_mode", "forward", n,
                         noisy(rng, modelled(FORWARD_MODEL["inference_mode"], n), 30)))
     base.append(case("pointwise", "grad", "forward", 2**22, noisy(rng, modelled(FORWARD_MODEL["grad"], 2**22), 30)))
@@ -249,7 +262,8 @@ def synthetic_run(n_cases: int, rounds: int = 30, seed: int = 7) -> dict[str, An
     """A large run for the render-time test: workloads w000, w001, ... on CPU and CUDA,
     20 sizes, every mode and pass, until ``n_cases`` cases exist."""
     rng = np.random.default_rng(seed)
-    combos = [(m, "forward") for m in FORWARD_MODEL] + [(m, p) for p in ("backward", "step") for m in ("grad", "detach")]
+    combos = [(m, "forward") for m in FORWARD_MODEL]
+    combos += [(m, p) for p in ("backward", "step") for m in ("grad", "detach")]
     benchmarks: list[dict[str, Any]] = []
     workload = 0
     while len(benchmarks) < n_cases:
@@ -274,6 +288,7 @@ def write_fixtures() -> None:
         "report_cuda_single_size.json": cuda_single_size_run(),
         "report_single_mode.json": single_mode_run(),
         "report_artifact.json": artifact_run(),
+        "report_all_skipped.json": all_skipped_run(),
         "report_base.json": base,
         "report_new.json": new,
     }

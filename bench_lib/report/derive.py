@@ -1,0 +1,39 @@
+"""Per-case metrics derived from the loaded table: spread, ratios between modes, throughput."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bench_lib.contention import CONTENDED_FRACTION
+from bench_lib.report.stats import is_unstable, relative_iqr
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# A case's peers in other modes: same run, workload, pass, size, device and dtype.
+PEER_KEYS = ["run", "workload", "pass", "size", "device", "dtype"]
+
+
+def add_derived(cases: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``cases`` with rel_iqr, unstable, contended, throughput_Bps, speedup_vs_grad, rel_to_no_grad.
+
+    speedup_vs_grad = median(grad)/median(mode) and rel_to_no_grad = median(mode)/median(no_grad),
+    at the same size; empty where the peer mode was not measured.
+    """
+    out = cases.copy()
+    median = out["median"].astype(float)
+    out["rel_iqr"] = relative_iqr(out["iqr"], median)
+    out["unstable"] = is_unstable(out["rel_iqr"])
+    # Timed while other processes used a tenth of the CPUs or more: the times are suspect.
+    out["contended"] = out["background_cpu"].astype(float).fillna(0.0) > CONTENDED_FRACTION
+    out["throughput_Bps"] = out["input_bytes"].astype(float) / median.where(median > 0)
+    out["speedup_vs_grad"] = _peer_median(out, "grad") / median.where(median > 0)
+    out["rel_to_no_grad"] = median / _peer_median(out, "no_grad").where(lambda s: s > 0)
+    return out
+
+
+def _peer_median(cases: pd.DataFrame, mode: str) -> pd.Series:
+    peers = cases.loc[cases["mode"] == mode, [*PEER_KEYS, "median"]].rename(columns={"median": "peer"})
+    merged = cases[PEER_KEYS].merge(peers, on=PEER_KEYS, how="left")
+    merged.index = cases.index
+    return merged["peer"].astype(float)

@@ -1,0 +1,209 @@
+"""Headline findings computed from one run's cases, each sentence carrying its numbers.
+
+The sentences are the page's answer "at a glance"; everything they say is also in the
+tables, so the list is capped for large runs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from bench_lib.contention import CONTENDED_FRACTION
+from bench_lib.report import stats
+from bench_lib.report.units import format_bytes, number, size_label
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# Forward-pass modes compared against grad.
+OTHER_MODES = ("no_grad", "inference_mode", "detach")
+# At the largest size the modes count as "converged" when every one is this close to grad.
+CONVERGED = 0.05
+MAX_FINDING_GROUPS = 8
+GROUP_KEYS = ["workload", "device", "dtype"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    topic: str  # "speed", "overhead", "memory", "measured", "stability", "contention", "skipped"
+    text: str
+
+
+@dataclass(frozen=True)
+class Findings:
+    items: list[Finding]
+    groups_total: int   # workload x device x dtype groups in the run
+    groups_shown: int
+
+
+def overhead_fits(cases: pd.DataFrame) -> pd.DataFrame:
+    """time(n) = a + b*n per workload x pass x device x dtype x mode with two or more sizes.
+
+    Columns: the keys, sizes, a_us (fixed cost per call), b_ns (cost per element) and
+    a_minus_no_grad_us, which for grad reads as autograd's bookkeeping cost per call.
+    """
+    import pandas as pd
+
+    keys = ["workload", "pass", "device", "dtype", "mode"]
+    # Grouped in plain Python: pandas' per-group overhead is most of the cost for large runs.
+    points: dict[tuple[Any, ...], list[tuple[float, float]]] = {}
+    columns = [cases[k].tolist() for k in keys] + [cases["elements"].tolist(), cases["median"].tolist()]
+    for *key, elements, median in zip(*columns, strict=True):
+        points.setdefault(tuple(key), []).append((float(elements), float(median)))
+    rows = []
+    for key in sorted(points):
+        xs, ys = zip(*points[key], strict=True)
+        if len(set(xs)) < 2:
+            continue
+        fit = stats.fit_overhead(xs, ys)
+        spec = dict(zip(keys, key, strict=True))
+        rows.append({**spec, "sizes": len(xs), "a_us": fit.a * 1e6, "b_ns": fit.b * 1e9})
+    fits = pd.DataFrame(rows, columns=[*keys, "sizes", "a_us", "b_ns"])
+    base = fits.loc[fits["mode"] == "no_grad", keys[:-1] + ["a_us"]].rename(columns={"a_us": "no_grad_a_us"})
+    fits = fits.merge(base, on=keys[:-1], how="left")
+    fits["a_minus_no_grad_us"] = fits["a_us"] - fits.pop("no_grad_a_us")
+    return fits
+
+
+def compute(cases: pd.DataFrame, skipped: pd.DataFrame, fits: pd.DataFrame) -> Findings:
+    """Findings for one run; ``cases`` carries add_derived's columns."""
+    groups: dict[tuple[str, str, str], list[Mapping[str, Any]]] = {}
+    for record in cases[cases["pass"] == "forward"].to_dict("records"):  # samples kept: the CIs need them
+        groups.setdefault((record["workload"], record["device"], record["dtype"]), []).append(record)
+    items: list[Finding] = []
+    for (workload, device, dtype), forward in sorted(groups.items())[:MAX_FINDING_GROUPS]:
+        where = f"{workload} on {device}" + ("" if dtype == "float32" else f" ({dtype})")
+        by_size: dict[int, dict[str, Mapping[str, Any]]] = {}
+        for record in forward:
+            by_size.setdefault(int(record["size"]), {})[record["mode"]] = record
+        for topic, text in (("speed", _speed(where, by_size)),
+                            ("overhead", _overhead(where, fits, workload, device, dtype)),
+                            ("memory", _memory(where, by_size))):
+            if text:
+                items.append(Finding(topic, text))
+    if cases.empty:
+        items.append(Finding("measured", "Nothing was measured in this run: every selected case was skipped."))
+    else:
+        items.append(Finding("stability", _stability(cases)))
+    if cases["background_cpu"].notna().any():
+        items.append(Finding("contention", _contention(cases)))
+    if len(skipped):
+        items.append(Finding("skipped", _skipped(skipped)))
+    n_groups = cases.groupby(GROUP_KEYS).ngroups
+    return Findings(items=items, groups_total=n_groups, groups_shown=min(len(groups), MAX_FINDING_GROUPS))
+
+
+def _speedup(grad: Mapping[str, Any], other: Mapping[str, Any]) -> tuple[float, stats.Interval | None]:
+    ratio = grad["median"] / other["median"]
+    if len(grad["samples"]) < 2 or len(other["samples"]) < 2:
+        return ratio, None
+    return ratio, stats.bootstrap_median_ratio_ci(grad["samples"], other["samples"])
+
+
+def _ratio_phrase(mode: str, ratio: float, ci: stats.Interval | None) -> str:
+    """``ratio`` is median(grad)/median(mode); ``ci`` its bootstrap interval, if samples exist."""
+    if ci is not None and not ci.excludes(1.0):
+        return f"{mode} is not significantly different from grad ({ratio:.2f}x, 95% CI {ci.low:.2f}-{ci.high:.2f})"
+    if ratio >= 1:
+        ci_text = f" (95% CI {ci.low:.2f}-{ci.high:.2f})" if ci else ""
+        return f"{mode} is {ratio:.2f}x faster than grad{ci_text}"
+    ci_text = f" (95% CI {1 / ci.high:.2f}-{1 / ci.low:.2f})" if ci else ""
+    return f"{mode} is {1 / ratio:.2f}x slower than grad{ci_text}"
+
+
+def _speed(where: str, by_size: Mapping[int, Mapping[str, Mapping[str, Any]]]) -> str | None:
+    comparable = [s for s in sorted(by_size) if "grad" in by_size[s] and any(m in by_size[s] for m in OTHER_MODES)]
+    if not comparable:
+        return None
+    small, large = comparable[0], comparable[-1]
+    modes = by_size[small]
+    best = max((m for m in OTHER_MODES if m in modes), key=lambda m: modes["grad"]["median"] / modes[m]["median"])
+    ratio, ci = _speedup(modes["grad"], modes[best])
+    text = f"Forward, {where}: {_ratio_phrase(best, ratio, ci)} at {size_label(small)} elements"
+    if large == small:
+        return text + "."
+    modes = by_size[large]
+    ratios = {m: modes["grad"]["median"] / modes[m]["median"] for m in OTHER_MODES if m in modes}
+    spread = max(abs(r - 1.0) for r in ratios.values())
+    if spread <= CONVERGED:
+        return text + f"; at {size_label(large)} every mode is within {math.ceil(spread * 100)}% of grad."
+    best = max(ratios, key=lambda m: ratios[m])
+    ratio, ci = _speedup(modes["grad"], modes[best])
+    return text + f"; at {size_label(large)} {_ratio_phrase(best, ratio, ci)}."
+
+
+def _overhead(where: str, fits: pd.DataFrame, workload: str, device: str, dtype: str) -> str | None:
+    rows = fits[(fits["workload"] == workload) & (fits["pass"] == "forward")
+                & (fits["device"] == device) & (fits["dtype"] == dtype)]
+    by_mode = {row["mode"]: row for row in rows.to_dict("records")}
+    if "grad" not in by_mode or "no_grad" not in by_mode:
+        return None
+    grad, nograd = by_mode["grad"], by_mode["no_grad"]
+    return (f"Overhead model, forward, {where}: time(n) = a + b·n gives a fixed cost a = {number(grad['a_us'])} µs "
+            f"per call under grad vs {number(nograd['a_us'])} µs under no_grad, so autograd's bookkeeping costs "
+            f"about {number(grad['a_minus_no_grad_us'])} µs per call; per element b = {number(grad['b_ns'])} ns "
+            f"vs {number(nograd['b_ns'])} ns.")
+
+
+def _memory(where: str, by_size: Mapping[int, Mapping[str, Mapping[str, Any]]]) -> str | None:
+    with_grad = [size for size in sorted(by_size) if "grad" in by_size[size]]
+    if not with_grad:
+        return None
+    at_top = by_size[with_grad[-1]]
+    top = at_top["grad"]
+    saved = int(top["saved_bytes"])
+    count = int(top["saved_tensor_count"])
+    text = (f"Memory, forward, {where}: grad keeps {format_bytes(saved)} of saved tensors at "
+            f"{size_label(int(top['size']))} elements ({saved / top['elements']:.1f} bytes per element, "
+            f"{count} tensor{'s' if count != 1 else ''})")
+    graphless = [m for m in ("no_grad", "inference_mode") if m in at_top]
+    if graphless:
+        zero = all(at_top[m]["saved_bytes"] == 0 for m in graphless)
+        text += f"; {' and '.join(graphless)} keep {'none' if zero else 'some (see the physics check)'}"
+    peak_grad = top["peak_tensor_bytes"]
+    peak_other = at_top["no_grad"]["peak_tensor_bytes"] if "no_grad" in at_top else None
+    if _positive(peak_grad) and _positive(peak_other):
+        text += (f"; peak tensor memory is {format_bytes(peak_grad)} under grad vs "
+                 f"{format_bytes(peak_other)} under no_grad ({peak_grad / peak_other:.2f}x)")
+    return text + "."
+
+
+def _positive(value: Any) -> bool:
+    return value is not None and not (isinstance(value, float) and math.isnan(value)) and value > 0
+
+
+def _stability(cases: pd.DataFrame) -> str:
+    unstable = cases[cases["unstable"]]
+    verb = "has" if len(unstable) == 1 else "have"
+    text = (f"Stability: {len(unstable)} of {len(cases)} cases {verb} an IQR above "
+            f"{stats.UNSTABLE_REL_IQR:.0%} of the median (marked ⚠ in the tables)")
+    if unstable.empty:
+        return text + "."
+    worst = unstable.loc[unstable["rel_iqr"].idxmax()]
+    return text + (f"; the worst is {_case_name(worst)} at {worst['rel_iqr']:.0%}.")
+
+
+def _contention(cases: pd.DataFrame) -> str:
+    busy = cases[cases["contended"]]
+    limit = f"more than {CONTENDED_FRACTION:.0%} of the CPUs"
+    if busy.empty:
+        return f"Contention: none of the {len(cases)} cases was timed while other processes used {limit}."
+    worst = busy.loc[busy["background_cpu"].astype(float).idxmax()]
+    verb = "was" if len(busy) == 1 else "were"
+    return (f"Contention: {len(busy)} of {len(cases)} cases {verb} timed while other processes used {limit} "
+            f"(marked * in the tables), so their times are suspect; the worst is {_case_name(worst)} at "
+            f"{float(worst['background_cpu']):.0%}.")
+
+
+def _skipped(skipped: pd.DataFrame) -> str:
+    counts = skipped["reason"].value_counts()
+    parts = [f"{count} × {reason}" for reason, count in sorted(counts.items(), key=lambda rc: (-rc[1], rc[0]))]
+    return f"Skipped: {len(skipped)} case{'s' if len(skipped) != 1 else ''} ({'; '.join(parts)})."
+
+
+def _case_name(row: Mapping[str, Any]) -> str:
+    return f"{row['workload']} {row['mode']} {row['pass']} at {size_label(int(row['size']))} on {row['device']}"
+

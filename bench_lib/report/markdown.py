@@ -1,0 +1,66 @@
+"""A short Markdown summary to paste into a pull request."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bench_lib.report import compare
+from bench_lib.report.units import format_seconds, size_label
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from bench_lib.report.build import Report, RunSummary
+
+MAX_CHANGES = 10
+
+
+def render(report: Report, page: Path) -> str:
+    lines: list[str] = []
+    for summary in report.summaries:
+        lines += _run(summary, report.cases_of(summary.run))
+    if report.comparison:
+        lines += [*_comparison(report.comparison), ""]
+    lines.append(f"Full report: `{page}` (tidy table: `{page.with_name('summary.csv')}`).")
+    return "\n".join(lines) + "\n"
+
+
+def _run(summary: RunSummary, cases: pd.DataFrame) -> list[str]:
+    run = summary.run
+    lines = [f"## gradbench: {run.label}", "",
+             f"{len(cases)} cases measured on {run.machine_info.get('node', '?')}, "
+             f"torch {run.environment.get('torch_version', '?')}, {run.datetime or 'no date'}.", ""]
+    problems = summary.violations
+    if problems:
+        lines.append(f"**Physics check failed: {len(problems)} violation{'s' if len(problems) != 1 else ''}** "
+                     "(artifacts, not findings):")
+        lines += [f"- {p}" for p in problems[:MAX_CHANGES]]
+        if len(problems) > MAX_CHANGES:
+            lines.append(f"- and {len(problems) - MAX_CHANGES} more")
+        lines.append("")
+    elif run.benchmarks:
+        lines += ["**Physics check passed.**", ""]
+    lines += ["**Findings**", ""]
+    lines += [f"- {item.text}" for item in summary.findings.items]
+    return lines + [""]
+
+
+def _comparison(comparison: compare.Comparison) -> list[str]:
+    table = comparison.table
+    lines = [f"**{comparison.new.label} against {comparison.base.label}:** "
+             f"{comparison.count(compare.SLOWER)} significantly slower, "
+             f"{comparison.count(compare.FASTER)} significantly faster, {comparison.count(compare.SAME)} unchanged "
+             f"(Mann-Whitney U p < {compare.ALPHA} and 95% bootstrap CI of the median ratio excluding 1)."]
+    changed = table[table["verdict"].isin([compare.SLOWER, compare.FASTER])]
+    if changed.empty:
+        return lines
+    changed = changed.assign(_size=(changed["ratio"] - 1.0).abs()).sort_values("_size", ascending=False)
+    lines += ["", "| case | base | new | new/base | 95% CI | p |", "|---|---:|---:|---:|---:|---:|"]
+    for r in changed.head(MAX_CHANGES).to_dict("records"):
+        case = f"{r['workload']} {r['mode']} {r['pass']} {size_label(r['size'])} {r['device']}"
+        lines.append(f"| {case} | {format_seconds(r['base_median'])} | {format_seconds(r['new_median'])} | "
+                     f"{r['ratio']:.3f}x | {r['ci_low']:.3f}-{r['ci_high']:.3f} | {r['p_value']:.2g} |")
+    if len(changed) > MAX_CHANGES:
+        lines.append(f"\n{len(changed) - MAX_CHANGES} more significant changes in the full report.")
+    return lines

@@ -1,0 +1,376 @@
+"""The HTML page: one self-contained file (inline CSS, PNGs as data URIs, no script)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from html import escape
+from typing import TYPE_CHECKING, Any
+
+from bench_lib.contention import CONTENDED_FRACTION
+from bench_lib.report import compare, plots, tables
+from bench_lib.report.stats import UNSTABLE_REL_IQR
+from bench_lib.report.style import MODE_COLORS
+from bench_lib.report.units import number, size_label, time_unit
+from bench_lib.schema import MODES
+
+if TYPE_CHECKING:
+    from bench_lib.report.build import Report
+    from bench_lib.report.load import Run
+
+# A panel costs 0.1-0.2 s on a 2-core machine, and loading plus tables about 0.3 s per 1,000
+# cases, all inside a 10 s budget: a large run leaves less time for panels. 32 panels draw
+# every group of a quick run (3 workloads x 8 panels); 16 keep a 10,000-case page fast.
+MAX_PANELS, MAX_PANELS_LARGE_RUN, LARGE_RUN = 32, 16, 2000
+# Longer lists go into a collapsed <details>, so the page stays scannable.
+OPEN_ROWS = 40
+MAX_CASES_PER_REASON = 30
+
+CSS = """
+:root{--fg:#1b1b1b;--muted:#5a5a5a;--line:#d9d9d9}
+*{box-sizing:border-box}
+body{margin:0;font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:#fff}
+main{max-width:1280px;margin:0 auto;padding:12px 16px 48px}
+h1{font-size:1.6em;margin:.3em 0 .1em}
+h2{font-size:1.3em;border-bottom:1px solid var(--line);padding-bottom:.2em;margin-top:1.8em}
+h3{font-size:1.05em;margin:1.2em 0 .3em}
+p,li{max-width:75em}
+.sub,.note{color:var(--muted)}
+nav{display:flex;flex-wrap:wrap;gap:.3em 1em;margin:.6em 0}
+.scroll{overflow-x:auto;max-width:100%;margin:.5em 0 1em}
+table{border-collapse:collapse;font-size:13px;font-variant-numeric:tabular-nums}
+caption{caption-side:top;text-align:left;font-weight:600;padding:2px 0 4px}
+th,td{border:1px solid var(--line);padding:3px 7px;text-align:right;white-space:nowrap}
+th{background:#f4f4f4}
+th.label,td.label{text-align:left}
+td.missing{color:#999}
+td.unstable{background:#fff1c2}
+td.contended{background:#e6e9f5}
+tr.slower td{background:#fbe0e0}
+tr.faster td{background:#dcf2e3}
+.sw{display:inline-block;width:.8em;height:.8em;border-radius:2px;margin-right:.35em}
+.plots{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,400px),1fr));gap:10px;margin:.6em 0}
+.plots figure{margin:0}
+.plots img{display:block;width:100%;height:auto;border:1px solid #eee}
+.box{padding:8px 12px;margin:.6em 0;border-radius:4px}
+.warn{border-left:5px solid #c62828;background:#fdecea}
+.ok{border-left:5px solid #2e7d32;background:#edf7ed}
+details{margin:.6em 0;border:1px solid var(--line);border-radius:6px;padding:4px 10px}
+summary{cursor:pointer;font-weight:600;padding:2px 0}
+table.env td,table.env th{white-space:normal;overflow-wrap:anywhere;text-align:left;vertical-align:top;min-width:9em}
+code{overflow-wrap:anywhere}
+@media (max-width:640px){body{font-size:14px}main{padding:8px 10px 32px}table{font-size:12px}h1{font-size:1.35em}}
+"""
+
+
+def render(report: Report) -> str:
+    # Raw samples are not shown; leaving them out makes the records several times cheaper.
+    records = report.cases.drop(columns=["samples"]).to_dict("records")
+    groups = tables.group_records(records)
+    budget = MAX_PANELS if len(records) <= LARGE_RUN else MAX_PANELS_LARGE_RUN
+    plotted, panels = _plots(_newest_groups(report, records), budget)
+    runs = [run.label for run in report.loaded.runs]
+    body = [
+        _header(report),
+        _findings(report),
+        _overhead(report),
+        _comparison(report.comparison) if report.comparison else "",
+        _workloads(groups, runs, plotted),
+        _skipped(report),
+        _environment(report.loaded.runs),
+        _notes(report, len(plotted), len(groups), panels, budget),
+    ]
+    title = f"gradbench report: {', '.join(runs)}"
+    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+            f"<title>{escape(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n"
+            + "\n".join(part for part in body if part) + "\n</main>\n</body>\n</html>\n")
+
+
+PlotGroup = tuple[str, Mapping[str, list[Mapping[str, Any]]]]  # run label, records by pass
+
+
+def _newest_groups(report: Report, records: list[dict[str, Any]]) -> dict[tables.GroupKey, PlotGroup]:
+    """Each workload x device x dtype group once, from the newest run that measured it, so
+    runs from different machines (a CPU box, a GPU box) each get their plots."""
+    chosen: dict[tables.GroupKey, PlotGroup] = {}
+    for run in report.newest_first():
+        for key, by_pass in tables.group_records(r for r in records if r["run"] == run.label).items():
+            chosen.setdefault(key, (run.label, by_pass))
+    return dict(sorted(chosen.items()))
+
+
+def _plots(groups: Mapping[tables.GroupKey, PlotGroup],
+           budget: int) -> tuple[dict[tables.GroupKey, tuple[str, list[plots.Plot]]], int]:
+    """(run, panels) for as many groups, in order, as the budget allows (a group is never cut)."""
+    out: dict[tables.GroupKey, tuple[str, list[plots.Plot]]] = {}
+    used = 0
+    for key, (run, by_pass) in groups.items():
+        if used + plots.panel_count(by_pass) > budget:
+            break
+        panels = plots.group_plots(" · ".join(key), by_pass)
+        out[key] = (run, panels)
+        used += len(panels)
+    return out, used
+
+
+def _header(report: Report) -> str:
+    runs = report.loaded.runs
+    n_cases, n_skipped = len(report.cases), len(report.loaded.skipped)
+    items = "".join(
+        f"<li><b>{escape(run.label)}</b>: {escape(run.datetime or 'no date')}, "
+        f"{escape(str(run.machine_info.get('node', '?')))}, "
+        f"torch {escape(str(run.environment.get('torch_version', '?')))}, "
+        f"commit {escape(str(run.commit_info.get('id', '?'))[:12])}"
+        f"{' (newest: compared with the base run)' if report.comparison and run is report.primary else ''}</li>"
+        for run in runs)
+    links = [("findings", "Findings"), ("overhead", "Overhead model")]
+    if report.comparison:
+        links.append(("comparison", "Comparison"))
+    links += [("workloads", "Per workload"), ("skipped", "Skipped"), ("environment", "Environment"), ("notes", "Notes")]
+    nav = "".join(f'<a href="#{anchor}">{name}</a>' for anchor, name in links)
+    return (f"<header>\n<h1>What gradient tracking costs</h1>\n"
+            f"<p class=\"sub\">gradbench report: {n_cases} measured case{'s' if n_cases != 1 else ''}, "
+            f"{n_skipped} skipped, from {len(runs)} run{'s' if len(runs) != 1 else ''}:</p>\n<ul>{items}</ul>\n"
+            f"<nav>{nav}</nav>\n</header>")
+
+
+def _findings(report: Report) -> str:
+    parts = ['<section id="findings">\n<h2>Findings</h2>']
+    several = len(report.summaries) > 1
+    for summary in report.summaries:
+        if several:
+            parts.append(f"<h3>{escape(summary.run.label)}</h3>")
+        problems = summary.violations
+        if problems:
+            items = "".join(f"<li>{escape(p)}</li>" for p in problems[:OPEN_ROWS])
+            more = f"<li>and {len(problems) - OPEN_ROWS} more</li>" if len(problems) > OPEN_ROWS else ""
+            parts.append(f'<div class="box warn"><b>Physics check failed: {len(problems)} violation'
+                         f"{'s' if len(problems) != 1 else ''}.</b> These numbers are artifacts of the harness or "
+                         f"the machine, not findings.<ul>{items}{more}</ul></div>")
+        elif summary.run.benchmarks:
+            parts.append('<div class="box ok"><b>Physics check passed:</b> grad\'s forward is never faster than '
+                         "no_grad's or inference_mode's beyond noise, nothing is saved for backward outside grad "
+                         "and detach, and no pass peaks below the bytes it saves.</div>")
+        found = summary.findings
+        parts.append("<ul>" + "".join(f"<li>{escape(item.text)}</li>" for item in found.items) + "</ul>")
+        if found.groups_shown < found.groups_total:
+            parts.append(f'<p class="note">Findings cover the first {found.groups_shown} of {found.groups_total} '
+                         "workload × device groups; the tables below cover all of them.</p>")
+    return "\n".join(parts) + "\n</section>"
+
+
+def _overhead(report: Report) -> str:
+    several = len(report.summaries) > 1
+    head = ('<section id="overhead">\n<h2>Overhead model: time(n) = a + b·n</h2>\n'
+            "<p>Fitted per run and mode to the medians, weighting each size by its relative error. "
+            "<i>a</i> is the fixed cost of one call, <i>b</i> the cost per element; "
+            "a(grad) − a(no_grad) is autograd's bookkeeping per call.</p>")
+    rows = []
+    for summary in report.summaries:
+        for r in summary.fits.to_dict("records"):
+            label = f"{r['workload']} · {r['pass']} · {r['device']} · {r['dtype']} · {r['mode']}"
+            extra = r["a_minus_no_grad_us"]
+            rows.append(tables.Row(label + (f" · {summary.run.label}" if several else ""), r["mode"], [
+                tables.Cell(str(r["sizes"])), tables.Cell(number(r["a_us"])), tables.Cell(number(r["b_ns"])),
+                tables.Cell(number(extra) if extra == extra else "-")]))
+    if not rows:
+        return head + '<p class="note">No workload has two or more sizes, so nothing was fitted.</p>\n</section>'
+    table = tables.Table("fixed and per-element cost per mode",
+                         ["sizes", "a (µs)", "b (ns per element)", "a − a(no_grad) (µs)"], rows)
+    corner = "workload · pass · device · dtype · mode" + (" · run" if several else "")
+    return head + _collapsible(_table(table, corner), len(rows), "the fit table") + "\n</section>"
+
+
+def _comparison(comparison: compare.Comparison) -> str:
+    table = comparison.table
+    ordered = table.assign(_order=table["verdict"].map({compare.SLOWER: 0, compare.FASTER: 1}).fillna(2),
+                           _key=table["ratio"].where(table["verdict"] != compare.SLOWER, -table["ratio"]))
+    ordered = ordered.sort_values(["_order", "_key"], kind="stable")
+    scale, unit = time_unit(list(table["base_median"]) + list(table["new_median"]))
+    rows = []
+    for r in ordered.to_dict("records"):
+        ci = f"{r['ci_low']:.3f}-{r['ci_high']:.3f}" if r["ci_low"] == r["ci_low"] else "-"
+        p = f"{r['p_value']:.2g}" if r["p_value"] == r["p_value"] else "-"
+        label = f"{r['workload']} · {r['mode']} · {r['pass']} · {size_label(r['size'])} · {r['device']} · {r['dtype']}"
+        css = {compare.SLOWER: "slower", compare.FASTER: "faster"}.get(r["verdict"], "")
+        rows.append((r["verdict"], tables.Row(label, r["mode"], [
+            tables.Cell(number(r["base_median"] / scale)), tables.Cell(number(r["new_median"] / scale)),
+            tables.Cell(f"{r['ratio']:.3f}×"), tables.Cell(ci), tables.Cell(p), tables.Cell(r["verdict"])], css)))
+    columns = [f"base ({unit})", f"new ({unit})", "new / base", "95% CI", "p (Mann-Whitney)", "verdict"]
+    changed = [row for verdict, row in rows if verdict in (compare.SLOWER, compare.FASTER)]
+    rest = [row for verdict, row in rows if verdict not in (compare.SLOWER, compare.FASTER)]
+    text = (f"<p>{escape(comparison.new.label)} against base {escape(comparison.base.label)}: "
+            f"{len(table)} cases in both; "
+            f"<b>{comparison.count(compare.SLOWER)} significantly slower</b>, "
+            f"<b>{comparison.count(compare.FASTER)} significantly faster</b>, "
+            f"{comparison.count(compare.SAME)} without significant change, {comparison.count(compare.UNTESTED)} with "
+            f"too few samples to test; {comparison.only_base} only in the base, "
+            f"{comparison.only_new} only in the new run. "
+            f"Significant means Mann-Whitney U p &lt; {compare.ALPHA} on the raw per-round samples and a 95% "
+            "bootstrap CI of the median ratio that excludes 1.</p>")
+    parts = ['<section id="comparison">\n<h2>Comparison with the base run</h2>', text]
+    if changed:
+        parts.append(_table(tables.Table("significant changes, slowest first", columns, changed), "case"))
+    if rest:
+        parts.append(_collapsible(_table(tables.Table("cases without a significant change", columns, rest), "case"),
+                                  len(rest), "the cases without a significant change"))
+    return "\n".join(parts) + "\n</section>"
+
+
+def _workloads(groups: Mapping[tables.GroupKey, Mapping[str, list[Mapping[str, Any]]]], runs: Sequence[str],
+               plotted: Mapping[tables.GroupKey, tuple[str, list[plots.Plot]]]) -> str:
+    legend = " ".join(f'<span class="sw" style="background:{MODE_COLORS[m]}"></span>{m}' for m in MODES)
+    parts = ['<section id="workloads">\n<h2>Per workload</h2>',
+             f"<p>Colours, in the plots and the tables: {legend}. Times are medians per pass with the IQR in "
+             f"brackets; ⚠ marks an IQR above {UNSTABLE_REL_IQR:.0%} of the median, * a case timed while other "
+             f"processes used more than {CONTENDED_FRACTION:.0%} of the CPUs. Hover a cell for details.</p>"]
+    if len(plotted) < len(groups):
+        parts.append(f'<p class="note">Plots are drawn for the first {len(plotted)} of {len(groups)} groups, to '
+                     "keep the page fast to build (see Notes); every group has its tables.</p>")
+    for key, by_pass in groups.items():
+        title = " · ".join(key)
+        n = sum(len(records) for records in by_pass.values())
+        inner = []
+        if key in plotted:
+            run, panels = plotted[key]
+            if len(runs) > 1:
+                inner.append(f'<p class="note">Plots: run {escape(run)}, the newest that measured this group.</p>')
+            inner.append('<div class="plots">' + "".join(
+                f'<figure><img src="data:image/png;base64,{p.png_base64}" alt="{escape(p.title)}" '
+                f'width="{plots.WIDTH_PX}" height="{plots.HEIGHT_PX}"></figure>' for p in panels) + "</div>")
+        for pass_, records in by_pass.items():
+            name = f"{title} · {pass_}"
+            inner.append(f"<h3>{escape(name)}</h3>")
+            inner.append(_table(tables.time_table(records, runs), "mode"))
+            speedup = tables.speedup_table(records, runs)
+            if speedup:
+                inner.append(_table(speedup, "mode"))
+            inner.append(_table(tables.memory_table(records, runs), "metric: mode"))
+        is_open = " open" if key in plotted else ""
+        summary = f"<summary>{escape(title)} ({n} cases)</summary>"
+        parts.append(f"<details{is_open}>{summary}\n" + "\n".join(inner) + "\n</details>")
+    return "\n".join(parts) + "\n</section>"
+
+
+def _skipped(report: Report) -> str:
+    skipped = report.loaded.skipped
+    parts = ['<section id="skipped">\n<h2>Skipped cases</h2>']
+    if skipped.empty:
+        parts.append("<p>None.</p>")
+        return "\n".join(parts) + "\n</section>"
+    rows = []
+    for (run, reason), group in skipped.groupby(["run", "reason"], sort=True):
+        names = [f"{r['workload']} {r['mode']} {r['pass']} {size_label(r['size'])} {r['device']} {r['dtype']}"
+                 for r in group.to_dict("records")]
+        shown = ", ".join(names[:MAX_CASES_PER_REASON])
+        if len(names) > MAX_CASES_PER_REASON:
+            shown += f", and {len(names) - MAX_CASES_PER_REASON} more (all in summary.csv)"
+        label = reason if len(report.loaded.runs) == 1 else f"{run}: {reason}"
+        rows.append(f"<tr><td class=\"label\">{escape(label)}</td><td>{len(names)}</td>"
+                    f"<td class=\"label\" style=\"white-space:normal\">{escape(shown)}</td></tr>")
+    parts.append('<div class="scroll"><table><thead><tr><th class="label">reason</th><th>cases</th>'
+                 '<th class="label">which</th></tr></thead><tbody>' + "".join(rows) + "</tbody></table></div>")
+    return "\n".join(parts) + "\n</section>"
+
+
+def _environment(runs: Sequence[Run]) -> str:
+    fields = [
+        ("run file", lambda r: str(r.path)),
+        ("date", lambda r: r.datetime),
+        ("machine", lambda r: f"{r.machine_info.get('node', '?')} ({r.machine_id})"),
+        ("commit", lambda r: _commit(r.commit_info)),
+        ("torch", lambda r: _env(r, "torch_version") + (" (debug build)" if r.environment.get("torch_debug") else "")),
+        ("torch git", lambda r: _env(r, "torch_git_version")),
+        ("CUDA", lambda r: _env(r, "cuda_version", "none (CPU build)")),
+        ("cuDNN", lambda r: _env(r, "cudnn_version", "none")),
+        ("GPU", lambda r: ", ".join(r.environment.get("gpu_names") or []) or "none"),
+        ("CPU", lambda r: f"{_env(r, 'cpu_model')}; "
+                          f"{_env(r, 'logical_cpus')} logical, {_env(r, 'physical_cpus')} physical"),
+        ("threads", lambda r: f"{_env(r, 'threads')} intra-op, {_env(r, 'interop_threads')} inter-op"),
+        ("allocator", lambda r: _mapping(r.environment.get("allocator"))),
+        ("allocator note", lambda r: _env(r, "allocator_note")),
+        ("seed", lambda r: _env(r, "seed")),
+        ("Python", lambda r: _env(r, "python_version", str(r.machine_info.get("python_version", "?")))),
+        ("platform", lambda r: _env(r, "platform")),
+        ("pytest-benchmark", lambda r: r.pytest_benchmark_version),
+        ("selection", lambda r: json.dumps(r.selection, sort_keys=True) if r.selection is not None else "not recorded"),
+        ("cases", lambda r: f"{len(r.benchmarks)} measured, {len(r.skipped)} skipped"
+                            + (f", {r.scenario_cases} scenario cases not shown" if r.scenario_cases else "")
+                            + (f", {r.ignored_benchmarks} other benchmarks ignored" if r.ignored_benchmarks else "")),
+    ]
+    head = "".join(f"<th>{escape(run.label)}</th>" for run in runs)
+    body = "".join(f"<tr><th>{escape(name)}</th>" + "".join(f"<td>{escape(get(run))}</td>" for run in runs) + "</tr>"
+                   for name, get in fields)
+    missing = [run.label for run in runs if not run.environment]
+    note = f'<p class="note">No gradbench environment recorded in: {escape(", ".join(missing))}.</p>' if missing else ""
+    return ('<section id="environment">\n<h2>Environment</h2>\n' + note +
+            f'<div class="scroll"><table class="env"><thead><tr><th></th>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table></div>"
+            "\n</section>")
+
+
+def _env(run: Run, key: str, default: str = "?") -> str:
+    value = run.environment.get(key)
+    return default if value is None else str(value)
+
+
+def _commit(info: Mapping[str, Any]) -> str:
+    if not info:
+        return "not recorded"
+    text = f"{str(info.get('id', '?'))[:12]} on {info.get('branch', '?')}"
+    return text + (" (uncommitted changes)" if info.get("dirty") else "")
+
+
+def _mapping(value: Any) -> str:
+    if not isinstance(value, Mapping) or not value:
+        return "not recorded" if value is None else str(value)
+    return "; ".join(f"{k}={'unset' if v is None else v}" for k, v in value.items())
+
+
+def _notes(report: Report, plotted: int, groups: int, panels: int, budget: int) -> str:
+    notes = [
+        "Times are pytest-benchmark's per-round seconds per pass; medians and IQRs are its own statistics.",
+        "Speed-up relative to grad = median(grad) / median(mode) at the same size; above 1, the mode is faster.",
+        "Throughput = the input's bytes / median time: the bandwidth the pass achieves reading its input once.",
+        "Findings' 95% CIs are percentile bootstraps (1000 resamples, fixed seed) of the ratio of medians.",
+        "Plots show each workload × device group from the newest run that measured it; the tables show every run.",
+    ]
+    if plotted < groups:
+        notes.append(f"Plots are drawn for the first {plotted} of {groups} workload × device groups "
+                     f"({panels} panels; a budget of {budget} keeps the report fast to build). "
+                     "The tables and summary.csv cover every case.")
+    scenarios = sum(run.scenario_cases for run in report.loaded.runs)
+    if scenarios:
+        notes.append(f"The runs also hold {scenarios} scenario cases (accumulation, zero_grad, freezing, inplace); "
+                     "this page shows the mode matrix only, and summary.csv leaves them out too.")
+    methods = sorted(set(report.cases["tensor_memory_method"].dropna()) | set(report.cases["rss_method"].dropna()))
+    if methods:
+        notes.append("Memory was measured with: " + ", ".join(methods) + ".")
+    return '<section id="notes">\n<h2>Notes</h2>\n<ul>' + "".join(f"<li>{n}</li>" for n in notes) + "</ul>\n</section>"
+
+
+def _table(table: tables.Table, corner: str) -> str:
+    head = f'<th class="label">{escape(corner)}</th>' + "".join(f"<th>{escape(c)}</th>" for c in table.columns)
+    body = []
+    for row in table.rows:
+        css = f' class="{row.css}"' if row.css else ""
+        colour = MODE_COLORS.get(row.mode)
+        swatch = f'<span class="sw" style="background:{colour}"></span>' if colour else ""
+        cells = "".join(_cell(cell) for cell in row.cells)
+        body.append(f'<tr{css}><td class="label">{swatch}{escape(row.label)}</td>{cells}</tr>')
+    return (f'<div class="scroll"><table><caption>{escape(table.caption)}</caption><thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(body)}</tbody></table></div>")
+
+
+def _cell(cell: tables.Cell) -> str:
+    css = f' class="{cell.css}"' if cell.css else ""
+    title = f' title="{escape(cell.title)}"' if cell.title else ""
+    return f"<td{css}{title}>{escape(cell.text)}</td>"
+
+
+def _collapsible(html: str, rows: int, what: str) -> str:
+    if rows <= OPEN_ROWS:
+        return html
+    return f"<details><summary>Show {escape(what)} ({rows} rows)</summary>{html}</details>"
+

@@ -1,0 +1,67 @@
+"""Turn run ids, as ``pytest-benchmark compare`` takes them, into run-file paths."""
+
+from __future__ import annotations
+
+import glob
+import re
+from pathlib import Path
+
+from bench_lib.report.errors import InputError
+
+# pytest-benchmark saves runs as <storage>/<machine-id>/NNNN_<name>.json.
+_RUN_NUMBER = re.compile(r"^\d{4}$")
+_GLOB_CHARS = re.compile(r"[*?\[]")
+
+
+def resolve(run_id: str, storage: Path) -> list[Path]:
+    """The run files one id names, sorted by path.
+
+    An id is a 4-digit run number (looked up in every machine folder under ``storage``, so it
+    can name one run per machine), a glob, or a path.
+    """
+    if _RUN_NUMBER.match(run_id):
+        matches = sorted(storage.glob(f"*/{run_id}_*.json"))
+        if not matches:
+            raise InputError(run_id, f"no run numbered {run_id} under {storage}/*/")
+        return matches
+    if _GLOB_CHARS.search(run_id):
+        matches = sorted(Path(p) for p in glob.glob(run_id, recursive=True) if Path(p).is_file())
+        if not matches:
+            raise InputError(run_id, "the glob matches no file")
+        return matches
+    path = Path(run_id)
+    if path.is_dir():
+        raise InputError(run_id, "is a directory, not a run file")
+    if not path.exists():
+        raise InputError(run_id, "no such file (and not a 4-digit run number)")
+    return [path]
+
+
+def resolve_all(run_ids: list[str], storage: Path) -> list[Path]:
+    """The files of several ids, each once, in the order first named; the latest run if none."""
+    if not run_ids:
+        return [latest(storage)]
+    paths: list[Path] = []
+    for run_id in run_ids:
+        for path in resolve(run_id, storage):
+            if path.resolve() not in {p.resolve() for p in paths}:
+                paths.append(path)
+    return paths
+
+
+def resolve_one(run_id: str, storage: Path) -> Path:
+    """Exactly one run file, for arguments that name a single run (a comparison baseline)."""
+    paths = resolve(run_id, storage)
+    if len(paths) > 1:
+        names = ", ".join(str(p) for p in paths[:3])
+        raise InputError(run_id, f"names {len(paths)} runs ({names}{', ...' if len(paths) > 3 else ''}); name one")
+    return paths[0]
+
+
+def latest(storage: Path) -> Path:
+    """The most recently written run under ``storage``; run numbers restart per machine
+    folder, so only the modification time orders runs across machines."""
+    candidates = list(storage.glob("*/*.json"))
+    if not candidates:
+        raise InputError(str(storage), "no saved runs (expected <machine>/NNNN_<name>.json); run `make bench` first")
+    return max(candidates, key=lambda p: (p.stat().st_mtime_ns, str(p)))

@@ -1,0 +1,164 @@
+"""Reading run files: the tidy table, run ids, and validation at the edge."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import report_fixtures
+from bench_lib.report import runs
+from bench_lib.report.build import analyse, write_report
+from bench_lib.report.errors import InputError
+from bench_lib.report.load import load_runs
+from bench_lib.schema import SPEC_KEYS
+
+DATA = Path(__file__).parent / "data"
+ROOT = Path(__file__).parent.parent
+
+
+def test_small_run_loads_one_row_per_case() -> None:
+    loaded = load_runs([DATA / "report_small.json"])
+    assert len(loaded.cases) == 52 and len(loaded.skipped) == 5
+    assert not loaded.cases.duplicated(list(SPEC_KEYS)).any()
+    assert set(loaded.cases["run"]) == {"report_small"}
+    assert all(len(s) == 15 for s in loaded.cases["samples"])
+    assert loaded.runs[0].environment["threads"] == 2
+    assert set(loaded.skipped["reason"]) == {"CUDA is not available on this machine",
+                                             "needs 1.2 GiB, more than the 1.0 GiB memory cap"}
+
+
+def test_primary_run_is_the_newest(tmp_path: Path) -> None:
+    loaded = load_runs([DATA / "report_cuda_single_size.json", DATA / "report_small.json"])
+    assert loaded.primary.label == "report_cuda_single_size"  # 2026-01-06, the small run is 2026-01-05
+
+
+def _write(path: Path, doc: Any) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc))
+    return path
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> Path:
+    doc = json.loads((DATA / "report_single_mode.json").read_text())
+    root = tmp_path / ".benchmarks"
+    _write(root / "Linux-A" / "0001_quick.json", doc)
+    _write(root / "Linux-B" / "0001_quick.json", doc)
+    newest = _write(root / "Linux-A" / "0002_default.json", doc)
+    os.utime(newest, (2_000_000_000, 2_000_000_000))
+    return root
+
+
+def test_run_number_names_one_run_per_machine(storage: Path) -> None:
+    assert [p.parent.name for p in runs.resolve("0001", storage)] == ["Linux-A", "Linux-B"]
+    assert runs.resolve("0002", storage) == [storage / "Linux-A" / "0002_default.json"]
+
+
+def test_glob_path_and_latest(storage: Path) -> None:
+    assert len(runs.resolve(str(storage / "*" / "*.json"), storage)) == 3
+    path = storage / "Linux-B" / "0001_quick.json"
+    assert runs.resolve(str(path), storage) == [path]
+    assert runs.resolve_all([], storage) == [storage / "Linux-A" / "0002_default.json"]
+    assert len(runs.resolve_all(["0001", str(path)], storage)) == 2  # named twice, kept once
+
+
+def test_same_stem_on_two_machines_gets_the_machine_in_its_label(storage: Path) -> None:
+    loaded = load_runs(runs.resolve("0001", storage))
+    assert [run.label for run in loaded.runs] == ["Linux-A/0001_quick", "Linux-B/0001_quick"]
+
+
+@pytest.mark.parametrize(("run_id", "problem"), [
+    ("0042", "no run numbered 0042"),
+    ("nothing-*.json", "the glob matches no file"),
+    ("missing.json", "no such file"),
+])
+def test_unknown_run_ids(storage: Path, run_id: str, problem: str) -> None:
+    with pytest.raises(InputError, match=problem) as info:
+        runs.resolve(run_id, storage)
+    assert info.value.source == run_id
+
+
+def test_a_baseline_must_name_one_run(storage: Path) -> None:
+    with pytest.raises(InputError, match="names 2 runs"):
+        runs.resolve_one("0001", storage)
+
+
+def test_no_saved_runs(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no saved runs"):
+        runs.resolve_all([], tmp_path / ".benchmarks")
+
+
+def _broken(tmp_path: Path, change: Any) -> Path:
+    doc = json.loads((DATA / "report_single_mode.json").read_text())
+    change(doc)
+    return _write(tmp_path / "broken.json", doc)
+
+
+def _first_info(doc: dict[str, Any]) -> dict[str, Any]:
+    return doc["benchmarks"][0]["extra_info"]
+
+
+@pytest.mark.parametrize(("change", "problem"), [
+    (lambda d: _first_info(d).pop("saved_bytes"), "extra_info lacks saved_bytes"),
+    (lambda d: _first_info(d).update(mode="eval"), "mode must be one of grad, no_grad, inference_mode, detach"),
+    (lambda d: _first_info(d).update(size=-3), "size must be a positive integer"),
+    (lambda d: _first_info(d).update(schema_version=99), "schema_version 99 is newer"),
+    (lambda d: d["gradbench"].update(schema_version=2), "schema_version 2 is newer"),
+    (lambda d: d["benchmarks"].append(copy.deepcopy(d["benchmarks"][0])), "appears twice"),
+    (lambda d: d["benchmarks"][0]["stats"].update(median="fast"), "stats median must be a number"),
+    (lambda d: d["benchmarks"][0]["stats"].update(data=[1e-5, "x"]), "stats data must be a list of numbers"),
+    (lambda d: d["gradbench"].update(skipped=[{"workload": "w"}]), "skipped entry"),
+    (lambda d: d.update(benchmarks={}), "not a pytest-benchmark run file"),
+])
+def test_validation_names_the_rule(tmp_path: Path, change: Any, problem: str) -> None:
+    path = _broken(tmp_path, change)
+    with pytest.raises(InputError, match=problem) as info:
+        load_runs([path])
+    assert info.value.source == str(path)
+
+
+def test_benchmarks_without_gradbench_extra_info_are_ignored_and_counted(tmp_path: Path) -> None:
+    def add_plain(doc: dict[str, Any]) -> None:
+        doc["benchmarks"].append({**copy.deepcopy(doc["benchmarks"][0]), "extra_info": {}})
+    loaded = load_runs([_broken(tmp_path, add_plain)])
+    assert len(loaded.cases) == 6 and loaded.runs[0].ignored_benchmarks == 1
+
+
+def test_scenario_cases_are_counted_and_left_out(tmp_path: Path) -> None:
+    # Scenario variants share their SPEC_KEYS, so they must not reach the mode-matrix table.
+    def add_scenarios(doc: dict[str, Any]) -> None:
+        for variant in ("zero_", "set_to_none"):
+            bench = copy.deepcopy(doc["benchmarks"][0])
+            bench["extra_info"].update(scenario="zero_grad", variant=variant)
+            doc["benchmarks"].append(bench)
+        doc["gradbench"]["skipped"].append({**report_fixtures.skip("mlp", "grad", "step", 1024, "no GPU"),
+                                            "scenario": "zero_grad", "variant": "zero_"})
+    loaded = load_runs([_broken(tmp_path, add_scenarios)])
+    assert len(loaded.cases) == 6 and loaded.skipped.empty
+    assert loaded.runs[0].scenario_cases == 3
+
+
+def test_a_run_with_only_skipped_cases_still_loads(tmp_path: Path) -> None:
+    def skip_all(doc: dict[str, Any]) -> None:
+        doc["benchmarks"] = []
+        doc["gradbench"]["skipped"] = [report_fixtures.skip("pointwise", "grad", "forward", 1024, "no CUDA", "cuda")]
+    loaded = load_runs([_broken(tmp_path, skip_all)])
+    assert loaded.cases.empty and len(loaded.skipped) == 1
+
+
+def _real_runs() -> list[Path]:
+    return sorted(DATA.glob("real_*.json")) + sorted(ROOT.glob(".benchmarks/*/*.json"))
+
+
+@pytest.mark.skipif(not _real_runs(), reason="no real run saved (tests/data/real_*.json or .benchmarks/*/*.json)")
+def test_real_runs_load_and_the_first_renders(tmp_path: Path) -> None:
+    paths = _real_runs()
+    for path in paths:
+        assert len(load_runs([path]).cases) > 0, path
+    written = write_report(analyse(paths[:1]), tmp_path / "index.html")
+    assert all(p.stat().st_size > 0 for p in written)
