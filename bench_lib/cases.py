@@ -10,7 +10,7 @@ import itertools
 import re
 from dataclasses import dataclass
 
-from bench_lib.schema import MODES, PASSES
+from bench_lib.schema import MODES, PASSES, SCENARIOS
 
 DEVICES = ("cpu", "cuda")
 DTYPES = ("float32", "float16", "bfloat16")
@@ -36,6 +36,25 @@ PRESETS: dict[str, Preset] = {
     ),
     "full": Preset(sizes=tuple(2**k for k in range(10, 25, 2)), seconds_per_case=1.0, min_rounds=10, max_rounds=5000),
 }
+
+# Sizes (input elements) of each scenario's cases, per preset; --gb-scenario-sizes sets one list
+# for all. Each claim has its own regime: accumulation's 1/k needs activations well above the
+# mlp's 194 KiB of gradients (at 2^16 they keep peak(k=8) at 0.35 of peak(k=1)); the cost of a
+# reset per parameter tensor shows at small sizes and drowns in the matmuls at large ones;
+# deep_mlp (zero_grad, freezing) does about 5x the mlp's work per element, so it stays smaller.
+SCENARIO_SIZES: dict[str, dict[str, tuple[int, ...]]] = {
+    "quick": {"accumulation": (2**18,), "zero_grad": (2**12,), "freezing": (2**16,), "inplace": (2**16,)},
+    "default": {
+        "accumulation": (2**16, 2**20), "zero_grad": (2**12, 2**16), "freezing": (2**16, 2**18),
+        "inplace": (2**16, 2**20),
+    },
+    "full": {
+        "accumulation": (2**14, 2**16, 2**18, 2**20, 2**22), "zero_grad": (2**10, 2**12, 2**14, 2**16, 2**18),
+        "freezing": (2**12, 2**14, 2**16, 2**18, 2**20), "inplace": (2**12, 2**16, 2**20, 2**24),
+    },
+}
+# Micro-batch counts of the accumulation scenario; k = 1 (the full batch) is always measured.
+MICROBATCHES = (1, 2, 4, 8)
 
 
 @dataclass(frozen=True, order=True)
@@ -161,3 +180,60 @@ def parse_selection(
         devices=_choose("device", devices, DEVICES, DEVICES),
         dtypes=_choose("dtype", dtypes, DTYPES, ("float32",)),
     )
+
+
+@dataclass(frozen=True)
+class ScenarioSelection:
+    """Which scenarios run (bench_lib/scenarios.py), with how many micro-batches, at which sizes.
+
+    Devices and dtypes are the mode matrix's (``Selection``).
+    """
+
+    scenarios: tuple[str, ...]
+    microbatches: tuple[int, ...]
+    sizes: dict[str, tuple[int, ...]]  # per selected scenario
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "scenarios": list(self.scenarios),
+            "microbatches": list(self.microbatches),
+            "sizes": {scenario: list(sizes) for scenario, sizes in self.sizes.items()},
+        }
+
+
+def parse_scenario_selection(
+    *, preset: str = "default", scenarios: str | None = None, microbatches: str | None = None,
+    sizes: str | None = None,
+) -> ScenarioSelection:
+    """Build a ScenarioSelection from option strings; None means the preset's choice.
+
+    ``scenarios`` is a comma-separated list, ``all`` or ``none``. ``microbatches`` lists positive
+    integers; 1 is added when missing, as the full-batch baseline the others are compared to.
+    """
+    if preset not in PRESETS:
+        raise SelectionError(f"unknown preset {preset!r}; allowed: {', '.join(PRESETS)}")
+    if scenarios is not None and scenarios.strip() in ("none", "all"):
+        chosen = () if scenarios.strip() == "none" else SCENARIOS
+    else:
+        chosen = _choose("scenario", scenarios, SCENARIOS + ("all", "none"), SCENARIOS)
+        if "all" in chosen or "none" in chosen:
+            raise SelectionError(f"scenario selection {scenarios!r} mixes all/none with names; use one or the other")
+    if microbatches is None:
+        ks: tuple[int, ...] = MICROBATCHES
+    else:
+        items = _split(microbatches)
+        if not items:
+            raise SelectionError(f"empty microbatches selection {microbatches!r}; write counts like 1,2,4,8")
+        for item in items:
+            if not item.isdigit() or int(item) < 1:
+                raise SelectionError(f"microbatches {item!r} is not a positive integer; write counts like 1,2,4,8")
+        ks = tuple(sorted({1, *(int(item) for item in items)}))
+    if sizes is None:
+        per_scenario = {scenario: SCENARIO_SIZES[preset][scenario] for scenario in chosen}
+    else:
+        items = _split(sizes)
+        if not items:
+            raise SelectionError(f"empty scenario size selection {sizes!r}; write sizes like 2^16,2^20")
+        size_values = tuple(dict.fromkeys(parse_size(item) for item in items))
+        per_scenario = {scenario: size_values for scenario in chosen}
+    return ScenarioSelection(scenarios=chosen, microbatches=ks, sizes=per_scenario)

@@ -11,6 +11,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import torch
 
@@ -47,14 +48,18 @@ def estimated_peak_bytes(spec: CaseSpec) -> int:
 
 def machine_skip_reason(spec: CaseSpec) -> str | None:
     """Why the case cannot run on this machine (no such device, size does not fit), or None."""
-    reason = devices.unavailable_reason(spec.device)
+    return device_skip_reason(spec.device, spec.size, estimated_peak_bytes(spec))
+
+
+def device_skip_reason(device: str, size: int, needed: int) -> str | None:
+    """Why ``needed`` bytes for a case of ``size`` cannot be had on ``device`` here, or None."""
+    reason = devices.unavailable_reason(device)
     if reason:
         return reason
-    needed = estimated_peak_bytes(spec)
-    free = devices.free_bytes(torch.device(spec.device))
+    free = devices.free_bytes(torch.device(device))
     if needed > FIT_FRACTION * free:
         return (
-            f"size {spec.size} needs about {needed / 2**30:.1f} GiB on {spec.device}, "
+            f"size {size} needs about {needed / 2**30:.1f} GiB on {device}, "
             f"more than {FIT_FRACTION:.0%} of the {free / 2**30:.1f} GiB free"
         )
     return None
@@ -135,22 +140,50 @@ def prepare(spec: CaseSpec, seed: int) -> PreparedCase:
     return PreparedCase(spec=spec, mode=mode, model=model, x=x, device=device)
 
 
+class MeasurableCase(Protocol):
+    """What measure_memory needs: PreparedCase, and the scenario cases of bench_lib.scenarios."""
+
+    loss: torch.Tensor | None
+
+    def setup(self) -> None: ...
+
+    def target(self) -> None: ...
+
+    def teardown(self) -> None: ...
+
+    def tensors_before_pass(self) -> list[torch.Tensor]: ...
+
+
 def measure_memory(
-    case: PreparedCase,
+    case: MeasurableCase,
     tensor_probe: Callable[[], PassProbe],
     rss_probe: Callable[[], PassProbe] = RssProbe,
+    *,
+    saved_counter: Callable[[list[torch.Tensor]], SavedTensorCounter] = SavedTensorCounter,
+    count_setup: bool = False,
 ) -> dict[str, object]:
-    """Memory metrics of one pass, from two untimed executions (one hooked, one plain)."""
-    saved = SavedTensorCounter(case.tensors_before_pass())
+    """Memory metrics of one pass, from two untimed executions (one hooked, one plain).
+
+    ``count_setup`` puts the case's setup inside the memory probes, for a case whose setup makes
+    state the pass frees or replaces (gradients before a training step): the probes only see
+    frees of tensors made inside them.
+    """
+    saved = saved_counter(case.tensors_before_pass())
     with saved:  # the forward that saves may be setup (backward pass) or target
-        case.setup()
+        if not count_setup:
+            case.setup()
         with tensor_probe() as tensors:
+            if count_setup:
+                case.setup()
             case.target()
     graph_nodes = count_graph_nodes(case.loss)
     case.teardown()
 
-    case.setup()
+    if not count_setup:
+        case.setup()
     with rss_probe() as rss:
+        if count_setup:
+            case.setup()
         case.target()
     case.teardown()
     return {

@@ -6,18 +6,28 @@ with three additions, all plain JSON:
 * ``benchmarks[i]["extra_info"]``: one case's description and memory metrics (``CASE_KEYS``).
 * ``machine_info["gradbench"]``: the run's environment (``ENVIRONMENT_KEYS``).
 * ``output_json["gradbench"]``: ``{"schema_version", "selection", "skipped": [...]}``, where each
-  skipped entry holds the case keys of ``SPEC_KEYS`` plus ``"reason"``.
+  skipped entry holds the case keys of ``SPEC_KEYS`` plus ``"reason"`` (a skipped scenario case
+  also holds ``"scenario"`` and ``"variant"``); plus ``"scenario_selection"`` and ``"invalid"``
+  (``INVALID_KEYS``: scenario cases autograd rejected), written by runs that have scenarios.
+
+Scenario cases (``benchmarks/test_scenarios.py``) are benchmarks too. Their ``extra_info`` holds
+every key of ``CASE_KEYS`` plus ``SCENARIO_KEYS``; mode-matrix cases have no ``"scenario"`` key,
+and that is how a reader tells them apart. The variants of one scenario share their SPEC_KEYS
+(the k of accumulation is not a spec key), so SPEC_KEYS identify a mode-matrix case only.
 
 Times are pytest-benchmark's own: ``benchmarks[i]["stats"]`` in seconds per pass, with the raw
 per-round samples in ``stats["data"]`` (the suite always saves them).
 
 Schema history:
   1: first version.
+  2: ``background_cpu`` in every case; scenario cases (``SCENARIO_KEYS``) and the run's
+     ``scenario_selection`` and ``invalid`` list. Readers take version 1 runs with
+     ``background_cpu`` as null and no scenarios.
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # What identifies a case; together they are unique within a run.
 SPEC_KEYS = ("workload", "mode", "pass", "size", "device", "dtype")
@@ -66,3 +76,39 @@ ENVIRONMENT_KEYS = (
 
 MODES = ("grad", "no_grad", "inference_mode", "detach")
 PASSES = ("forward", "backward", "step")
+
+# --- scenarios: the other autograd practices (bench_lib/scenarios.py) -------------------------
+
+SCENARIOS = ("accumulation", "zero_grad", "freezing", "inplace")
+ZERO_GRAD_VARIANTS = ("zero_", "set_to_none", "accumulate")
+FREEZING_VARIANTS = ("all_trainable", "first_half_frozen", "last_layer_only")
+INPLACE_VARIANTS = ("relu", "relu_", "detach_then_modify")
+# accumulation's variants are "k=<microbatches>", k = 1 being the full batch.
+
+# Added to CASE_KEYS in a scenario case's extra_info; all present in every scenario case, null
+# where they do not apply. CASE_KEYS keep their meaning, with these scenario-specific readings:
+# * accumulation: pass "step" is the forward and backward of all k micro-batches (one effective
+#   batch, no optimizer step); saved_bytes is the most saved bytes alive at once (one
+#   micro-batch's graph); graph_nodes counts the last micro-batch's graph.
+# * zero_grad: pass "step" is a whole training step: the variant's reset, forward, backward and
+#   optimizer.step() (SGD). The gradients that exist before the step are made inside the memory
+#   probe, so peak/retained_tensor_bytes count them (start: the model without gradients).
+# * freezing: pass "backward" (the forward runs untimed in setup, as in the mode matrix).
+# * inplace: workload "tanh_relu" is relu(tanh(x)) on a 1-D x; mode grad runs pass "step"
+#   (the in-place error appears at backward), no_grad and inference_mode run "forward".
+# In every scenario but inplace the input is data (requires_grad=False): only parameters train.
+SCENARIO_KEYS = (
+    "scenario",                      # one of SCENARIOS
+    "variant",                       # e.g. "k=4", "set_to_none", "first_half_frozen", "relu_"
+    "microbatches",                  # accumulation: k (1 = the full batch); null elsewhere
+    "parameter_tensors",             # parameter tensors in the model (0 for inplace)
+    "trainable_parameter_tensors",   # those with requires_grad=True (fewer when frozen)
+    "trainable_parameter_bytes",     # their bytes: what one set of gradients takes
+)
+
+# One entry of output_json["gradbench"]["invalid"]: a scenario case that autograd rejected. The
+# pytest case is reported as skipped with reason "invalid in <mode>: <error>".
+INVALID_KEYS = (
+    "scenario", "variant", "workload", "mode", "pass", "size", "device", "dtype",
+    "error",                         # PyTorch's message, first line
+)

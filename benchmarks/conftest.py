@@ -7,9 +7,18 @@ from dataclasses import dataclass, field
 import pytest
 import torch
 
-from bench_lib import environment, summary
-from bench_lib.cases import CaseSpec, Selection, SelectionError, parse_selection
+from bench_lib import claims, environment, summary
+from bench_lib.cases import (
+    CaseSpec,
+    ScenarioSelection,
+    Selection,
+    SelectionError,
+    parse_scenario_selection,
+    parse_selection,
+)
 from bench_lib.runner import static_skip_reason
+from bench_lib.scenarios import ScenarioSpec, scenario_specs
+from bench_lib.scenarios import static_skip_reason as scenario_skip_reason
 from bench_lib.schema import SCHEMA_VERSION
 from bench_lib.workloads import WORKLOADS
 
@@ -21,10 +30,16 @@ class RunState:
     selection: Selection
     seed: int
     threads_before: int
+    scenarios: ScenarioSelection | None = None
     skipped: list[dict[str, object]] = field(default_factory=list)
+    invalid: list[dict[str, object]] = field(default_factory=list)  # schema.INVALID_KEYS
 
-    def record_skip(self, spec: CaseSpec, reason: str) -> None:
-        self.skipped.append({**spec.as_dict(), "reason": reason})
+    def record_skip(self, spec: CaseSpec | ScenarioSpec, reason: str) -> None:
+        labels = spec.labels() if isinstance(spec, ScenarioSpec) else {}
+        self.skipped.append({**spec.as_dict(), **labels, "reason": reason})
+
+    def record_invalid(self, spec: ScenarioSpec, error: str) -> None:
+        self.invalid.append({**spec.labels(), **spec.as_dict(), "error": error})
 
 
 STATE = pytest.StashKey[RunState]()
@@ -37,6 +52,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         group.addoption(f"--gb-{name}", default=None, help=f"comma-separated {name} (default: the preset's)")
     group.addoption("--gb-threads", default=None, help="torch intra-op threads, fixed for the run (default: torch's)")
     group.addoption("--gb-seed", default="0", help="seed for weights and inputs (default: 0)")
+    group.addoption(
+        "--gb-scenarios", default=None,
+        help="scenarios to run: accumulation, zero_grad, freezing, inplace, all or none (default: all)",
+    )
+    group.addoption(
+        "--gb-microbatches", default=None,
+        help="micro-batch counts of accumulation; 1 is always added (default: 1,2,4,8)",
+    )
+    group.addoption("--gb-scenario-sizes", default=None, help="sizes of the scenario cases (default: the preset's)")
 
 
 def _positive_int(option: str, text: str, *, allow_zero: bool = False) -> int:
@@ -58,6 +82,12 @@ def pytest_configure(config: pytest.Config) -> None:
         threads_text = config.getoption("gb_threads")
         threads = _positive_int("--gb-threads", threads_text) if threads_text else torch.get_num_threads()
         seed = _positive_int("--gb-seed", config.getoption("gb_seed"), allow_zero=True)
+        scenarios = parse_scenario_selection(
+            preset=config.getoption("gb_preset"),
+            scenarios=config.getoption("gb_scenarios"),
+            microbatches=config.getoption("gb_microbatches"),
+            sizes=config.getoption("gb_scenario_sizes"),
+        )
         if all(static_skip_reason(spec) for spec in selection.cases()):
             raise SelectionError(
                 f"no case in the selection can run (modes {','.join(selection.modes)} "
@@ -65,7 +95,9 @@ def pytest_configure(config: pytest.Config) -> None:
             )
     except SelectionError as error:
         raise pytest.UsageError(f"gradbench: {error}") from None
-    config.stash[STATE] = RunState(selection=selection, seed=seed, threads_before=torch.get_num_threads())
+    config.stash[STATE] = RunState(
+        selection=selection, seed=seed, threads_before=torch.get_num_threads(), scenarios=scenarios
+    )
     # A fixed thread count for the whole run: torch's CPU times depend on it.
     torch.set_num_threads(threads)
 
@@ -76,6 +108,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "scenario_case" in metafunc.fixturenames:
+        _generate_scenarios(metafunc)
     if "case" not in metafunc.fixturenames:
         return
     state = metafunc.config.stash[STATE]
@@ -88,6 +122,21 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             marks.append(pytest.mark.skip(reason=reason))
         params.append(pytest.param(spec, id=spec.case_id, marks=marks))
     metafunc.parametrize("case", params)
+
+
+def _generate_scenarios(metafunc: pytest.Metafunc) -> None:
+    state = metafunc.config.stash[STATE]
+    assert state.scenarios is not None
+    params = []
+    for spec in scenario_specs(state.scenarios, state.selection.devices, state.selection.dtypes):
+        reason = scenario_skip_reason(spec)
+        marks = []
+        if reason:
+            state.record_skip(spec, reason)
+            marks.append(pytest.mark.skip(reason=reason))
+        params.append(pytest.param(spec, id=spec.case_id, marks=marks))
+    # An empty selection (--gb-scenarios=none) leaves one case that pytest reports as skipped.
+    metafunc.parametrize("scenario_case", params)
 
 
 @pytest.fixture
@@ -115,6 +164,8 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks: list, output
         "schema_version": SCHEMA_VERSION,
         "selection": state.selection.as_dict(),
         "skipped": state.skipped,
+        "scenario_selection": state.scenarios.as_dict() if state.scenarios else None,
+        "invalid": state.invalid,
     }
 
 
@@ -122,7 +173,17 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks: list, output
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     session = getattr(terminalreporter.config, "_benchmarksession", None)
     cases = [bench.as_dict(include_data=False) for bench in getattr(session, "benchmarks", [])]
-    if cases:
+    # Scenario variants share their spec keys; the mode-matrix summary and physics check would mix them.
+    matrix = [case for case in cases if "scenario" not in case["extra_info"]]
+    scenario_cases = [case for case in cases if "scenario" in case["extra_info"]]
+    if matrix:
         terminalreporter.write_line("")
-        for line in summary.format_summary(cases):
+        for line in summary.format_summary(matrix):
             terminalreporter.write_line(line)
+    state = terminalreporter.config.stash.get(STATE, None)
+    invalid = state.invalid if state else []
+    if scenario_cases or invalid:
+        terminalreporter.write_line("")
+        terminalreporter.write_line("gradbench scenarios: each claim checked from this run's numbers")
+        for claim in claims.check_claims(scenario_cases, invalid).values():
+            terminalreporter.write_line(f"  {claim.scenario}: {claim.verdict.upper()}. {claim.sentence}")

@@ -13,6 +13,7 @@ import pytest
 import report_fixtures
 from bench_lib.report import runs
 from bench_lib.report.build import analyse, write_report
+from bench_lib.schema import SCHEMA_VERSION
 from bench_lib.report.errors import InputError
 from bench_lib.report.load import load_runs
 from bench_lib.schema import SPEC_KEYS
@@ -108,7 +109,7 @@ def _first_info(doc: dict[str, Any]) -> dict[str, Any]:
     (lambda d: _first_info(d).update(mode="eval"), "mode must be one of grad, no_grad, inference_mode, detach"),
     (lambda d: _first_info(d).update(size=-3), "size must be a positive integer"),
     (lambda d: _first_info(d).update(schema_version=99), "schema_version 99 is newer"),
-    (lambda d: d["gradbench"].update(schema_version=2), "schema_version 2 is newer"),
+    (lambda d: d["gradbench"].update(schema_version=SCHEMA_VERSION + 1), f"schema_version {SCHEMA_VERSION + 1} is newer"),
     (lambda d: d["benchmarks"].append(copy.deepcopy(d["benchmarks"][0])), "appears twice"),
     (lambda d: d["benchmarks"][0]["stats"].update(median="fast"), "stats median must be a number"),
     (lambda d: d["benchmarks"][0]["stats"].update(data=[1e-5, "x"]), "stats data must be a list of numbers"),

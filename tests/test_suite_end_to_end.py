@@ -24,6 +24,7 @@ def saved_run(tmp_path_factory):
     storage = tmp_path_factory.mktemp("storage")
     result = run_suite(
         "--gb-preset=quick", "--gb-sizes=1024,4096", "--gb-workloads=elementwise,mlp", "--gb-threads=1",
+        "--gb-scenarios=none",  # the scenarios have their own end-to-end run in test_scenarios.py
         "--benchmark-save=e2e", "--benchmark-save-data", "--benchmark-disable-gc", f"--benchmark-storage={storage}",
     )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -1,0 +1,223 @@
+"""claims.py on small hand-written run-file dicts: each verdict, the figures, and the edges."""
+
+import subprocess
+import sys
+
+import pytest
+
+from bench_lib import claims
+from bench_lib.claims import FAILS, HOLDS, NOT_MEASURED, Check, check_claims, check_run
+from bench_lib.schema import SCENARIOS
+
+KiB = 1024
+MS = 1e-3
+
+
+def bench(scenario, variant, median, *, peak=0, mode="grad", workload=None, size=65536, spread=0.01,
+          saved=0, nodes=0, k=None, grads=198144, device="cpu"):
+    workload = workload or {"accumulation": "mlp", "inplace": "tanh_relu"}.get(scenario, "deep_mlp")
+    return {
+        "name": f"test_scenario[{scenario}-{variant}-{mode}-{size}]",
+        "extra_info": {
+            "workload": workload, "mode": mode, "pass": "step", "size": size, "device": device, "dtype": "float32",
+            "peak_tensor_bytes": peak, "saved_bytes": saved, "graph_nodes": nodes,
+            "scenario": scenario, "variant": variant, "microbatches": k, "trainable_parameter_bytes": grads,
+        },
+        "stats": {"median": median, "q1": median * (1 - spread), "q3": median * (1 + spread)},
+    }
+
+
+def accumulation(peaks, medians, **kwargs):
+    return [
+        bench("accumulation", f"k={k}", median, peak=peak, k=k, **kwargs)
+        for k, peak, median in zip((1, 2, 4, 8), peaks, medians)
+    ]
+
+
+def test_claims_do_not_import_torch():
+    # The report reads saved runs only; importing torch there would cost seconds for nothing.
+    code = "import sys, bench_lib.claims; assert 'torch' not in sys.modules, sorted(sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+
+
+def test_an_empty_run_measures_nothing_and_mode_matrix_cases_are_ignored():
+    matrix_case = {"name": "test_gradbench[x]", "extra_info": {"workload": "mlp", "mode": "grad"}, "stats": {}}
+    result = check_claims([matrix_case])
+    assert list(result) == list(SCENARIOS)
+    for scenario, claim in result.items():
+        assert claim.verdict == NOT_MEASURED and claim.checks == ()
+        assert claim.sentence == f"No {scenario} case was measured in this run."
+        assert claim.claim == claims.CLAIMS[scenario]
+
+
+def test_accumulation_holds_when_memory_falls_as_1_over_k_and_time_rises():
+    peaks, medians = [1000 * KiB, 520 * KiB, 270 * KiB, 140 * KiB], [2 * MS, 2.4 * MS, 3 * MS, 4 * MS]
+    result = check_claims(accumulation(peaks, medians))
+    claim = result["accumulation"]
+    assert claim.verdict == HOLDS
+    assert claim.sentence == (
+        "mlp n=2^16 cpu float32: peak tensor memory 1000.0 KiB at k=1, 520.0 KiB at k=2, 270.0 KiB at k=4, "
+        "140.0 KiB at k=8 (k=8: 0.14 of the full batch's, 1/k = 0.12; gradients alone take 193.5 KiB), "
+        "time per effective batch 2 ms at k=1 and 4 ms at k=8 (2.00x)."
+    )
+    assert claim.checks == (Check("mlp n=2^16 cpu float32", HOLDS, claim.sentence[len("mlp n=2^16 cpu float32: "):-1]),)
+
+
+@pytest.mark.parametrize(
+    "peaks,medians,reason",
+    [
+        # the gradients dominate: memory falls, but nowhere near 1/k
+        ([1100, 790, 530, 400], [2, 3, 4, 6], "memory does not fall roughly as 1/k"),
+        # weight-gradient temporaries at k=2 outweigh the activations saved
+        ([200, 270, 130, 60], [2, 3, 4, 6], "memory does not fall with every k"),
+        # smaller micro-batches fit the cache: time per effective batch falls
+        ([1000, 500, 250, 125], [180, 80, 55, 52], "time does not rise beyond noise"),
+        ([1000, 500, 250, 125], [2, 2, 2, 2.05], "time does not rise beyond noise"),  # within the 5 % tolerance
+    ],
+)
+def test_accumulation_does_not_hold_and_says_why(peaks, medians, reason):
+    claim = check_claims(accumulation([p * KiB for p in peaks], [m * MS for m in medians]))["accumulation"]
+    assert claim.verdict == FAILS
+    assert claim.sentence.endswith(f": {reason}.")
+
+
+def test_accumulation_needs_the_full_batch_and_another_k():
+    only_full = check_claims(accumulation([1000], [1 * MS]))["accumulation"]
+    assert only_full.verdict == NOT_MEASURED
+    assert only_full.sentence == "mlp n=2^16 cpu float32: needs k=1 and another k; measured k=1."
+
+
+def zero_grad(zero_peak, none_peak, zero_median, none_median, accumulate_median=None):
+    cases = [
+        bench("zero_grad", "zero_", zero_median, peak=zero_peak, grads=1056768),
+        bench("zero_grad", "set_to_none", none_median, peak=none_peak, grads=1056768),
+    ]
+    if accumulate_median is not None:
+        cases.append(bench("zero_grad", "accumulate", accumulate_median, peak=zero_peak, grads=1056768))
+    return check_claims(cases)["zero_grad"]
+
+
+def test_zero_grad_holds_when_set_to_none_is_lighter_and_not_slower():
+    claim = zero_grad(5579272, 4522504, 15.6 * MS, 15.9 * MS, 15.5 * MS)  # 2 % slower: within noise
+    assert claim.verdict == HOLDS
+    assert claim.sentence == (
+        "deep_mlp n=2^16 cpu float32: set_to_none peaks at 4.3 MiB against zero_'s 5.3 MiB (gradients: 1.0 MiB), "
+        "a training step takes 15.9 ms against 15.6 ms (1.02x), and 15.5 ms with no reset (gradients pile up)."
+    )
+
+
+def test_zero_grad_fails_on_memory_or_on_time():
+    assert zero_grad(100, 100, 1 * MS, 1 * MS).sentence.endswith(": set_to_none does not lower the peak.")
+    slower = zero_grad(200, 100, 15.6 * MS, 18.9 * MS)
+    assert slower.verdict == FAILS and slower.sentence.endswith(": set_to_none is slower beyond noise.")
+    assert zero_grad(200, 100, 1 * MS, 1 * MS).verdict == HOLDS
+
+
+def freezing(nodes, saved, peaks, medians):
+    return check_claims([
+        bench("freezing", variant, median, peak=peak, saved=s, nodes=n)
+        for variant, n, s, peak, median in zip(
+            ("all_trainable", "first_half_frozen", "last_layer_only"), nodes, saved, peaks, medians
+        )
+    ])["freezing"]
+
+
+def test_freezing_holds_when_everything_shrinks():
+    claim = freezing([80, 40, 5], [15 * 256 * KiB, 8 * 256 * KiB, 256 * KiB], [1515012, 986628, 328196],
+                     [11.7 * MS, 4.6 * MS, 0.74 * MS])
+    assert claim.verdict == HOLDS
+    assert claim.sentence == (
+        "deep_mlp n=2^16 cpu float32: all_trainable: 80 nodes, 3.8 MiB saved, peak 1.4 MiB, backward 11.7 ms, "
+        "first_half_frozen: 40 nodes, 2.0 MiB saved, peak 963.5 KiB, backward 4.6 ms, "
+        "last_layer_only: 5 nodes, 256.0 KiB saved, peak 320.5 KiB, backward 740 us."
+    )
+
+
+def test_freezing_fails_when_a_figure_does_not_shrink():
+    same_time = freezing([80, 40, 5], [3, 2, 1], [3, 2, 1], [1 * MS, 1 * MS, 0.5 * MS])
+    assert same_time.verdict == FAILS and same_time.sentence.endswith(": backward time does not shrink beyond noise.")
+    same_nodes = freezing([80, 80, 5], [3, 2, 1], [3, 3, 1], [3 * MS, 2 * MS, 1 * MS])
+    assert same_nodes.sentence.endswith(": the graph does not shrink and peak memory does not shrink.")
+
+
+def test_freezing_with_one_variant_is_not_measured():
+    claim = check_claims([bench("freezing", "last_layer_only", 1 * MS)])["freezing"]
+    assert claim.verdict == NOT_MEASURED and "needs all_trainable and another variant" in claim.sentence
+
+
+REJECTION = (
+    "one of the variables needed for gradient computation has been modified by an inplace operation: "
+    "[torch.FloatTensor [65536]], which is output 0 of Tanh, is at version 1; expected version 0 instead."
+)
+
+
+def inplace_cases(relu_peak=2 * 256 * KiB, inplace_peak=256 * KiB + 4, relu_median=350e-6, inplace_median=340e-6):
+    cases = []
+    for mode in ("no_grad", "inference_mode"):
+        cases.append(bench("inplace", "relu", relu_median, peak=relu_peak, mode=mode))
+        cases.append(bench("inplace", "relu_", inplace_median, peak=inplace_peak, mode=mode))
+    return cases
+
+
+def invalid(variant, size=65536):
+    return {"scenario": "inplace", "variant": variant, "workload": "tanh_relu", "mode": "grad", "pass": "step",
+            "size": size, "device": "cpu", "dtype": "float32", "error": REJECTION}
+
+
+def test_inplace_holds_with_the_rejection_recorded():
+    claim = check_claims(inplace_cases(), [invalid("relu_"), invalid("detach_then_modify")])["inplace"]
+    assert claim.verdict == HOLDS
+    assert claim.sentence.startswith(
+        "tanh_relu n=2^16 cpu float32: under no_grad relu_ peaks at 256.0 KiB against relu's 512.0 KiB "
+        "and takes 340 us against 350 us, under inference_mode"
+    )
+    assert 'under grad relu_ is rejected ("one of the variables needed for gradient computation' in claim.sentence
+    assert "..." in claim.sentence  # the message is shortened in the sentence; the run file keeps it whole
+
+
+def test_inplace_fails_when_autograd_accepts_it_or_memory_does_not_fall():
+    accepted = inplace_cases() + [bench("inplace", "relu_", 1 * MS, mode="grad")]
+    claim = check_claims(accepted)["inplace"]
+    assert claim.verdict == FAILS and claim.sentence.endswith(": autograd accepted relu_ under grad.")
+    same_peak = check_claims(inplace_cases(inplace_peak=2 * 256 * KiB))["inplace"]
+    assert same_peak.sentence.endswith(
+        ": relu_ does not lower the peak under no_grad and relu_ does not lower the peak under inference_mode."
+    )
+
+
+def test_inplace_with_only_the_rejection_is_not_measured():
+    claim = check_claims([], [invalid("relu_")])["inplace"]
+    assert claim.verdict == NOT_MEASURED
+    assert claim.sentence.startswith("tanh_relu n=2^16 cpu float32: under grad relu_ is rejected")
+
+
+def test_check_run_reads_benchmarks_and_invalid_and_groups_combine():
+    small = accumulation([1000, 520, 270, 140], [2, 3, 4, 5])
+    large = accumulation([1000, 900, 850, 800], [2, 3, 4, 5], size=2**20)
+    run = {"benchmarks": small + large + inplace_cases(), "gradbench": {"invalid": [invalid("relu_")]}}
+    result = check_run(run)
+    accumulation_claim = result["accumulation"]
+    assert [c.verdict for c in accumulation_claim.checks] == [HOLDS, FAILS]
+    assert accumulation_claim.verdict == FAILS  # one group failing is enough
+    assert accumulation_claim.sentence.count("mlp n=2^") == 2
+    assert "; mlp n=2^20 cpu float32: " in accumulation_claim.sentence
+    assert result["inplace"].verdict == HOLDS
+    assert check_run({"benchmarks": []})["inplace"].verdict == NOT_MEASURED  # a run without the gradbench section
+    assert result["accumulation"].as_dict()["checks"][1]["verdict"] == FAILS
+
+
+def test_a_group_timed_on_a_busy_machine_says_so():
+    cases = accumulation([1000, 520, 270, 140], [2, 3, 4, 5])
+    cases[2]["extra_info"]["background_cpu"] = 0.52
+    [check] = check_claims(cases)["accumulation"].checks
+    assert check.verdict == HOLDS and check.background_cpu == 0.52
+    assert check.sentence.endswith("(2.50x) (timed while other processes used up to 52% of the CPUs: times suspect)")
+    quiet = accumulation([1000, 520, 270, 140], [2, 3, 4, 5])
+    quiet[0]["extra_info"]["background_cpu"] = 0.05  # below contention.CONTENDED_FRACTION
+    assert "timed while" not in check_claims(quiet)["accumulation"].sentence
+
+
+def test_a_check_states_the_rule_for_its_verdict():
+    with pytest.raises(ValueError, match="verdict must be one of holds, does not hold, not measured, got 'maybe'"):
+        Check("g", "maybe", "s")
