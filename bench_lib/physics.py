@@ -10,8 +10,9 @@ from collections.abc import Iterable, Mapping
 
 from bench_lib.contention import CONTENDED_FRACTION
 
-# Grad may look faster than a no-graph mode by this much before it counts, and only when
-# its median is also below the other mode's first quartile (both conditions: beyond noise).
+# Grad may look faster than a no-graph mode by this much before it counts, and only when the
+# middle halves of the two distributions do not overlap (grad's q3 below the other's q1):
+# on a shared 2-core machine, run-to-run drift alone moves a median by 10-20 %.
 FORWARD_TOLERANCE = 0.05
 NO_GRAPH_MODES = ("no_grad", "inference_mode")
 
@@ -62,7 +63,7 @@ def violations(cases: Iterable[Mapping[str, object]]) -> list[str]:
                 continue
             other = modes[other_name]["stats"]
             assert isinstance(other, Mapping)
-            if grad["median"] < other["median"] * (1 - FORWARD_TOLERANCE) and grad["median"] < other["q1"]:
+            if grad["median"] < other["median"] * (1 - FORWARD_TOLERANCE) and grad["q3"] < other["q1"]:
                 busy = max(_background(modes["grad"]), _background(modes[other_name]))
                 problems.append(
                     f"{workload} forward n={size} {device} {dtype}: grad median {grad['median'] * 1e6:.1f} us "
