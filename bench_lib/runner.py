@@ -11,12 +11,13 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, ClassVar
 
 import torch
 
 from bench_lib import devices
 from bench_lib.cases import CaseSpec, Preset
+from bench_lib.contention import BackgroundLoad
 from bench_lib.memory import PassProbe, RssProbe, SavedTensorCounter, count_graph_nodes
 from bench_lib.modes import Mode, get_mode
 from bench_lib.schema import SCHEMA_VERSION
@@ -76,15 +77,20 @@ def unrunnable_reason(spec: CaseSpec, error: BaseException) -> str | None:
 
 
 @dataclass
-class PreparedCase:
-    """A built case. pytest-benchmark calls setup and teardown untimed and times ``target``."""
+class PassCase:
+    """A built case: pytest-benchmark calls ``setup`` and ``teardown`` untimed and times ``target``.
 
-    spec: CaseSpec
-    mode: Mode
+    The mode matrix (PreparedCase) and the scenarios (bench_lib.scenarios) differ only in their
+    setup and target; the memory probes, warm-up and timing work on this interface.
+    """
+
+    spec: Any  # CaseSpec or scenarios.ScenarioSpec
     model: torch.nn.Module
     x: torch.Tensor
     device: torch.device
     loss: torch.Tensor | None = field(default=None)
+    # measure_memory runs setup inside the probes when setup makes state the pass frees.
+    count_setup: ClassVar[bool] = False
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -93,12 +99,38 @@ class PreparedCase:
     def tensors_before_pass(self) -> list[torch.Tensor]:
         return [self.x, *self.model.parameters()]
 
+    def setup(self) -> None:
+        # Gradients accumulate: without this reset, round N would do more work than round 1.
+        self.teardown()
+        devices.synchronize(self.device)
+
+    def target(self) -> None:
+        raise NotImplementedError
+
+    def teardown(self) -> None:
+        # Frees the graph and the outputs here, untimed, rather than in the next timed pass.
+        self.loss = None
+        for tensor in self.tensors_before_pass():
+            tensor.grad = None
+
+    def run_once(self) -> None:
+        self.setup()
+        self.target()
+        self.teardown()
+
+
+@dataclass
+class PreparedCase(PassCase):
+    """A mode-matrix case: one workload's pass under one mode."""
+
+    spec: CaseSpec
+    mode: Mode = field(kw_only=True)
+
     def _forward(self) -> torch.Tensor:
         with self.mode.context():
             return self.model(self.mode.model_input(self.x)).mean()
 
     def setup(self) -> None:
-        # Gradients accumulate: without this reset, round N would do more work than round 1.
         self.teardown()
         if self.spec.pass_ == "backward":
             self.loss = self._forward()  # backward needs a fresh graph every round; building it is not timed
@@ -115,17 +147,6 @@ class PreparedCase:
             self.loss.backward()
         devices.synchronize(self.device)
 
-    def teardown(self) -> None:
-        # Frees the graph and the outputs here, untimed, rather than in the next timed pass.
-        self.loss = None
-        for tensor in self.tensors_before_pass():
-            tensor.grad = None
-
-    def run_once(self) -> None:
-        self.setup()
-        self.target()
-        self.teardown()
-
 
 def prepare(spec: CaseSpec, seed: int) -> PreparedCase:
     workload: Workload = WORKLOADS[spec.workload]
@@ -140,22 +161,8 @@ def prepare(spec: CaseSpec, seed: int) -> PreparedCase:
     return PreparedCase(spec=spec, mode=mode, model=model, x=x, device=device)
 
 
-class MeasurableCase(Protocol):
-    """What measure_memory needs: PreparedCase, and the scenario cases of bench_lib.scenarios."""
-
-    loss: torch.Tensor | None
-
-    def setup(self) -> None: ...
-
-    def target(self) -> None: ...
-
-    def teardown(self) -> None: ...
-
-    def tensors_before_pass(self) -> list[torch.Tensor]: ...
-
-
 def measure_memory(
-    case: MeasurableCase,
+    case: PassCase,
     tensor_probe: Callable[[], PassProbe],
     rss_probe: Callable[[], PassProbe] = RssProbe,
     *,
@@ -199,7 +206,7 @@ def measure_memory(
     }
 
 
-def warm_up(case: PreparedCase, seconds: float, clock: Callable[[], float] = time.perf_counter) -> float:
+def warm_up(case: PassCase, seconds: float, clock: Callable[[], float] = time.perf_counter) -> float:
     """Run whole rounds (setup, pass, teardown) for about ``seconds``; return the median round time.
 
     At least two rounds run, so the allocator has grown back (the RSS probe returns free heap
@@ -220,7 +227,7 @@ def plan_rounds(round_seconds: float, preset: Preset) -> int:
     return max(preset.min_rounds, min(preset.max_rounds, wanted))
 
 
-def case_info(case: PreparedCase, memory: dict[str, object], rounds: int) -> dict[str, object]:
+def case_info(case: PassCase, memory: dict[str, object], rounds: int) -> dict[str, object]:
     """The case's extra_info: schema.CASE_KEYS, nothing else."""
     elements = case.x.numel()
     return {
@@ -232,3 +239,23 @@ def case_info(case: PreparedCase, memory: dict[str, object], rounds: int) -> dic
         **memory,
         "rounds_planned": rounds,
     }
+
+
+def benchmark_case(
+    benchmark: Any,  # pytest-benchmark's fixture
+    case: PassCase,
+    preset: Preset,
+    measure: Callable[[Any, Callable[[], PassProbe]], dict[str, object]],
+    describe: Callable[[Any, dict[str, object], int], dict[str, object]],
+) -> None:
+    """A case's life under pytest-benchmark: a first run, the memory executions, warm-up, timed rounds.
+
+    ``measure`` is measure_memory or a variant of it; ``describe`` builds the extra_info.
+    """
+    case.run_once()  # lazy initialisation stays out of the memory figures
+    memory = measure(case, lambda: devices.tensor_probe(case.device))
+    rounds = plan_rounds(warm_up(case, seconds=preset.seconds_per_case / 4), preset)
+    benchmark.extra_info.update(describe(case, memory, rounds))
+    with BackgroundLoad() as load:
+        benchmark.pedantic(case.target, setup=case.setup, teardown=case.teardown, rounds=rounds)
+    benchmark.extra_info["background_cpu"] = round(load.fraction, 3)

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from bench_lib import devices, runner
-from bench_lib.cases import ScenarioSelection
+from bench_lib.cases import CaseSpec, ScenarioSelection
 from bench_lib.memory import SavedTensorCounter
 from bench_lib.modes import get_mode
 from bench_lib.schema import FREEZING_VARIANTS, INPLACE_VARIANTS, SCENARIO_KEYS, ZERO_GRAD_VARIANTS
@@ -65,15 +65,13 @@ class ScenarioSpec:
         # pytest-benchmark compares the members of a group: here, a scenario's variants.
         return f"scenario {self.scenario} {self.workload} n={self.size} {self.device} {self.dtype}"
 
+    @property
+    def case(self) -> CaseSpec:
+        """The SPEC_KEYS part: what the variant runs, as a mode-matrix spec."""
+        return CaseSpec(self.workload, self.mode, self.pass_, self.size, self.device, self.dtype)
+
     def as_dict(self) -> dict[str, object]:
-        return {
-            "workload": self.workload,
-            "mode": self.mode,
-            "pass": self.pass_,
-            "size": self.size,
-            "device": self.device,
-            "dtype": self.dtype,
-        }
+        return self.case.as_dict()
 
     def labels(self) -> dict[str, object]:
         return {"scenario": self.scenario, "variant": self.variant}
@@ -229,44 +227,10 @@ class LiveSavedTensorCounter(SavedTensorCounter):
 
 
 @dataclass
-class ScenarioCase:
-    """A built variant; pytest-benchmark calls setup and teardown untimed and times ``target``.
-
-    The same interface as runner.PreparedCase, so measure_memory, warm_up and case_info apply.
-    """
+class ScenarioCase(runner.PassCase):
+    """A built variant: runner.PassCase's lifecycle, with the scenario's setup and target."""
 
     spec: ScenarioSpec
-    model: nn.Module
-    x: torch.Tensor
-    device: torch.device
-    loss: torch.Tensor | None = field(default=None)
-    # measure_memory runs setup inside the probes (zero_grad: the gradients before the step).
-    count_setup = False
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return tuple(self.x.shape)
-
-    def tensors_before_pass(self) -> list[torch.Tensor]:
-        return [self.x, *self.model.parameters()]
-
-    def setup(self) -> None:
-        self.teardown()
-        devices.synchronize(self.device)
-
-    def target(self) -> None:
-        raise NotImplementedError
-
-    def teardown(self) -> None:
-        # Gradients accumulate and graphs hold memory: both reset here, untimed.
-        self.loss = None
-        for tensor in self.tensors_before_pass():
-            tensor.grad = None
-
-    def run_once(self) -> None:
-        self.setup()
-        self.target()
-        self.teardown()
 
     def scenario_info(self) -> dict[str, object]:
         """The SCENARIO_KEYS of this variant."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 import torch
@@ -108,35 +110,33 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    state = metafunc.config.stash[STATE]
+    if "case" in metafunc.fixturenames:
+        _parametrize(metafunc, "case", state, state.selection.cases(), static_skip_reason)
     if "scenario_case" in metafunc.fixturenames:
-        _generate_scenarios(metafunc)
-    if "case" not in metafunc.fixturenames:
-        return
-    state = metafunc.config.stash[STATE]
+        assert state.scenarios is not None
+        specs = scenario_specs(state.scenarios, state.selection.devices, state.selection.dtypes)
+        # An empty selection (--gb-scenarios=none) leaves one case that pytest reports as skipped.
+        _parametrize(metafunc, "scenario_case", state, specs, scenario_skip_reason)
+
+
+def _parametrize(
+    metafunc: pytest.Metafunc,
+    name: str,
+    state: RunState,
+    specs: Sequence[CaseSpec | ScenarioSpec],
+    skip_reason: Callable[[Any], str | None],
+) -> None:
+    """One pytest case per spec; one that cannot exist anywhere is skipped, and recorded, with its reason."""
     params = []
-    for spec in state.selection.cases():
-        reason = static_skip_reason(spec)
+    for spec in specs:
+        reason = skip_reason(spec)
         marks = []
         if reason:
             state.record_skip(spec, reason)
             marks.append(pytest.mark.skip(reason=reason))
         params.append(pytest.param(spec, id=spec.case_id, marks=marks))
-    metafunc.parametrize("case", params)
-
-
-def _generate_scenarios(metafunc: pytest.Metafunc) -> None:
-    state = metafunc.config.stash[STATE]
-    assert state.scenarios is not None
-    params = []
-    for spec in scenario_specs(state.scenarios, state.selection.devices, state.selection.dtypes):
-        reason = scenario_skip_reason(spec)
-        marks = []
-        if reason:
-            state.record_skip(spec, reason)
-            marks.append(pytest.mark.skip(reason=reason))
-        params.append(pytest.param(spec, id=spec.case_id, marks=marks))
-    # An empty selection (--gb-scenarios=none) leaves one case that pytest reports as skipped.
-    metafunc.parametrize("scenario_case", params)
+    metafunc.parametrize(name, params)
 
 
 @pytest.fixture

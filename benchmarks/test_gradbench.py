@@ -10,15 +10,13 @@ import torch
 
 from bench_lib import devices
 from bench_lib.cases import CaseSpec
-from bench_lib.contention import BackgroundLoad
 from bench_lib.runner import (
+    benchmark_case,
     case_info,
     machine_skip_reason,
     measure_memory,
-    plan_rounds,
     prepare,
     unrunnable_reason,
-    warm_up,
 )
 
 
@@ -33,16 +31,9 @@ def test_gradbench(benchmark, case: CaseSpec, run_state) -> None:  # type: ignor
         _skip(run_state, case, reason)
     benchmark.group = case.group
     device = torch.device(case.device)
-    preset = run_state.selection.settings
     try:
         prepared = prepare(case, run_state.seed)
-        prepared.run_once()  # lazy initialisation stays out of the memory figures
-        memory = measure_memory(prepared, lambda: devices.tensor_probe(device))
-        rounds = plan_rounds(warm_up(prepared, seconds=preset.seconds_per_case / 4), preset)
-        benchmark.extra_info.update(case_info(prepared, memory, rounds))
-        with BackgroundLoad() as load:
-            benchmark.pedantic(prepared.target, setup=prepared.setup, teardown=prepared.teardown, rounds=rounds)
-        benchmark.extra_info["background_cpu"] = round(load.fraction, 3)
+        benchmark_case(benchmark, prepared, run_state.selection.settings, measure_memory, case_info)
         return
     except (RuntimeError, NotImplementedError) as error:
         reason = unrunnable_reason(case, error)

@@ -12,8 +12,7 @@ import pytest
 import torch
 
 from bench_lib import devices
-from bench_lib.contention import BackgroundLoad
-from bench_lib.runner import plan_rounds, unrunnable_reason, warm_up
+from bench_lib.runner import benchmark_case, unrunnable_reason
 from bench_lib.scenarios import (
     ScenarioSpec,
     autograd_rejection,
@@ -35,17 +34,12 @@ def test_scenario(benchmark, scenario_case: ScenarioSpec, run_state) -> None:  #
     preset = run_state.selection.settings
     try:
         prepared = prepare_scenario(spec, run_state.seed)
-        prepared.run_once()  # lazy initialisation stays out of the memory figures; rejections show here
-        memory = measure_scenario_memory(prepared, lambda: devices.tensor_probe(device))
-        rounds = plan_rounds(warm_up(prepared, seconds=preset.seconds_per_case / 4), preset)
-        benchmark.extra_info.update(scenario_case_info(prepared, memory, rounds))
-        with BackgroundLoad() as load:
-            benchmark.pedantic(prepared.target, setup=prepared.setup, teardown=prepared.teardown, rounds=rounds)
-        benchmark.extra_info["background_cpu"] = round(load.fraction, 3)
+        # Its first run is where autograd rejects an invalid variant.
+        benchmark_case(benchmark, prepared, preset, measure_scenario_memory, scenario_case_info)
         return
     except (RuntimeError, NotImplementedError) as error:
         rejection = autograd_rejection(error)
-        reason = None if rejection else unrunnable_reason(spec, error)  # type: ignore[arg-type]
+        reason = None if rejection else unrunnable_reason(spec.case, error)
         if rejection is None and reason is None:
             raise
     # Out of the except block: the traceback no longer pins the case's tensors.
