@@ -63,4 +63,4 @@ test: install
 	$(PY) -m pytest tests
 
 clean:
-	rm -rf reports/index.html reports/summary.csv reports/summary.md
+	rm -f reports/index.html reports/summary.csv reports/scenarios.csv reports/summary.md

@@ -258,9 +258,105 @@ def comparison_pair() -> tuple[dict[str, Any], dict[str, Any]]:
             run_doc(new, datetime="2026-01-02T10:00:00.000000+00:00", commit="new0000"))
 
 
-def synthetic_run(n_cases: int, rounds: int = 30, seed: int = 7) -> dict[str, Any]:
+INPLACE_ERROR = (
+    "one of the variables needed for gradient computation has been modified by an inplace operation: "
+    "[torch.FloatTensor [65536]], which is output 0 of Tanh, is at version 1; expected version 0 instead. Hint: "
+    "enable anomaly detection to find the operation that failed to compute its gradient, with "
+    "torch.autograd.set_detect_anomaly(True, check_nan=False)."
+)
+DEEP_MLP_LAYER_BYTES = (128 * 128 + 128) * 4  # one Linear(128, 128): weight and bias, float32
+
+
+def scenario_case(scenario: str, variant: str, workload: str, mode: str, pass_: str, size: int,
+                  samples: list[float], *, microbatches: int | None = None, parameter_tensors: int = 0,
+                  trainable_parameter_tensors: int | None = None, trainable_parameter_bytes: int = 0,
+                  device: str = "cpu", **metrics: Any) -> dict[str, Any]:
+    """One scenario case as benchmarks/test_scenarios.py saves it (schema 2, SCENARIO_KEYS)."""
+    bench = case(workload, mode, pass_, size, samples, device=device, **metrics)
+    bench["extra_info"].update(
+        schema_version=2, scenario=scenario, variant=variant, microbatches=microbatches,
+        parameter_tensors=parameter_tensors,
+        trainable_parameter_tensors=parameter_tensors if trainable_parameter_tensors is None
+        else trainable_parameter_tensors,
+        trainable_parameter_bytes=trainable_parameter_bytes)
+    case_id = f"{scenario}-{variant}-{mode}-{size}-{device}-float32"
+    bench.update(group=f"scenario {scenario} {workload} n={size} {device} float32",
+                 name=f"test_scenario[{case_id}]", fullname=f"benchmarks/test_scenarios.py::test_scenario[{case_id}]",
+                 params={"scenario_case": case_id}, param=case_id)
+    return bench
+
+
+def scenario_cases(rng: np.random.Generator, rounds: int = 15) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every scenario on CPU at one size each, with a real quick run's memory figures, and the two
+    inplace combinations autograd rejects. The verdicts: accumulation, zero_grad and inplace
+    hold; freezing does not (last_layer_only's backward is within noise of first_half_frozen's),
+    and zero_grad's accumulate variant was timed on a busy machine."""
+    out = []
+    grads_mlp = 3 * DEEP_MLP_LAYER_BYTES  # mlp: three Linear(128, 128)
+    for k, peak, ms in ((1, 4260360, 3.1), (2, 2361352, 3.4), (4, 1312776, 3.9), (8, 788488, 4.8)):
+        out.append(scenario_case("accumulation", f"k={k}", "mlp", "grad", "step", 2**18, noisy(rng, ms * 1e-3, rounds),
+                                 microbatches=k, parameter_tensors=6, trainable_parameter_bytes=grads_mlp,
+                                 shape="2048x128", peak_tensor_bytes=peak, retained_tensor_bytes=grads_mlp + 4,
+                                 saved_bytes=2097152 // k, saved_tensor_count=2, graph_nodes=16))
+    all_grads = 16 * DEEP_MLP_LAYER_BYTES
+    for variant, peak, ms, busy in (("zero_", 1401352, 1.05, 0.01), ("set_to_none", 1073160, 0.98, 0.01),
+                                    ("accumulate", 1401352, 0.97, 0.2)):
+        out.append(scenario_case("zero_grad", variant, "deep_mlp", "grad", "step", 2**12,
+                                 noisy(rng, ms * 1e-3, rounds), parameter_tensors=32,
+                                 trainable_parameter_bytes=all_grads, shape="32x128", peak_tensor_bytes=peak,
+                                 retained_tensor_bytes=all_grads, saved_bytes=245760, saved_tensor_count=31,
+                                 graph_nodes=80, background_cpu=busy))
+    for variant, trainable, nodes, saved, peak, ms in (
+            ("all_trainable", 32, 80, 3932160, 1515012, 2.4), ("first_half_frozen", 16, 40, 2097152, 986628, 1.5),
+            ("last_layer_only", 2, 5, 262144, 328196, 1.45)):
+        out.append(scenario_case("freezing", variant, "deep_mlp", "grad", "backward", 2**16,
+                                 noisy(rng, ms * 1e-3, rounds), parameter_tensors=32,
+                                 trainable_parameter_tensors=trainable,
+                                 trainable_parameter_bytes=trainable // 2 * DEEP_MLP_LAYER_BYTES, shape="512x128",
+                                 peak_tensor_bytes=peak, retained_tensor_bytes=trainable // 2 * DEEP_MLP_LAYER_BYTES,
+                                 saved_bytes=saved, saved_tensor_count=nodes // 2, graph_nodes=nodes))
+    n = 2**16
+    for variant, mode, pass_, peak, saved, nodes, us in (
+            ("relu", "grad", "step", 1048584, 524288, 4, 120), ("relu", "no_grad", "forward", 524288, 0, 0, 60),
+            ("relu", "inference_mode", "forward", 524288, 0, 0, 58),
+            ("relu_", "no_grad", "forward", 262148, 0, 0, 45), ("relu_", "inference_mode", "forward", 262148, 0, 0, 44),
+            ("detach_then_modify", "no_grad", "forward", 262148, 0, 0, 47),
+            ("detach_then_modify", "inference_mode", "forward", 262148, 0, 0, 46)):
+        out.append(scenario_case("inplace", variant, "tanh_relu", mode, pass_, n, noisy(rng, us * 1e-6, rounds),
+                                 peak_tensor_bytes=peak, retained_tensor_bytes=4, saved_bytes=saved,
+                                 saved_tensor_count=int(saved > 0) * 2, graph_nodes=nodes))
+    invalid = [{"scenario": "inplace", "variant": variant, "workload": "tanh_relu", "mode": "grad", "pass": "step",
+                "size": n, "device": "cpu", "dtype": "float32", "error": INPLACE_ERROR}
+               for variant in ("relu_", "detach_then_modify")]
+    return out, invalid
+
+
+def scenarios_run() -> dict[str, Any]:
+    """A schema 2 run with a small mode matrix and every scenario; zero_grad is also selected on a
+    CUDA device the machine lacks, so three of its cases are skipped."""
+    rng = np.random.default_rng(6)
+    benchmarks = pointwise_cases(rng, [2**10, 2**14, 2**18])
+    for bench in benchmarks:
+        bench["extra_info"]["schema_version"] = 2
+    cases, invalid = scenario_cases(rng)
+    reason = "CUDA is not available (torch.cuda.is_available() is False)"
+    skipped = [{**skip("deep_mlp", "grad", "step", 2**12, reason, device="cuda"), "scenario": "zero_grad",
+                "variant": variant} for variant in ("zero_", "set_to_none", "accumulate")]
+    doc = run_doc(benchmarks + cases, skipped, datetime="2026-01-10T10:00:00.000000+00:00",
+                  env=environment(schema_version=2))
+    doc["gradbench"].update(
+        schema_version=2, invalid=invalid,
+        scenario_selection={"scenarios": ["accumulation", "zero_grad", "freezing", "inplace"],
+                            "microbatches": [1, 2, 4, 8],
+                            "sizes": {"accumulation": [2**18], "zero_grad": [2**12], "freezing": [2**16],
+                                      "inplace": [2**16]}})
+    return doc
+
+
+def synthetic_run(n_cases: int, rounds: int = 30, seed: int = 7, scenarios: bool = False) -> dict[str, Any]:
     """A large run for the render-time test: workloads w000, w001, ... on CPU and CUDA,
-    20 sizes, every mode and pass, until ``n_cases`` cases exist."""
+    20 sizes, every mode and pass, until ``n_cases`` cases exist; with ``scenarios``, the
+    scenario cases of scenario_cases on top (the page draws one figure per scenario)."""
     rng = np.random.default_rng(seed)
     combos = [(m, "forward") for m in FORWARD_MODEL]
     combos += [(m, p) for p in ("backward", "step") for m in ("grad", "detach")]
@@ -278,7 +374,12 @@ def synthetic_run(n_cases: int, rounds: int = 30, seed: int = 7) -> dict[str, An
                                            noisy(rng, modelled(model, n), rounds), device=device,
                                            saved_bytes=4 * n if graph else 0, saved_tensor_count=int(graph)))
         workload += 1
-    return run_doc(benchmarks)
+    doc = run_doc(benchmarks)
+    if scenarios:
+        cases, invalid = scenario_cases(rng)
+        doc["benchmarks"] += cases
+        doc["gradbench"].update(schema_version=2, invalid=invalid)
+    return doc
 
 
 def write_fixtures() -> None:
@@ -289,6 +390,7 @@ def write_fixtures() -> None:
         "report_single_mode.json": single_mode_run(),
         "report_artifact.json": artifact_run(),
         "report_all_skipped.json": all_skipped_run(),
+        "report_scenarios.json": scenarios_run(),
         "report_base.json": base,
         "report_new.json": new,
     }

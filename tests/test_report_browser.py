@@ -15,11 +15,21 @@ pytestmark = pytest.mark.skipif(
     not report_chromium.available(),
     reason="Chromium is not installed (apt-get install chromium; .ci/run installs it)")
 
+# name: (runs, base, title, images)
+PAGES = {
+    "comparison": (["report_small.json"], "report_base.json", "gradbench report: report_small", 15),
+    # 7 mode-matrix panels and one figure per scenario (two or three panels each).
+    "scenarios": (["report_scenarios.json"], None, "gradbench report: report_scenarios", 7 + 4),
+}
+
 
 @pytest.fixture(scope="module")
-def page(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("report") / "index.html"
-    write_report(analyse([DATA / "report_small.json"], DATA / "report_base.json"), out)
+def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = {}
+    for name, (runs, base, _title, _images) in PAGES.items():
+        page = tmp_path_factory.mktemp(name) / "index.html"
+        write_report(analyse([DATA / r for r in runs], DATA / base if base else None), page)
+        out[name] = page
     return out
 
 
@@ -29,13 +39,15 @@ def browser() -> report_chromium.Chromium:
         yield chromium
 
 
+@pytest.mark.parametrize("name", PAGES)
 @pytest.mark.parametrize(("width", "mobile"), [(1280, False), (390, True)], ids=["laptop", "phone"])
-def test_page_loads_offline_without_errors(browser: report_chromium.Chromium, page: Path, width: int,
-                                           mobile: bool) -> None:
-    check = browser.check_page(page, width=width, height=900, mobile=mobile)
-    assert check.title == "gradbench report: report_small"
+def test_page_loads_offline_without_errors(browser: report_chromium.Chromium, pages: dict[str, Path], name: str,
+                                           width: int, mobile: bool) -> None:
+    _runs, _base, title, images = PAGES[name]
+    check = browser.check_page(pages[name], width=width, height=900, mobile=mobile)
+    assert check.title == title
     assert check.errors == []
-    assert len(check.images) == 15
+    assert len(check.images) == images
     undecoded = [image["alt"] for image in check.images if not image["complete"] or image["width"] == 0]
     assert undecoded == []
     assert all(url.startswith(("file:", "data:")) for url in check.requests), check.requests

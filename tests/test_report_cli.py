@@ -77,10 +77,11 @@ def test_report_of_the_latest_run_and_by_number(tmp_path: Path) -> None:
     result = _run("report", "--base", "0001", cwd=tmp_path)  # default: the latest run, 0002
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [f"wrote {Path('reports') / name}" for name in
-                                          ("summary.csv", "summary.md", "index.html")]
+                                          ("summary.csv", "scenarios.csv", "summary.md", "index.html")]
     page = (tmp_path / "reports" / "index.html").read_text()
     assert "0002_quick against base 0001_quick" in page
-    assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == ["index.html", "summary.csv", "summary.md"]
+    assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == ["index.html", "scenarios.csv", "summary.csv",
+                                                                        "summary.md"]
 
 
 def test_failures_leave_the_previous_report_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

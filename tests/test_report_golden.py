@@ -30,7 +30,12 @@ SCENARIOS = {
     "side_by_side": (["report_small.json", "report_cuda_single_size.json"], None, 21),
     "comparison": (["report_new.json"], "report_base.json", 6),
     "all_skipped": (["report_all_skipped.json"], None, 0),
+    # pointwise at 3 sizes: 7 panels; then one figure per scenario.
+    "scenarios": (["report_scenarios.json"], None, 7 + 4),
 }
+WITH_SCENARIOS = {"scenarios"}
+SCENARIO_SECTION = re.compile(r'<section id="scenarios">.*?</section>', re.S)
+PNG = re.compile(r"data:image/png;base64,[A-Za-z0-9+/=]+")
 
 
 def _check(name: str, text: str) -> None:
@@ -57,6 +62,18 @@ def test_summaries_match_golden_files(tmp_path: Path, scenario: str) -> None:
     for section in ("findings", "overhead", "workloads", "skipped", "environment", "notes"):
         assert f'<section id="{section}">' in page
     assert ('<section id="comparison">' in page) == (base is not None)
+    scenarios_csv = (tmp_path / "scenarios.csv").read_text()
+    section = SCENARIO_SECTION.search(page)
+    if scenario in WITH_SCENARIOS:
+        _check(f"{scenario}_scenarios.csv", scenarios_csv)
+        # The section's HTML, with its figures' PNGs left out (their bytes follow matplotlib's version).
+        assert section is not None
+        _check(f"{scenario}_section.html", PNG.sub("data:image/png;base64,<png>", section.group(0)) + "\n")
+        assert 'href="#scenarios"' in page
+    else:
+        # A run without scenarios: no section, no link, and a scenarios.csv with its header only.
+        assert section is None and "#scenarios" not in page and "Scenario" not in page
+        assert scenarios_csv.count("\n") == 1 and scenarios_csv.startswith("run,scenario,variant,microbatches,")
 
 
 def test_comparison_table_matches_golden_file() -> None:

@@ -15,7 +15,7 @@ from bench_lib.report import runs
 from bench_lib.report.build import analyse, write_report
 from bench_lib.schema import SCHEMA_VERSION
 from bench_lib.report.errors import InputError
-from bench_lib.report.load import load_runs
+from bench_lib.report.load import SCENARIO_COLUMNS, load_runs
 from bench_lib.schema import SPEC_KEYS
 
 DATA = Path(__file__).parent / "data"
@@ -130,18 +130,68 @@ def test_benchmarks_without_gradbench_extra_info_are_ignored_and_counted(tmp_pat
     assert len(loaded.cases) == 6 and loaded.runs[0].ignored_benchmarks == 1
 
 
-def test_scenario_cases_are_counted_and_left_out(tmp_path: Path) -> None:
+def test_scenario_cases_get_their_own_tables(tmp_path: Path) -> None:
     # Scenario variants share their SPEC_KEYS, so they must not reach the mode-matrix table.
     def add_scenarios(doc: dict[str, Any]) -> None:
         for variant in ("zero_", "set_to_none"):
             bench = copy.deepcopy(doc["benchmarks"][0])
-            bench["extra_info"].update(scenario="zero_grad", variant=variant)
+            bench["extra_info"].update(scenario="zero_grad", variant=variant, microbatches=None, parameter_tensors=32,
+                                       trainable_parameter_tensors=32, trainable_parameter_bytes=1056768)
             doc["benchmarks"].append(bench)
         doc["gradbench"]["skipped"].append({**report_fixtures.skip("mlp", "grad", "step", 1024, "no GPU"),
                                             "scenario": "zero_grad", "variant": "zero_"})
     loaded = load_runs([_broken(tmp_path, add_scenarios)])
     assert len(loaded.cases) == 6 and loaded.skipped.empty
     assert loaded.runs[0].scenario_cases == 3
+    assert list(loaded.scenarios["variant"]) == ["zero_", "set_to_none"]
+    assert list(loaded.scenario_skipped["reason"]) == ["no GPU"] and loaded.invalid.empty
+
+
+def test_the_scenario_run_loads_every_kind_of_scenario_case() -> None:
+    loaded = load_runs([DATA / "report_scenarios.json"])
+    assert len(loaded.cases) == 15  # the mode matrix: pointwise at 3 sizes, 4 forward modes and a backward
+    assert len(loaded.scenarios) == 4 + 3 + 3 + 7
+    assert list(loaded.scenarios.columns) == list(SCENARIO_COLUMNS)
+    assert len(loaded.scenario_skipped) == 3 and set(loaded.scenario_skipped["device"]) == {"cuda"}
+    assert list(loaded.invalid["variant"]) == ["relu_", "detach_then_modify"]
+    assert loaded.invalid["error"].str.startswith("one of the variables needed for gradient computation").all()
+    accumulation = loaded.scenarios[loaded.scenarios["scenario"] == "accumulation"]
+    assert list(accumulation["microbatches"]) == [1, 2, 4, 8]
+
+
+def _scenario_info(doc: dict[str, Any]) -> dict[str, Any]:
+    return next(b["extra_info"] for b in doc["benchmarks"] if b["extra_info"].get("scenario") == "accumulation")
+
+
+def _broken_scenarios(tmp_path: Path, change: Any) -> Path:
+    doc = json.loads((DATA / "report_scenarios.json").read_text())
+    change(doc)
+    return _write(tmp_path / "broken.json", doc)
+
+
+@pytest.mark.parametrize(("change", "problem"), [
+    (lambda d: _scenario_info(d).pop("variant"), "extra_info of a scenario case lacks variant"),
+    (lambda d: _scenario_info(d).update(scenario="dropout"),
+     "scenario must be one of accumulation, zero_grad, freezing, inplace, got 'dropout'"),
+    (lambda d: _scenario_info(d).update(variant=""), "variant must be a non-empty string"),
+    (lambda d: _scenario_info(d).update(microbatches=0),
+     "microbatches of an accumulation case must be an integer >= 1"),
+    (lambda d: _scenario_info(d).update(parameter_tensors="six"), "parameter_tensors must be an integer >= 0 or null"),
+    (lambda d: _scenario_info(d).update(peak_tensor_bytes=None),
+     r"peak_tensor_bytes must be an integer >= 0 in a scenario case \(its claim is checked from it\), got None"),
+    (lambda d: d["benchmarks"].append(copy.deepcopy(d["benchmarks"][-1])), "appears twice"),
+    (lambda d: d["gradbench"].update(invalid={"relu_": "error"}), "gradbench 'invalid' must be a list"),
+    (lambda d: d["gradbench"]["invalid"][0].pop("error"), "invalid entry .* must hold scenario, variant"),
+    (lambda d: d["gradbench"]["invalid"][0].update(mode="train"), "mode must be one of"),
+    (lambda d: d["gradbench"]["invalid"][0].update(error=None), "error must be a string"),
+    (lambda d: d["gradbench"]["invalid"].append(dict(d["gradbench"]["invalid"][0])), "invalid entry .* appears twice"),
+    (lambda d: d["gradbench"]["skipped"][0].update(scenario="dropout"), "skipped entry 'deep_mlp': scenario must be"),
+])
+def test_scenario_validation_names_the_rule(tmp_path: Path, change: Any, problem: str) -> None:
+    path = _broken_scenarios(tmp_path, change)
+    with pytest.raises(InputError, match=problem) as info:
+        load_runs([path])
+    assert info.value.source == str(path)
 
 
 def test_a_run_with_only_skipped_cases_still_loads(tmp_path: Path) -> None:

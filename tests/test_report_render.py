@@ -18,7 +18,8 @@ ROOT = Path(__file__).parent.parent
 
 def test_ten_thousand_cases_render(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run = tmp_path / "0001_big.json"
-    run.write_text(json.dumps(report_fixtures.synthetic_run(10_000)))
+    # Every scenario on top of the mode matrix: their figures (one per scenario) count in the time.
+    run.write_text(json.dumps(report_fixtures.synthetic_run(10_000, scenarios=True)))
     out = tmp_path / "reports" / "index.html"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     start = time.perf_counter()
@@ -33,5 +34,8 @@ def test_ten_thousand_cases_render(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "10000 measured cases" in page
     assert "Plots are drawn for the first" in page  # the cap is stated
     assert "Findings cover the first" in page
+    assert page.count('<figure class="wide">') == 4  # one figure per scenario
     rows = (tmp_path / "reports" / "summary.csv").read_text().count("\n")
     assert rows == 10_001  # header + one row per case
+    scenario_rows = (tmp_path / "reports" / "scenarios.csv").read_text().count("\n")
+    assert scenario_rows == 1 + 17 + 2  # header, measured, rejected

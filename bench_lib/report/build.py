@@ -1,4 +1,4 @@
-"""From run files to the three report files: the pipeline, with no rendering of its own."""
+"""From run files to the report's files: the pipeline, with no rendering of its own."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench_lib import physics
+from bench_lib import claims, physics
 from bench_lib.report import findings
 from bench_lib.report.compare import Comparison, compare_runs
-from bench_lib.report.derive import add_derived
+from bench_lib.report.derive import add_derived, add_scenario_derived
 from bench_lib.report.load import Loaded, Run, load_runs
 from bench_lib.report.output import write_atomic
+from bench_lib.schema import SCENARIOS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -20,12 +21,14 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class RunSummary:
-    """What one run says on its own: its overhead model, headline findings and physics check."""
+    """What one run says on its own: its overhead model, headline findings, physics check and
+    the claims of the scenarios it holds (measured, skipped or rejected), in SCENARIOS order."""
 
     run: Run
     fits: pd.DataFrame
     findings: findings.Findings
     violations: list[str]
+    claims: list[claims.ScenarioClaim]
 
 
 @dataclass(frozen=True)
@@ -34,12 +37,17 @@ class Report:
 
     loaded: Loaded
     cases: pd.DataFrame           # every run's cases, with add_derived's columns
+    scenarios: pd.DataFrame       # every run's measured scenario cases, with add_scenario_derived's columns
     summaries: list[RunSummary]   # one per run, in the order the runs were named
     comparison: Comparison | None  # the newest run against the base run, if one was given
 
     @property
     def primary(self) -> Run:
         return self.loaded.primary
+
+    @property
+    def has_scenarios(self) -> bool:
+        return any(summary.claims for summary in self.summaries)
 
     def cases_of(self, run: Run) -> pd.DataFrame:
         return self.cases[self.cases["run"] == run.label]
@@ -55,27 +63,43 @@ def analyse(run_paths: Sequence[Path], base_path: Path | None = None) -> Report:
     for run in loaded.runs:
         own = cases[cases["run"] == run.label]
         fits = findings.overhead_fits(own)
-        found = findings.compute(own, loaded.skipped[loaded.skipped["run"] == run.label], fits)
-        summaries.append(RunSummary(run, fits, found, physics.violations(run.benchmarks)))
+        found = findings.compute(own, loaded.skipped[loaded.skipped["run"] == run.label], fits,
+                                 scenario_cases=len(run.scenario_benchmarks))
+        summaries.append(RunSummary(run, fits, found, physics.violations(run.benchmarks), scenario_claims(run)))
     comparison = None
     if base_path is not None:
         base = load_runs([base_path])
         primary = loaded.primary
         comparison = compare_runs(base.runs[0], base.cases, primary, cases[cases["run"] == primary.label])
-    return Report(loaded, cases, summaries, comparison)
+    return Report(loaded, cases, add_scenario_derived(loaded.scenarios), summaries, comparison)
+
+
+def scenario_claims(run: Run) -> list[claims.ScenarioClaim]:
+    """bench_lib.claims' verdicts, from the saved dicts as check_run reads them, for the scenarios
+    the run holds at all; a scenario it did not select is left out, not shown as "not measured"."""
+    present = {entry["scenario"] for entry in run.scenario_skipped} | {entry["scenario"] for entry in run.invalid}
+    present |= {bench["extra_info"]["scenario"] for bench in run.scenario_benchmarks}
+    checked = claims.check_claims(run.scenario_benchmarks, run.invalid)
+    return [checked[scenario] for scenario in SCENARIOS if scenario in present]
 
 
 def write_report(report: Report, out: Path) -> list[Path]:
-    """index.html (at ``out``), summary.csv and summary.md beside it; returns their paths.
+    """index.html (at ``out``), summary.csv, scenarios.csv and summary.md beside it; returns their paths.
 
+    scenarios.csv is written for every report (only its header when no run has scenarios), so a
+    stale one from an earlier report never sits beside a page that does not show it.
     Everything is rendered before the first file is written, so a rendering error leaves
     every previous file as it was.
     """
     from bench_lib.report import markdown, page, tidy
 
     csv_path, md_path = out.with_name("summary.csv"), out.with_name("summary.md")
+    scenarios_path = out.with_name("scenarios.csv")
+    loaded = report.loaded
     texts = {
-        csv_path: tidy.to_csv(tidy.tidy_table(report.cases, report.loaded.skipped)),
+        csv_path: tidy.to_csv(tidy.tidy_table(report.cases, loaded.skipped)),
+        scenarios_path: tidy.to_csv(tidy.scenario_table(report.scenarios, loaded.scenario_skipped, loaded.invalid,
+                                                        [run.label for run in loaded.runs])),
         md_path: markdown.render(report, out),
         out: page.render(report),
     }

@@ -37,3 +37,16 @@ def _peer_median(cases: pd.DataFrame, mode: str) -> pd.Series:
     merged = cases[PEER_KEYS].merge(peers, on=PEER_KEYS, how="left")
     merged.index = cases.index
     return merged["peer"].astype(float)
+
+
+def add_scenario_derived(scenarios: pd.DataFrame) -> pd.DataFrame:
+    """A copy of the scenario table with rel_iqr, unstable and contended, as add_derived has them.
+
+    The mode-matrix ratios do not apply (a scenario's variants are compared by bench_lib.claims).
+    """
+    out = scenarios.copy()
+    median = out["median"].astype(float)
+    out["rel_iqr"] = relative_iqr(out["iqr"].astype(float), median)
+    out["unstable"] = is_unstable(out["rel_iqr"])
+    out["contended"] = out["background_cpu"].astype(float).fillna(0.0) > CONTENDED_FRACTION
+    return out

@@ -68,8 +68,9 @@ def overhead_fits(cases: pd.DataFrame) -> pd.DataFrame:
     return fits
 
 
-def compute(cases: pd.DataFrame, skipped: pd.DataFrame, fits: pd.DataFrame) -> Findings:
-    """Findings for one run; ``cases`` carries add_derived's columns."""
+def compute(cases: pd.DataFrame, skipped: pd.DataFrame, fits: pd.DataFrame, *, scenario_cases: int = 0) -> Findings:
+    """Findings for one run; ``cases`` carries add_derived's columns, ``scenario_cases`` counts the
+    run's measured scenario cases (shown in their own section)."""
     groups: dict[tuple[str, str, str], list[Mapping[str, Any]]] = {}
     for record in cases[cases["pass"] == "forward"].to_dict("records"):  # samples kept: the CIs need them
         groups.setdefault((record["workload"], record["device"], record["dtype"]), []).append(record)
@@ -84,7 +85,10 @@ def compute(cases: pd.DataFrame, skipped: pd.DataFrame, fits: pd.DataFrame) -> F
                             ("memory", _memory(where, by_size))):
             if text:
                 items.append(Finding(topic, text))
-    if cases.empty:
+    if cases.empty and scenario_cases:
+        items.append(Finding("measured", f"No mode-matrix case was measured in this run; its {scenario_cases} "
+                                         "measured scenario cases are under Scenarios."))
+    elif cases.empty:
         items.append(Finding("measured", "Nothing was measured in this run: every selected case was skipped."))
     else:
         items.append(Finding("stability", _stability(cases)))

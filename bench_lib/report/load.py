@@ -1,4 +1,8 @@
-"""Read and validate gradbench run files into a tidy table: one row per measured case.
+"""Read and validate gradbench run files into tidy tables: one row per measured case.
+
+Mode-matrix cases and scenario cases are different kinds of observation (a scenario case has
+a variant, and its SPEC_KEYS are shared by its scenario's other variants), so each gets its own
+table; skipped cases and the cases autograd rejected get theirs.
 
 Everything the report shows is computed from what this module returns; it never imports
 the benchmark code. Validation happens here, at the edge, and names the file and the rule.
@@ -14,7 +18,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench_lib.report.errors import InputError
-from bench_lib.schema import CASE_KEYS, MODES, PASSES, SCHEMA_VERSION, SPEC_KEYS
+from bench_lib.schema import (
+    CASE_KEYS,
+    INVALID_KEYS,
+    MODES,
+    PASSES,
+    SCENARIO_KEYS,
+    SCENARIOS,
+    SCHEMA_VERSION,
+    SPEC_KEYS,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -26,6 +39,12 @@ LATE_KEYS = ("background_cpu",)
 # pytest-benchmark's per-case statistics the report uses (seconds, except rounds/iterations).
 STAT_KEYS = ("median", "q1", "q3", "iqr", "min", "max", "mean", "stddev", "rounds", "iterations")
 METRIC_KEYS = tuple(k for k in CASE_KEYS if k not in SPEC_KEYS and k != "schema_version")
+# A scenario case's labels ("scenario", "variant", "microbatches") and parameter counts.
+SCENARIO_LABELS = ("scenario", "variant", "microbatches")
+PARAMETER_KEYS = tuple(k for k in SCENARIO_KEYS if k not in SCENARIO_LABELS)
+# Metrics that may be null in the mode matrix but that bench_lib.claims reads as integers.
+CLAIM_METRICS = ("peak_tensor_bytes", "saved_bytes", "graph_nodes")
+SCENARIO_COLUMNS = ("run", *SCENARIO_LABELS, *SPEC_KEYS, *METRIC_KEYS, *PARAMETER_KEYS, *STAT_KEYS)
 
 
 @dataclass(frozen=True)
@@ -41,10 +60,17 @@ class Run:
     commit_info: Mapping[str, Any]
     pytest_benchmark_version: str
     selection: Any
-    benchmarks: Sequence[Mapping[str, Any]]
-    skipped: Sequence[Mapping[str, Any]]
-    scenario_cases: int      # scenario cases, measured or skipped: not part of the mode matrix
+    benchmarks: Sequence[Mapping[str, Any]]           # mode-matrix cases
+    skipped: Sequence[Mapping[str, Any]]              # skipped mode-matrix cases
+    scenario_benchmarks: Sequence[Mapping[str, Any]]  # scenario cases (schema.SCENARIO_KEYS), as saved
+    scenario_skipped: Sequence[Mapping[str, Any]]     # skipped scenario cases, with "reason"
+    invalid: Sequence[Mapping[str, Any]]              # scenario cases autograd rejected (schema.INVALID_KEYS)
     ignored_benchmarks: int  # benchmarks in the file without gradbench extra_info
+
+    @property
+    def scenario_cases(self) -> int:
+        """Scenario cases of every kind: measured, skipped or rejected by autograd."""
+        return len(self.scenario_benchmarks) + len(self.scenario_skipped) + len(self.invalid)
 
 
 @dataclass(frozen=True)
@@ -52,6 +78,9 @@ class Loaded:
     runs: list[Run]
     cases: pd.DataFrame    # one row per measured case; column "samples" holds raw seconds
     skipped: pd.DataFrame  # one row per skipped case, with "reason"
+    scenarios: pd.DataFrame         # one row per measured scenario case (SCENARIO_COLUMNS, no samples)
+    scenario_skipped: pd.DataFrame  # one row per skipped scenario case, with "reason"
+    invalid: pd.DataFrame           # one row per scenario case autograd rejected, with "error"
 
     @property
     def primary(self) -> Run:
@@ -72,7 +101,14 @@ def load_runs(paths: Sequence[Path]) -> Loaded:
     # Column by column: several times faster than a DataFrame from 10,000 row dicts.
     cases = pd.DataFrame({column: [row[column] for row in rows] for column in case_columns}, columns=case_columns)
     skipped = pd.DataFrame(skipped_rows, columns=["run", *SPEC_KEYS, "reason"])
-    return Loaded(runs=runs, cases=cases, skipped=skipped)
+    scenario_rows = [_scenario_row(run, bench) for run in runs for bench in run.scenario_benchmarks]
+    scenarios = pd.DataFrame(scenario_rows, columns=list(SCENARIO_COLUMNS))
+    scenario_skipped = pd.DataFrame([{"run": run.label, **entry} for run in runs for entry in run.scenario_skipped],
+                                    columns=["run", "scenario", "variant", *SPEC_KEYS, "reason"])
+    invalid = pd.DataFrame([{"run": run.label, **entry} for run in runs for entry in run.invalid],
+                           columns=["run", *INVALID_KEYS])
+    return Loaded(runs=runs, cases=cases, skipped=skipped, scenarios=scenarios, scenario_skipped=scenario_skipped,
+                  invalid=invalid)
 
 
 def read_json(path: Path) -> Any:
@@ -115,20 +151,33 @@ def _run(path: Path, label: str, doc: Any) -> Run:
     cases = [b for b in doc["benchmarks"] if isinstance(b, dict) and _is_case(b.get("extra_info"))]
     for bench in cases:
         _check_case(source, bench)
-    # Scenario cases (schema.SCENARIO_KEYS) share SPEC_KEYS between variants; this report shows
-    # the mode matrix, so they are counted and left out.
+    # Scenario cases (schema.SCENARIO_KEYS) share SPEC_KEYS between variants: they go to their
+    # own table, never into the mode matrix's.
     benchmarks = [b for b in cases if "scenario" not in b["extra_info"]]
+    scenario_benchmarks = [b for b in cases if "scenario" in b["extra_info"]]
+    for bench in scenario_benchmarks:
+        _check_scenario_case(source, bench)
     all_skipped = section.get("skipped", [])
     if not isinstance(all_skipped, list):
         raise InputError(source, "gradbench 'skipped' must be a list")
     for entry in all_skipped:
         _check_skipped(source, entry)
     skipped = [entry for entry in all_skipped if "scenario" not in entry]
-    if not cases and not all_skipped:
+    scenario_skipped = [entry for entry in all_skipped if "scenario" in entry]
+    # Schema 1 runs have no "invalid"; a schema 2 run without scenarios has an empty list.
+    invalid = section.get("invalid")
+    invalid = [] if invalid is None else invalid
+    if not isinstance(invalid, list):
+        raise InputError(source, "gradbench 'invalid' must be a list")
+    for entry in invalid:
+        _check_invalid(source, entry)
+    if not cases and not all_skipped and not invalid:
         total = len(doc["benchmarks"])
         raise InputError(source, f"no gradbench cases (none of its {total} benchmark{'s' if total != 1 else ''} "
                                  "has gradbench extra_info, and no skipped cases)")
     _check_unique(source, [b["extra_info"] for b in benchmarks])
+    _check_unique(source, [b["extra_info"] for b in scenario_benchmarks], ("scenario", "variant", *SPEC_KEYS))
+    _check_unique(source, invalid, ("scenario", "variant", *SPEC_KEYS), "invalid entry")
     machine_info = doc["machine_info"]
     environment = machine_info.get("gradbench") or {}
     if not isinstance(environment, dict):
@@ -145,7 +194,9 @@ def _run(path: Path, label: str, doc: Any) -> Run:
         selection=section.get("selection"),
         benchmarks=benchmarks,
         skipped=skipped,
-        scenario_cases=len(cases) - len(benchmarks) + len(all_skipped) - len(skipped),
+        scenario_benchmarks=scenario_benchmarks,
+        scenario_skipped=scenario_skipped,
+        invalid=invalid,
         ignored_benchmarks=len(doc["benchmarks"]) - len(cases),
     )
 
@@ -195,19 +246,64 @@ def _check_case(source: str, bench: Mapping[str, Any]) -> None:
         raise InputError(source, f"{where}: no 'name' string")
 
 
+def _check_scenario_case(source: str, bench: Mapping[str, Any]) -> None:
+    """SCENARIO_KEYS on top of _check_case's rules, and the metrics bench_lib.claims reads."""
+    where = f"benchmark {bench.get('name', '?')!r}"
+    info = bench["extra_info"]
+    missing = [key for key in SCENARIO_KEYS if key not in info]
+    if missing:
+        raise InputError(source, f"{where}: extra_info of a scenario case lacks {', '.join(missing)}")
+    _check_labels(source, where, info)
+    for key in PARAMETER_KEYS:
+        if info[key] is not None and not _is_count(info[key]):
+            raise InputError(source, f"{where}: {key} must be an integer >= 0 or null, got {info[key]!r}")
+    for key in CLAIM_METRICS:
+        if not _is_count(info[key]):
+            raise InputError(source, f"{where}: {key} must be an integer >= 0 in a scenario case "
+                                     f"(its claim is checked from it), got {info[key]!r}")
+
+
+def _check_labels(source: str, where: str, entry: Mapping[str, Any]) -> None:
+    if entry["scenario"] not in SCENARIOS:
+        raise InputError(source, f"{where}: scenario must be one of {', '.join(SCENARIOS)}, got {entry['scenario']!r}")
+    if not isinstance(entry.get("variant"), str) or not entry["variant"]:
+        raise InputError(source, f"{where}: variant must be a non-empty string, got {entry.get('variant')!r}")
+    k = entry.get("microbatches")
+    if entry["scenario"] == "accumulation" and "microbatches" in entry and not (_is_count(k) and k >= 1):
+        raise InputError(source, f"{where}: microbatches of an accumulation case must be an integer >= 1, got {k!r}")
+
+
 def _check_skipped(source: str, entry: Any) -> None:
     if not isinstance(entry, dict) or not _is_case(entry) or not isinstance(entry.get("reason"), str):
         raise InputError(source, f"skipped entry {entry!r:.80} must hold {', '.join(SPEC_KEYS)} and a 'reason' string")
-    _check_spec(source, f"skipped entry {entry['workload']!r}", entry)
+    where = f"skipped entry {entry['workload']!r}"
+    _check_spec(source, where, entry)
+    if "scenario" in entry:
+        _check_labels(source, where, entry)
 
 
-def _check_unique(source: str, infos: Sequence[Mapping[str, Any]]) -> None:
+def _check_invalid(source: str, entry: Any) -> None:
+    if not isinstance(entry, dict) or any(key not in entry for key in INVALID_KEYS):
+        raise InputError(source, f"invalid entry {entry!r:.80} must hold {', '.join(INVALID_KEYS)}")
+    where = f"invalid entry {entry['scenario']!r}/{entry['variant']!r}"
+    _check_spec(source, where, entry)
+    _check_labels(source, where, entry)
+    if not isinstance(entry["error"], str):
+        raise InputError(source, f"{where}: error must be a string (PyTorch's message), got {entry['error']!r}")
+
+
+def _check_unique(source: str, infos: Sequence[Mapping[str, Any]], keys: Sequence[str] = SPEC_KEYS,
+                  what: str = "case") -> None:
     seen: set[tuple[Any, ...]] = set()
     for info in infos:
-        key = tuple(info[k] for k in SPEC_KEYS)
+        key = tuple(info[k] for k in keys)
         if key in seen:
-            raise InputError(source, f"case {'/'.join(map(str, key))} appears twice")
+            raise InputError(source, f"{what} {'/'.join(map(str, key))} appears twice")
         seen.add(key)
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _is_finite_number(value: Any) -> bool:
@@ -221,6 +317,18 @@ def _case_row(run: Run, bench: Mapping[str, Any]) -> dict[str, Any]:
     row.update({key: info.get(key) for key in METRIC_KEYS})
     row.update({key: stats.get(key) for key in STAT_KEYS})
     row["samples"] = _samples(run, bench)
+    return row
+
+
+def _scenario_row(run: Run, bench: Mapping[str, Any]) -> dict[str, Any]:
+    """A scenario case without its raw samples: the plots and tables use pytest-benchmark's
+    statistics, and bench_lib.claims reads the saved dicts themselves (Run.scenario_benchmarks)."""
+    info, stats = bench["extra_info"], bench["stats"]
+    _samples(run, bench)  # the same check as the mode matrix's, though the samples are not kept
+    row: dict[str, Any] = {"run": run.label}
+    row.update({key: info[key] for key in (*SCENARIO_LABELS, *SPEC_KEYS)})
+    row.update({key: info.get(key) for key in (*METRIC_KEYS, *PARAMETER_KEYS)})
+    row.update({key: stats.get(key) for key in STAT_KEYS})
     return row
 
 

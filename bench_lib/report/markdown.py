@@ -22,7 +22,8 @@ def render(report: Report, page: Path) -> str:
         lines += _run(summary, report.cases_of(summary.run))
     if report.comparison:
         lines += [*_comparison(report.comparison), ""]
-    lines.append(f"Full report: `{page}` (tidy table: `{page.with_name('summary.csv')}`).")
+    scenarios = f"; scenario cases: `{page.with_name('scenarios.csv')}`" if report.has_scenarios else ""
+    lines.append(f"Full report: `{page}` (tidy table: `{page.with_name('summary.csv')}`{scenarios}).")
     return "\n".join(lines) + "\n"
 
 
@@ -43,6 +44,10 @@ def _run(summary: RunSummary, cases: pd.DataFrame) -> list[str]:
         lines += ["**Physics check passed.**", ""]
     lines += ["**Findings**", ""]
     lines += [f"- {item.text}" for item in summary.findings.items]
+    if summary.claims:
+        # One line per scenario: bench_lib.claims' verdict and sentence, as the page shows them.
+        lines += ["", "**Scenarios** (each claim checked from the numbers)", ""]
+        lines += [f"- {claim.scenario}: **{claim.verdict}**. {claim.sentence}" for claim in summary.claims]
     return lines + [""]
 
 

@@ -7,12 +7,13 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import TYPE_CHECKING, Any
 
+from bench_lib import claims
 from bench_lib.contention import CONTENDED_FRACTION
-from bench_lib.report import compare, plots, tables
+from bench_lib.report import compare, plots, scenario_plots, scenario_tables, tables, variants
 from bench_lib.report.stats import UNSTABLE_REL_IQR
 from bench_lib.report.style import MODE_COLORS
 from bench_lib.report.units import number, size_label, time_unit
-from bench_lib.schema import MODES
+from bench_lib.schema import MODES, SCENARIOS
 
 if TYPE_CHECKING:
     from bench_lib.report.build import Report
@@ -62,6 +63,23 @@ code{overflow-wrap:anywhere}
 @media (max-width:640px){body{font-size:14px}main{padding:8px 10px 32px}table{font-size:12px}h1{font-size:1.35em}}
 """
 
+# Added only to pages that have a Scenarios section, so other pages stay as they were. On a phone a
+# figure keeps 600 px and scrolls inside its own box, as wide tables do, rather than shrinking three
+# panels past reading.
+SCENARIO_CSS = """
+.na{border-left:5px solid #757575;background:#f1f1f1}
+.verdict ul{margin:.3em 0 0;padding-left:1.2em}
+.tag{font-weight:600;margin-right:.5em;white-space:nowrap}
+.tag.holds{color:#2e7d32}
+.tag.fails{color:#c62828}
+.tag.unmeasured{color:#5a5a5a}
+figure.wide{margin:.6em 0}
+figure.wide img{display:block;max-width:100%;height:auto;border:1px solid #eee}
+tr.rejected td{background:#fdecea}
+ul.invalid li{overflow-wrap:anywhere}
+@media (max-width:640px){figure.wide{overflow-x:auto}figure.wide img{min-width:600px}}
+"""
+
 
 def render(report: Report) -> str:
     # Raw samples are not shown; leaving them out makes the records several times cheaper.
@@ -73,6 +91,7 @@ def render(report: Report) -> str:
     body = [
         _header(report),
         _findings(report),
+        _scenarios(report),
         _overhead(report),
         _comparison(report.comparison) if report.comparison else "",
         _workloads(groups, runs, plotted),
@@ -83,7 +102,8 @@ def render(report: Report) -> str:
     title = f"gradbench report: {', '.join(runs)}"
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-            f"<title>{escape(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n"
+            f"<title>{escape(title)}</title>\n<style>{CSS}{SCENARIO_CSS if report.has_scenarios else ''}</style>\n"
+            "</head>\n<body>\n<main>\n"
             + "\n".join(part for part in body if part) + "\n</main>\n</body>\n</html>\n")
 
 
@@ -124,15 +144,23 @@ def _header(report: Report) -> str:
         f"commit {escape(str(run.commit_info.get('id', '?'))[:12])}"
         f"{' (newest: compared with the base run)' if report.comparison and run is report.primary else ''}</li>"
         for run in runs)
-    links = [("findings", "Findings"), ("overhead", "Overhead model")]
+    links = [("findings", "Findings")]
+    if report.has_scenarios:
+        links.append(("scenarios", "Scenarios"))
+    links.append(("overhead", "Overhead model"))
     if report.comparison:
         links.append(("comparison", "Comparison"))
     links += [("workloads", "Per workload"), ("skipped", "Skipped"), ("environment", "Environment"), ("notes", "Notes")]
     nav = "".join(f'<a href="#{anchor}">{name}</a>' for anchor, name in links)
     return (f"<header>\n<h1>What gradient tracking costs</h1>\n"
             f"<p class=\"sub\">gradbench report: {n_cases} measured case{'s' if n_cases != 1 else ''}, "
-            f"{n_skipped} skipped, from {len(runs)} run{'s' if len(runs) != 1 else ''}:</p>\n<ul>{items}</ul>\n"
-            f"<nav>{nav}</nav>\n</header>")
+            f"{n_skipped} skipped{_scenario_count(report)}, from {len(runs)} run{'s' if len(runs) != 1 else ''}:"
+            f"</p>\n<ul>{items}</ul>\n<nav>{nav}</nav>\n</header>")
+
+
+def _scenario_count(report: Report) -> str:
+    measured = len(report.scenarios)
+    return f", {measured} scenario case{'s' if measured != 1 else ''} measured" if report.has_scenarios else ""
 
 
 def _findings(report: Report) -> str:
@@ -158,6 +186,98 @@ def _findings(report: Report) -> str:
             parts.append(f'<p class="note">Findings cover the first {found.groups_shown} of {found.groups_total} '
                          "workload × device groups; the tables below cover all of them.</p>")
     return "\n".join(parts) + "\n</section>"
+
+
+VERDICT_CLASSES = {claims.HOLDS: ("ok", "holds", "Holds."), claims.FAILS: ("warn", "fails", "Does not hold."),
+                   claims.NOT_MEASURED: ("na", "unmeasured", "Not measured.")}
+
+
+def _scenarios(report: Report) -> str:
+    """One sub-section per scenario some run holds: the claim, each run's verdict (bench_lib.claims'
+    sentence, verbatim), one figure (from the newest run that measured the scenario), one table
+    per run, the combinations autograd rejected and the cases skipped."""
+    if not report.has_scenarios:
+        return ""
+    measured = report.scenarios.to_dict("records")
+    invalid = report.loaded.invalid.to_dict("records")
+    skipped = report.loaded.scenario_skipped.to_dict("records")
+    several = sum(1 for summary in report.summaries if summary.claims) > 1
+    parts = ['<section id="scenarios">\n<h2>Scenarios: other autograd practices</h2>',
+             "<p>Each scenario measures the variants of one training practice; its claim is checked from the run's "
+             "numbers by <code>bench_lib/claims.py</code>, the check that ends <code>make bench</code>. A time "
+             f"counts as higher or lower only beyond noise: more than {claims.NOISE_TOLERANCE:.0%} apart and outside "
+             "the other's quartiles. Verdicts: <span class=\"tag holds\">holds</span> "
+             "<span class=\"tag fails\">does not hold</span> <span class=\"tag unmeasured\">not measured</span></p>"]
+    for scenario in SCENARIOS:
+        holders = [(summary, claim) for summary in report.summaries for claim in summary.claims
+                   if claim.scenario == scenario]
+        if not holders:
+            continue
+        own = [r for r in measured if r["scenario"] == scenario]
+        rejected = [r for r in invalid if r["scenario"] == scenario]
+        variant_styles = variants.styles(variants.ordered_variants(scenario, (r["variant"] for r in own + rejected)))
+        group_styles = variants.styles(variants.group_label(key)
+                                       for key in sorted({variants.group_key(r) for r in own + rejected}))
+        plot_run = next((run.label for run in report.newest_first() if any(r["run"] == run.label for r in own)), None)
+        parts.append(f'<h3 id="scenario-{scenario}">{escape(scenario)}</h3>')
+        parts.append(f'<p class="claim"><b>Claim:</b> {escape(holders[0][1].claim)}</p>')
+        for summary, claim in holders:
+            label = summary.run.label
+            if several:
+                parts.append(f"<h4>{escape(label)}</h4>")
+            parts.append(_verdict(claim))
+            records = [r for r in own if r["run"] == label]
+            run_invalid = [r for r in rejected if r["run"] == label]
+            if label == plot_run:
+                figure = scenario_plots.scenario_plot(scenario, records, run_invalid, variant_styles, group_styles)
+                if figure is not None:
+                    if several:
+                        parts.append(f'<p class="note">Plot: run {escape(label)}, the newest that measured '
+                                     f"{escape(scenario)}.</p>")
+                    parts.append(f'<figure class="wide"><img src="data:image/png;base64,{figure.png_base64}" '
+                                 f'alt="{escape(figure.title)}" width="{figure.width_px}" '
+                                 f'height="{figure.height_px}"></figure>')
+            if records or run_invalid:
+                table, corner = scenario_tables.scenario_table(scenario, records, run_invalid, variant_styles,
+                                                               group_styles)
+                parts.append(_table(table, corner))
+            if run_invalid:
+                parts.append(_invalid(run_invalid))
+            run_skipped = [r for r in skipped if r["run"] == label and r["scenario"] == scenario]
+            if run_skipped:
+                parts.append(_scenario_skips(run_skipped))
+    return "\n".join(parts) + "\n</section>"
+
+
+def _verdict(claim: claims.ScenarioClaim) -> str:
+    box, _tag, title = VERDICT_CLASSES[claim.verdict]
+    checks = ""
+    if len(claim.checks) > 1:
+        checks = "<ul>" + "".join(
+            f'<li><span class="tag {VERDICT_CLASSES[c.verdict][1]}">{escape(c.verdict)}</span>{escape(c.group)}</li>'
+            for c in claim.checks) + "</ul>"
+    return (f'<div class="box verdict {box}" data-verdict="{escape(claim.verdict)}"><b>{title}</b> '
+            f'<span class="sentence">{escape(claim.sentence)}</span>{checks}</div>')
+
+
+def _invalid(entries: Sequence[Mapping[str, Any]]) -> str:
+    items = "".join(
+        f"<li><code>{escape(e['variant'])}</code> under {escape(e['mode'])} ({escape(e['pass'])}), "
+        f"{escape(variants.group_label(variants.group_key(e)))}: <q>{escape(e['error'])}</q></li>"
+        for e in entries)
+    return ("<p>Combinations autograd rejected (the run records them as invalid, not as failures), "
+            f"with PyTorch's message:</p>\n<ul class=\"invalid\">{items}</ul>")
+
+
+def _scenario_skips(entries: Sequence[Mapping[str, Any]]) -> str:
+    by_reason: dict[str, list[Mapping[str, Any]]] = {}
+    for entry in entries:
+        by_reason.setdefault(str(entry["reason"]), []).append(entry)
+    items = []
+    for reason, group in sorted(by_reason.items()):
+        where = sorted({variants.group_label(variants.group_key(e)) for e in group})
+        items.append(f"{len(group)} on {', '.join(where)}: {reason}")
+    return f'<p class="note">Skipped: {escape("; ".join(items))}.</p>'
 
 
 def _overhead(report: Report) -> str:
@@ -296,7 +416,8 @@ def _environment(runs: Sequence[Run]) -> str:
         ("pytest-benchmark", lambda r: r.pytest_benchmark_version),
         ("selection", lambda r: json.dumps(r.selection, sort_keys=True) if r.selection is not None else "not recorded"),
         ("cases", lambda r: f"{len(r.benchmarks)} measured, {len(r.skipped)} skipped"
-                            + (f", {r.scenario_cases} scenario cases not shown" if r.scenario_cases else "")
+                            + (f"; scenarios: {len(r.scenario_benchmarks)} measured, {len(r.scenario_skipped)} "
+                               f"skipped, {len(r.invalid)} rejected by autograd" if r.scenario_cases else "")
                             + (f", {r.ignored_benchmarks} other benchmarks ignored" if r.ignored_benchmarks else "")),
     ]
     head = "".join(f"<th>{escape(run.label)}</th>" for run in runs)
@@ -340,10 +461,11 @@ def _notes(report: Report, plotted: int, groups: int, panels: int, budget: int) 
         notes.append(f"Plots are drawn for the first {plotted} of {groups} workload × device groups "
                      f"({panels} panels; a budget of {budget} keeps the report fast to build). "
                      "The tables and summary.csv cover every case.")
-    scenarios = sum(run.scenario_cases for run in report.loaded.runs)
-    if scenarios:
-        notes.append(f"The runs also hold {scenarios} scenario cases (accumulation, zero_grad, freezing, inplace); "
-                     "this page shows the mode matrix only, and summary.csv leaves them out too.")
+    if report.has_scenarios:
+        notes.append("Scenario cases are shown under Scenarios only, and written to scenarios.csv beside this page "
+                     "(one row per case: measured, skipped, or invalid with PyTorch's message); the mode-matrix "
+                     "findings, tables, plots and summary.csv leave them out. Scenario plots show the newest run "
+                     "that measured the scenario; the verdicts and tables show every run.")
     methods = sorted(set(report.cases["tensor_memory_method"].dropna()) | set(report.cases["rss_method"].dropna()))
     if methods:
         notes.append("Memory was measured with: " + ", ".join(methods) + ".")
@@ -355,7 +477,7 @@ def _table(table: tables.Table, corner: str) -> str:
     body = []
     for row in table.rows:
         css = f' class="{row.css}"' if row.css else ""
-        colour = MODE_COLORS.get(row.mode)
+        colour = row.colour or MODE_COLORS.get(row.mode)
         swatch = f'<span class="sw" style="background:{colour}"></span>' if colour else ""
         cells = "".join(_cell(cell) for cell in row.cells)
         body.append(f'<tr{css}><td class="label">{swatch}{escape(row.label)}</td>{cells}</tr>')

@@ -35,9 +35,10 @@ class Cell:
 @dataclass(frozen=True)
 class Row:
     label: str
-    mode: str  # for the colour swatch
+    mode: str  # for the colour swatch (MODE_COLORS)
     cells: list[Cell]
     css: str = ""
+    colour: str = ""  # a swatch colour of its own (a scenario's variant), instead of the mode's
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,15 @@
-"""The tidy table written as CSV: one row per case (measured or skipped), one column per metric."""
+"""The tidy tables written as CSV: one row per case (measured or skipped), one column per metric.
+
+summary.csv holds the mode matrix, scenarios.csv the scenario cases (see scenario_table).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from bench_lib.schema import SPEC_KEYS
+from bench_lib.report.variants import variant_rank
+from bench_lib.schema import MODES, SCENARIOS, SPEC_KEYS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -42,3 +47,42 @@ def tidy_table(cases: pd.DataFrame, skipped: pd.DataFrame) -> pd.DataFrame:
 
 def to_csv(table: pd.DataFrame) -> str:
     return table.to_csv(index=False, lineterminator="\n")
+
+
+# scenarios.csv: one row per scenario case, measured, skipped or rejected by autograd (status
+# "invalid", with PyTorch's message as skip_reason). A separate file because a scenario case is a
+# different kind of observation: it has a variant, and SPEC_KEYS do not identify it.
+_SCENARIO_ORDER = [
+    "run", "scenario", "variant", "microbatches", *SPEC_KEYS, "status", "skip_reason", "elements", "shape",
+    "rounds", "iterations", "rounds_planned", *_SECONDS.values(), "rel_iqr", "unstable", "background_cpu",
+    "contended", "input_bytes", "peak_tensor_bytes", "retained_tensor_bytes", "peak_rss_bytes",
+    "cuda_peak_reserved_bytes", "saved_bytes", "saved_tensor_count", "graph_nodes", "parameter_tensors",
+    "trainable_parameter_tensors", "trainable_parameter_bytes", "tensor_memory_method", "rss_method",
+]
+_SCENARIO_INTEGERS = [*_INTEGERS, "microbatches", "parameter_tensors", "trainable_parameter_tensors",
+                      "trainable_parameter_bytes"]
+
+
+def scenario_table(scenarios: pd.DataFrame, skipped: pd.DataFrame, invalid: pd.DataFrame,
+                   runs: Sequence[str]) -> pd.DataFrame:
+    """``scenarios`` with add_scenario_derived's columns, ``skipped`` and ``invalid`` as one table,
+    sorted by run (in ``runs`` order), scenario, workload, device, dtype, size, variant, mode."""
+    import pandas as pd
+
+    measured = scenarios.rename(columns=_SECONDS).assign(status="measured", skip_reason="")
+    skips = skipped.rename(columns={"reason": "skip_reason"}).assign(status="skipped")
+    rejected = invalid.rename(columns={"error": "skip_reason"}).assign(status="invalid")
+    frames = [frame for frame in (measured, skips, rejected) if len(frame)]
+    table = pd.concat(frames, ignore_index=True) if frames else measured
+    table = table.reindex(columns=_SCENARIO_ORDER)
+    if len(table):
+        keys = table.assign(_run=table["run"].map({run: i for i, run in enumerate(runs)}),
+                            _scenario=table["scenario"].map({s: i for i, s in enumerate(SCENARIOS)}),
+                            _variant=[variant_rank(s, v) for s, v in zip(table["scenario"], table["variant"])],
+                            _mode=table["mode"].map({m: i for i, m in enumerate(MODES)}))
+        order = keys.sort_values(["_run", "_scenario", "workload", "device", "dtype", "size", "_variant", "variant",
+                                  "_mode"], kind="stable").index
+        table = table.loc[order].reset_index(drop=True)
+    for column in _SCENARIO_INTEGERS:
+        table[column] = pd.to_numeric(table[column]).astype("Int64")
+    return table

@@ -1,0 +1,319 @@
+"""One figure per scenario and run: the figures its claim is about, in two or three panels.
+
+A figure rather than one panel per metric because a claim ties its metrics together (memory
+falls while time rises); the panels share the variants' colours, which the page's table uses
+too. Built like plots.py: matplotlib.figure.Figure on an Agg canvas, fixed margins (no layout
+engine), no mathtext.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bench_lib.report.units import byte_unit, number, time_unit
+from bench_lib.report.variants import GroupKey, Style, group_key, group_label, ordered_variants, short_labels
+
+Record = Mapping[str, Any]
+PANEL_WIDTH, HEIGHT, DPI = 4.1, 3.5, 100  # inches, inches, pixels per inch: three panels fit the page
+# Margins in inches, whatever the number of panels.
+LEFT, RIGHT, BOTTOM, TOP = 0.8, 0.2, 0.75, 0.6
+# Above this ratio between the largest and smallest value a panel uses a log axis; below it a
+# linear axis from zero, which shows "half the memory" as half the height.
+LOG_ABOVE = 30.0
+REJECTED_COLOR = "#c62828"
+INPLACE_MODES = ("grad", "no_grad", "inference_mode")
+# Above this many bars in a panel their value labels would collide; the table has the numbers.
+MAX_LABELLED_BARS = 9
+
+
+@dataclass(frozen=True)
+class ScenarioPlot:
+    title: str
+    png_base64: str
+    width_px: int
+    height_px: int
+
+
+def scenario_plot(scenario: str, records: Sequence[Record], invalid: Sequence[Record],
+                  variant_styles: Mapping[str, Style], group_styles: Mapping[str, Style]) -> ScenarioPlot | None:
+    """The figure of one run's measured cases of ``scenario``; None when nothing was measured.
+
+    ``invalid``: the run's rejected cases of the scenario (marked where their bars would be).
+    ``variant_styles`` and ``group_styles`` (by group label) come from variants.styles, so the
+    page's table uses the same colours.
+    """
+    if not records:
+        return None
+    groups = sorted({group_key(r) for r in records} | {group_key(r) for r in invalid})  # as claims orders them
+    # The title names what the groups share; ticks and legends only what tells them apart.
+    common, short = short_labels(groups)
+    title = f"{scenario} · {common}"
+    if scenario == "accumulation":
+        return _accumulation(title, records, groups, short, group_styles)
+    if scenario == "inplace":
+        return _inplace(title, records, invalid, groups, short, variant_styles)
+    panels = _FREEZING if scenario == "freezing" else _ZERO_GRAD
+    return _variant_bars(title, scenario, records, groups, short, variant_styles, panels)
+
+
+# --- figure scaffolding ---------------------------------------------------------------------------
+
+
+def _figure(panels: int, title: str, panel_width: float = PANEL_WIDTH) -> tuple[Any, list[Any]]:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    width = panel_width * panels
+    fig = Figure(figsize=(width, HEIGHT), dpi=DPI)
+    FigureCanvasAgg(fig)
+    fig.subplots_adjust(left=LEFT / width, right=1 - RIGHT / width, bottom=BOTTOM / HEIGHT, top=1 - TOP / HEIGHT,
+                        wspace=0.38)
+    fig.text(0.01, 0.975, title, ha="left", va="top", fontsize=10, fontweight="bold")
+    axes = [fig.add_subplot(1, panels, i + 1) for i in range(panels)]
+    for ax in axes:
+        ax.grid(True, axis="y", alpha=0.3)
+        ax.set_axisbelow(True)
+    return fig, axes
+
+
+def _render(fig: Any, title: str) -> ScenarioPlot:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    width, height = fig.get_size_inches()
+    return ScenarioPlot(title, base64.b64encode(buffer.getvalue()).decode("ascii"),
+                        int(round(width * DPI)), int(round(height * DPI)))
+
+
+def _y_axis(ax: Any, values: Sequence[float], label: str, headroom: float = 1.15) -> None:
+    """Linear from zero, or log when the values span more than LOG_ABOVE (several sizes)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
+
+    ax.set_ylabel(label)
+    positive = [v for v in values if v > 0 and math.isfinite(v)]
+    if not positive:
+        ax.set_ylim(0, 1)
+        return
+    low, high = min(positive), max(positive)
+    if high / low > LOG_ABOVE:
+        ax.set_yscale("log")
+        ax.set_ylim(low / 2, high * 2)
+        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: number(y)))
+        ax.yaxis.set_minor_locator(NullLocator())
+    else:
+        ax.set_ylim(0, high * headroom)
+
+
+def _time_scale(records: Sequence[Record]) -> tuple[float, str]:
+    return time_unit(float(r["median"]) for r in records)
+
+
+def _iqr(records: Sequence[Record], scale: float) -> tuple[list[float], list[float], list[float]]:
+    """Medians and the distances down to q1 and up to q3, in ``scale``: error bars from quartiles."""
+    medians = [float(r["median"]) / scale for r in records]
+    below = [max(0.0, m - float(r["q1"]) / scale) for m, r in zip(medians, records, strict=True)]
+    above = [max(0.0, float(r["q3"]) / scale - m) for m, r in zip(medians, records, strict=True)]
+    return medians, below, above
+
+
+# --- accumulation: lines against k ------------------------------------------------------------------
+
+
+def _accumulation(title: str, records: Sequence[Record], groups: Sequence[GroupKey], short: Mapping[GroupKey, str],
+                  group_styles: Mapping[str, Style]) -> ScenarioPlot:
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    fig, (memory, time) = _figure(2, title)
+    by_group = {key: sorted((r for r in records if group_key(r) == key), key=lambda r: int(r["microbatches"]))
+                for key in groups}
+    mem_scale, mem_unit = byte_unit(float(r["peak_tensor_bytes"]) for r in records)
+    t_scale, t_unit = _time_scale(records)
+    peaks, times, ks = [], [], set()
+    several = len([key for key in groups if by_group[key]]) > 1
+    for key, rows in by_group.items():
+        if not rows:
+            continue
+        colour = group_styles[group_label(key)][0]
+        k = [int(r["microbatches"]) for r in rows]
+        ks.update(k)
+        peak = [float(r["peak_tensor_bytes"]) / mem_scale for r in rows]
+        memory.plot(k, peak, color=colour, marker="o", markersize=5, linewidth=1.8,
+                    label=short[key] if several else "measured")
+        if k[0] == 1:
+            ideal = [peak[0] / value for value in k]
+            memory.plot(k, ideal, color=colour, linestyle="--", linewidth=1.0, alpha=0.8)
+            peaks += ideal
+        peaks += peak
+        medians, below, above = _iqr(rows, t_scale)
+        time.errorbar(k, medians, yerr=[below, above], color=colour, marker="o", markersize=5, linewidth=1.8,
+                      capsize=3)
+        times += [m + a for m, a in zip(medians, above, strict=True)]
+    memory.set_title("peak tensor memory per effective batch", fontsize=10)
+    time.set_title("time per effective batch (median, IQR bars)", fontsize=10)
+    _y_axis(memory, peaks, f"peak tensor memory ({mem_unit})")
+    _y_axis(time, times, f"median time ({t_unit})")
+    # In the title's row, off the data: the same colours in both panels.
+    handles, labels = memory.get_legend_handles_labels()
+    handles.append(Line2D([], [], color="#777777" if several else handles[0].get_color(), linestyle="--"))
+    labels.append("ideal: peak(k=1) / k")
+    fig.legend(handles, labels, loc="upper right", ncol=len(labels), fontsize=8, frameon=False,
+               bbox_to_anchor=(0.995, 0.99), handlelength=2.0, columnspacing=1.2)
+    for ax in (memory, time):
+        ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_locator(FixedLocator(sorted(ks)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: str(int(round(x)))))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xlim(min(ks) / 1.3, max(ks) * 1.3)
+        ax.set_xlabel("micro-batches k (one backward each)")
+        ax.grid(True, axis="x", alpha=0.3)
+    return _render(fig, f"{title}: peak tensor memory and time per effective batch against k")
+
+
+# --- the other scenarios: bars per variant -----------------------------------------------------------
+
+# A bar panel: its title, the metric's kind ("time", "bytes" or "count"), the record's key and
+# the y label (a unit is appended for times and bytes).
+Panel = tuple[str, str, str, str]
+_ZERO_GRAD: tuple[Panel, ...] = (("training step time (median, IQR bars)", "time", "median", "median time"),
+                                 ("peak tensor memory", "bytes", "peak_tensor_bytes", "peak tensor memory"))
+_FREEZING: tuple[Panel, ...] = (("saved for backward", "bytes", "saved_bytes", "saved bytes"),
+                                ("autograd graph nodes", "count", "graph_nodes", "nodes reachable from the loss"),
+                                ("backward time (median, IQR bars)", "time", "median", "median time"))
+_INPLACE: tuple[Panel, ...] = (("peak tensor memory", "bytes", "peak_tensor_bytes", "peak tensor memory"),
+                               ("time per pass (median, IQR bars)", "time", "median", "median time"))
+
+
+def _variant_bars(title: str, scenario: str, records: Sequence[Record], groups: Sequence[GroupKey],
+                  short: Mapping[GroupKey, str], variant_styles: Mapping[str, Style],
+                  panels: Sequence[Panel]) -> ScenarioPlot:
+    fig, axes = _figure(len(panels), title)
+    variants = ordered_variants(scenario, (r["variant"] for r in records))
+    cells = {(group_key(r), r["variant"]): r for r in records}
+    categories = [short[key] for key in groups]
+    scales = [_bar_panel(ax, panel, categories, variants, variant_styles, records,
+                         lambda i, variant: cells.get((groups[i], variant)))
+              for ax, panel in zip(axes, panels, strict=True)]
+    grads = [r["trainable_parameter_bytes"] for r in records if r["trainable_parameter_bytes"]]
+    if scenario == "zero_grad" and len(groups) == 1 and grads:
+        # What zero_ keeps alive between steps and set_to_none frees: one set of gradients.
+        line = axes[1].axhline(grads[0] / scales[1], color="#333333", linestyle="--", linewidth=1,
+                               label="one set of gradients")
+        axes[1].legend(handles=[line], fontsize=8, loc="upper center")
+    if len(groups) > 1:  # the groups name the slots, so the variants need a legend
+        _variant_legend(fig, variants, variant_styles)
+    return _render(fig, f"{title}: {', '.join(panel[0] for panel in panels)} per variant")
+
+
+def _variant_legend(fig: Any, variants: Sequence[str], variant_styles: Mapping[str, Style]) -> None:
+    """In the title's row, on the right: the plot area stays free."""
+    fig.legend([_patch(variant_styles[v]) for v in variants], list(variants), loc="upper right", ncol=len(variants),
+               fontsize=8, frameon=False, bbox_to_anchor=(0.995, 0.99), handlelength=1.6, columnspacing=1.2)
+
+
+def _inplace(title: str, records: Sequence[Record], invalid: Sequence[Record], groups: Sequence[GroupKey],
+             short: Mapping[GroupKey, str], variant_styles: Mapping[str, Style]) -> ScenarioPlot:
+    everything = [*records, *invalid]
+    variants = ordered_variants("inplace", (r["variant"] for r in everything))
+    modes = [m for m in INPLACE_MODES if any(r["mode"] == m for r in everything)]
+    modes += sorted({str(r["mode"]) for r in everything} - set(modes))
+    slots = [(key, mode) for key in groups for mode in modes]
+    # Several sizes: wider panels, so that each slot's mode name still fits under it.
+    fig, axes = _figure(len(_INPLACE), title, PANEL_WIDTH * min(1.5, max(1.0, len(slots) / 3)))
+    passes = {r["mode"]: r["pass"] for r in everything}
+    several = len(groups) > 1
+    categories = [f"{mode}\n({passes[mode]})" + (f"\n{short[key]}" if several else "") for key, mode in slots]
+    cells = {(group_key(r), r["mode"], r["variant"]): r for r in records}
+    rejected = {(group_key(r), r["mode"], r["variant"]) for r in invalid}
+    for ax, panel in zip(axes, _INPLACE, strict=True):
+        _bar_panel(ax, panel, categories, variants, variant_styles, records,
+                   lambda i, variant: cells.get((*slots[i], variant)),
+                   lambda i, variant: (*slots[i], variant) in rejected)
+        ax.set_xlabel("mode (pass timed)")
+    _variant_legend(fig, variants, variant_styles)
+    return _render(fig, f"{title}: peak tensor memory and time per variant and mode")
+
+
+def _patch(style: Style) -> Any:
+    from matplotlib.patches import Patch
+
+    colour, hatch = style
+    return Patch(facecolor=colour, hatch=hatch, edgecolor="#333333", linewidth=0.6)
+
+
+def _bar_panel(ax: Any, panel: Panel, categories: Sequence[str], variants: Sequence[str],
+               variant_styles: Mapping[str, Style], records: Sequence[Record],
+               cell: Callable[[int, str], Record | None],
+               is_rejected: Callable[[int, str], bool] = lambda i, variant: False) -> float:
+    """Bars per category (a group, or a mode) and variant, coloured by variant; returns the
+    panel's scale (units per plotted 1). With a single category the variants name the bars
+    themselves; otherwise the categories name the slots and the figure's legend the colours."""
+    from matplotlib.transforms import blended_transform_factory
+
+    name, kind, key, ylabel = panel
+    if kind == "time":
+        scale, unit = _time_scale(records)
+        ylabel = f"{ylabel} ({unit})"
+    elif kind == "bytes":
+        scale, unit = byte_unit(float(r[key]) for r in records if r[key] is not None)
+        ylabel = f"{ylabel} ({unit})"
+    else:
+        scale = 1.0
+    # One category: a slot per variant, so that its name fits under its bar. Several: the variants
+    # side by side within each category's slot.
+    single = len(categories) == 1
+    width = 0.7 if single else 0.8 / len(variants)
+    ticks: list[float] = []
+    tops: list[float] = []
+    # x in data coordinates, y in axes coordinates: a mark at the foot of an empty slot.
+    foot = blended_transform_factory(ax.transData, ax.transAxes)
+    for j, variant in enumerate(variants):
+        colour, hatch = variant_styles[variant]
+        xs: list[float] = []
+        ys: list[float] = []
+        below: list[float] = []
+        above: list[float] = []
+        for i in range(len(categories)):
+            x = float(j) if single else i + (j - (len(variants) - 1) / 2) * width
+            ticks.append(x)
+            record = cell(i, variant)
+            if record is None or record[key] is None:
+                if is_rejected(i, variant):
+                    ax.text(x, 0.03, "rejected", transform=foot, rotation=90, ha="center", va="bottom", fontsize=8,
+                            color=REJECTED_COLOR, fontweight="bold")
+                continue
+            xs.append(x)
+            if kind == "time":
+                (median,), (low,), (high,) = _iqr([record], scale)
+                ys.append(median)
+                below.append(low)
+                above.append(high)
+            else:
+                ys.append(float(record[key]) / scale)
+        if not xs:
+            continue
+        bars = ax.bar(xs, ys, width if single else width * 0.9, color=colour, hatch=hatch, edgecolor="#333333",
+                      linewidth=0.6,
+                      label=variant)
+        if kind == "time":
+            ax.errorbar(xs, ys, yerr=[below, above], fmt="none", ecolor="#222222", elinewidth=1, capsize=3)
+            tops += [y + a for y, a in zip(ys, above, strict=True)]
+        else:
+            if len(variants) * len(categories) <= MAX_LABELLED_BARS:
+                ax.bar_label(bars, labels=[f"{y:.3g}" if kind == "bytes" else str(int(y)) for y in ys], fontsize=7,
+                             padding=2)
+            tops += ys
+    ax.set_title(name, fontsize=10)
+    _y_axis(ax, tops, ylabel, headroom=1.3)  # room for the bars' labels (and a legend)
+    if single:
+        ax.set_xticks(ticks, list(variants), fontsize=8)
+        ax.set_xlabel("variant")
+    else:
+        ax.set_xticks(range(len(categories)), list(categories), fontsize=8 if len(categories) <= 3 else 7)
+    ax.set_xlim(-0.6, (len(variants) if single else len(categories)) - 0.4)
+    return scale

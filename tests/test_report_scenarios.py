@@ -1,0 +1,179 @@
+"""The Scenarios section: bench_lib.claims' verdicts on the page, one figure and one table per
+scenario, and nothing at all for runs without scenarios."""
+
+from __future__ import annotations
+
+import copy
+import html
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import report_fixtures
+from bench_lib import claims
+from bench_lib.report.build import analyse, write_report
+
+DATA = Path(__file__).parent / "data"
+VERDICT = re.compile(r'<div class="box verdict (\w+)" data-verdict="([^"]+)"><b>[^<]+</b> '
+                     r'<span class="sentence">([^<]*)</span>')
+
+
+def _render(tmp_path: Path, *docs: dict[str, Any]) -> tuple[str, Path]:
+    paths = []
+    for i, doc in enumerate(docs):
+        path = tmp_path / f"000{i + 1}_run.json"
+        path.write_text(json.dumps(doc))
+        paths.append(path)
+    out = tmp_path / "reports" / "index.html"
+    write_report(analyse(paths), out)
+    return out.read_text(), out.parent
+
+
+def _section(page: str, scenario: str) -> str:
+    start = page.index(f'<h3 id="scenario-{scenario}">')
+    end = page.find("<h3 ", start + 1)
+    return page[start:end if end != -1 else page.index("</section>", start)]
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory: pytest.TempPathFactory) -> str:
+    out = tmp_path_factory.mktemp("report") / "index.html"
+    write_report(analyse([DATA / "report_scenarios.json"]), out)
+    return out.read_text()
+
+
+def test_each_verdict_on_the_page_is_check_runs_sentence(page: str) -> None:
+    expected = claims.check_run(json.loads((DATA / "report_scenarios.json").read_text()))
+    shown = {}
+    for scenario in expected:
+        box, verdict, sentence = VERDICT.search(_section(page, scenario)).groups()
+        shown[scenario] = (verdict, html.unescape(sentence))
+        assert box == {claims.HOLDS: "ok", claims.FAILS: "warn", claims.NOT_MEASURED: "na"}[verdict]
+    assert shown == {s: (c.verdict, c.sentence) for s, c in expected.items()}
+    # The fixture's numbers are chosen so that both colours appear.
+    assert [shown[s][0] for s in ("accumulation", "zero_grad", "freezing", "inplace")] == [
+        claims.HOLDS, claims.HOLDS, claims.FAILS, claims.HOLDS]
+    assert "times suspect" in shown["zero_grad"][1]  # its accumulate variant ran on a busy machine
+
+
+def test_one_figure_and_one_table_per_scenario(page: str) -> None:
+    section = re.search(r'<section id="scenarios">.*?</section>', page, re.S).group(0)
+    assert section.count("<img ") == 4 and section.count("<table>") == 4
+    assert page.index('<section id="findings">') < page.index('<section id="scenarios">') < page.index(
+        '<section id="overhead">')
+    nav = re.search(r"<nav>.*?</nav>", page).group(0)
+    assert nav.index("#findings") < nav.index("#scenarios") < nav.index("#overhead")
+    inplace = _section(page, "inplace")
+    # Both rejected combinations: a row each in the table, and PyTorch's message in full.
+    assert inplace.count('<tr class="rejected">') == 2
+    assert inplace.count(html.escape(report_fixtures.INPLACE_ERROR)) == 2
+    assert "Skipped: 3 on deep_mlp n=2^12 cuda float32: CUDA is not available" in _section(page, "zero_grad")
+    # One unit per column, in its header.
+    accumulation = _section(page, "accumulation")
+    assert "<th>peak tensors (MiB)</th>" in accumulation
+    assert "<th>time per effective batch [IQR] (ms)</th>" in accumulation
+
+
+def test_summary_md_has_one_line_per_claim_and_scenarios_csv_every_case(tmp_path: Path) -> None:
+    out = tmp_path / "index.html"
+    write_report(analyse([DATA / "report_scenarios.json"]), out)
+    expected = claims.check_run(json.loads((DATA / "report_scenarios.json").read_text()))
+    md = (tmp_path / "summary.md").read_text().splitlines()
+    for scenario, claim in expected.items():
+        assert f"- {scenario}: **{claim.verdict}**. {claim.sentence}" in md
+    rows = (tmp_path / "scenarios.csv").read_text().splitlines()
+    statuses = [row.split(",")[10] for row in rows[1:]]
+    assert rows[0].split(",")[10] == "status"
+    assert (statuses.count("measured"), statuses.count("skipped"), statuses.count("invalid")) == (17, 3, 2)
+
+
+def test_a_scenario_with_too_few_variants_is_grey(tmp_path: Path) -> None:
+    doc = json.loads((DATA / "report_scenarios.json").read_text())
+    doc["benchmarks"] = [b for b in doc["benchmarks"] if b["extra_info"].get("variant") in (None, "accumulate")]
+    doc["gradbench"].update(invalid=[], skipped=[])
+    page, _ = _render(tmp_path, doc)
+    assert page.count('<div class="box verdict') == 1
+    box, verdict, sentence = VERDICT.search(_section(page, "zero_grad")).groups()
+    assert (box, verdict) == ("na", claims.NOT_MEASURED)
+    assert html.unescape(sentence).startswith("deep_mlp n=2^12 cpu float32: needs zero_ and set_to_none")
+    assert '<h3 id="scenario-accumulation">' not in page  # not in the run: no sub-section
+
+
+def test_runs_without_scenarios_have_no_section_and_render_as_before(tmp_path: Path) -> None:
+    # A schema 2 run made with --gb-scenarios=none reads exactly as the same cases in schema 1.
+    old = json.loads((DATA / "report_small.json").read_text())
+    new = copy.deepcopy(old)
+    new["gradbench"].update(schema_version=2, invalid=[],
+                            scenario_selection={"scenarios": [], "microbatches": [1, 2, 4, 8], "sizes": {}})
+    pages = []
+    for name, doc in (("old", old), ("new", new)):
+        folder = tmp_path / name / "Linux-CPython-3.11-64bit"  # the machine id is the folder name
+        folder.mkdir(parents=True)
+        page, reports = _render(folder, doc)
+        pages.append(page.replace(str(folder), "<dir>"))
+        assert (reports / "scenarios.csv").read_text().count("\n") == 1
+    assert pages[0] == pages[1]
+    assert 'id="scenarios"' not in pages[0] and "#scenarios" not in pages[0] and "Scenario" not in pages[0]
+
+
+def test_several_runs_get_a_verdict_and_a_table_each_and_one_figure(tmp_path: Path) -> None:
+    doc = json.loads((DATA / "report_scenarios.json").read_text())
+    older = copy.deepcopy(doc)
+    older["datetime"] = "2026-01-09T10:00:00.000000+00:00"
+    page, _ = _render(tmp_path, older, doc)
+    section = re.search(r'<section id="scenarios">.*?</section>', page, re.S).group(0)
+    assert section.count('<div class="box verdict') == 8 and section.count("<table>") == 8
+    assert section.count("<img ") == 4
+    assert section.count("<h4>0002_run</h4>") == 4  # the newest run, which the figures show
+    assert "Plot: run 0002_run, the newest that measured accumulation." in section
+
+
+def test_a_run_copied_into_storage_renders_from_the_command_line(tmp_path: Path) -> None:
+    # The same path `make report` takes: python -m bench_lib report on the latest run.
+    from bench_lib import cli
+
+    machine = tmp_path / ".benchmarks" / "Linux-CPython-3.11-64bit"
+    machine.mkdir(parents=True)
+    shutil.copy(DATA / "report_scenarios.json", machine / "0001_quick.json")
+    out = tmp_path / "reports" / "index.html"
+    assert cli.main(["report", "--storage", str(tmp_path / ".benchmarks"), "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.parent.iterdir()) == ["index.html", "scenarios.csv", "summary.csv",
+                                                            "summary.md"]
+
+
+def test_two_sizes_of_every_scenario_share_one_figure_and_one_table(tmp_path: Path) -> None:
+    doc = json.loads((DATA / "report_scenarios.json").read_text())
+    larger = []
+    for bench in doc["benchmarks"]:
+        if "scenario" in bench["extra_info"]:
+            copied = copy.deepcopy(bench)
+            copied["extra_info"].update(size=4 * bench["extra_info"]["size"],
+                                        peak_tensor_bytes=4 * bench["extra_info"]["peak_tensor_bytes"])
+            copied["name"] += "-x4"
+            larger.append(copied)
+    doc["benchmarks"] += larger
+    doc["gradbench"]["invalid"] += [{**entry, "size": 4 * entry["size"]} for entry in doc["gradbench"]["invalid"]]
+    page, _ = _render(tmp_path, doc)
+    section = re.search(r'<section id="scenarios">.*?</section>', page, re.S).group(0)
+    assert section.count("<img ") == 4 and section.count("<table>") == 4
+    expected = claims.check_run(doc)
+    for scenario, claim in expected.items():
+        assert len(claim.checks) == 2
+        part = _section(page, scenario)
+        assert html.unescape(VERDICT.search(part).group(3)) == claim.sentence
+        assert part.count('<span class="tag ') == 2  # a verdict per group
+    # Rows name their group when there are several.
+    swatch = '<span class="sw" style="background:#E69F00"></span>'
+    assert f'<td class="label">{swatch}tanh_relu n=2^18 cpu float32 · relu · grad' in page
+
+
+def test_a_run_of_scenarios_alone_says_where_its_measurements_are(tmp_path: Path) -> None:
+    doc = json.loads((DATA / "report_scenarios.json").read_text())
+    doc["benchmarks"] = [b for b in doc["benchmarks"] if "scenario" in b["extra_info"]]
+    page, _ = _render(tmp_path, doc)
+    assert "No mode-matrix case was measured in this run; its 17 measured scenario cases are under Scenarios." in page
+    assert "Nothing was measured" not in page and page.count('<div class="box verdict') == 4
