@@ -259,3 +259,46 @@ def benchmark_case(
     with BackgroundLoad() as load:
         benchmark.pedantic(case.target, setup=case.setup, teardown=case.teardown, rounds=rounds)
     benchmark.extra_info["background_cpu"] = round(load.fraction, 3)
+
+
+def interleaved_times(
+    cases: list[PassCase], rounds: int, clock: Callable[[], float] = time.perf_counter
+) -> list[list[float]]:
+    """Time the cases' passes in alternating rounds: case 0, 1, ..., n-1, then n-1, ..., 0, ...
+
+    This machine's speed drifts by up to 2x for seconds at a time; cases timed one after the
+    other each sample a different stretch of that drift, interleaved rounds sample the same
+    one, so their ratios hold. Returns one list of pass times per case.
+    """
+    samples: list[list[float]] = [[] for _ in cases]
+    for round_ in range(rounds):
+        order = range(len(cases)) if round_ % 2 == 0 else reversed(range(len(cases)))
+        for index in order:
+            case = cases[index]
+            case.setup()
+            start = clock()
+            case.target()
+            samples[index].append(clock() - start)
+            case.teardown()
+    return samples
+
+
+def quartiles(samples: list[float]) -> dict[str, float]:
+    """Median and quartiles computed by pytest-benchmark's own code, as for its stats."""
+    from pytest_benchmark.stats import Stats
+
+    stats = Stats()
+    for sample in samples:
+        stats.update(sample)
+    return {"median": stats.median, "q1": stats.q1, "q3": stats.q3}
+
+
+def interleaved_stats(specs: list[CaseSpec], seed: int, preset: Preset) -> dict[CaseSpec, dict[str, float]]:
+    """The interleaved_* extra_info of each spec (the modes of one group), from one shared window."""
+    cases = [prepare(spec, seed) for spec in specs]
+    round_seconds = sum(warm_up(case, seconds=0.0) for case in cases)
+    samples = interleaved_times(cases, plan_rounds(round_seconds, preset))
+    return {
+        spec: {f"interleaved_{key}": value for key, value in quartiles(times).items()} | {"interleaved_rounds": len(times)}
+        for spec, times in zip(specs, samples, strict=True)
+    }

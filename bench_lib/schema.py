@@ -23,11 +23,13 @@ Schema history:
   2: ``background_cpu`` in every case; scenario cases (``SCENARIO_KEYS``) and the run's
      ``scenario_selection`` and ``invalid`` list. Readers take version 1 runs with
      ``background_cpu`` as null and no scenarios.
+  3: ``interleaved_median``, ``interleaved_q1``, ``interleaved_q3``, ``interleaved_rounds``
+     (forward passes). Readers take older runs with these as null.
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # What identifies a case; together they are unique within a run.
 SPEC_KEYS = ("workload", "mode", "pass", "size", "device", "dtype")
@@ -52,6 +54,13 @@ CASE_KEYS = SPEC_KEYS + (
     "rounds_planned",         # rounds the calibration chose
     "background_cpu",         # share (0-1) of all CPUs that other processes (and hypervisor steal)
                               # used during the timed rounds; above 0.1 the times are suspect
+    # Forward passes only (null elsewhere): the modes of a group timed again in interleaved
+    # rounds, in one shared window, so that machine drift cancels in their ratios. The physics
+    # check compares modes on these.
+    "interleaved_median",
+    "interleaved_q1",
+    "interleaved_q3",
+    "interleaved_rounds",
 )
 
 ENVIRONMENT_KEYS = (

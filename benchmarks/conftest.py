@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
@@ -18,7 +18,7 @@ from bench_lib.cases import (
     parse_scenario_selection,
     parse_selection,
 )
-from bench_lib.runner import static_skip_reason
+from bench_lib.runner import interleaved_stats, machine_skip_reason, static_skip_reason
 from bench_lib.scenarios import ScenarioSpec, scenario_specs
 from bench_lib.scenarios import static_skip_reason as scenario_skip_reason
 from bench_lib.schema import SCHEMA_VERSION
@@ -35,6 +35,15 @@ class RunState:
     scenarios: ScenarioSelection | None = None
     skipped: list[dict[str, object]] = field(default_factory=list)
     invalid: list[dict[str, object]] = field(default_factory=list)  # schema.INVALID_KEYS
+    # Per forward group: every mode's interleaved_* figures, measured once, at the group's first case.
+    interleaved: dict[str, dict[CaseSpec, dict[str, float]]] = field(default_factory=dict)
+
+    def interleaved_for(self, spec: CaseSpec) -> dict[str, float]:
+        if spec.group not in self.interleaved:
+            modes = [replace(spec, mode=mode) for mode in self.selection.modes]
+            runnable = [m for m in modes if not static_skip_reason(m) and not machine_skip_reason(m)]
+            self.interleaved[spec.group] = interleaved_stats(runnable, self.seed, self.selection.settings)
+        return self.interleaved[spec.group][spec]
 
     def record_skip(self, spec: CaseSpec | ScenarioSpec, reason: str) -> None:
         labels = spec.labels() if isinstance(spec, ScenarioSpec) else {}

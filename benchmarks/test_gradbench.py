@@ -10,6 +10,7 @@ import torch
 
 from bench_lib import devices
 from bench_lib.cases import CaseSpec
+from bench_lib.schema import CASE_KEYS
 from bench_lib.runner import (
     benchmark_case,
     case_info,
@@ -18,6 +19,9 @@ from bench_lib.runner import (
     prepare,
     unrunnable_reason,
 )
+
+
+INTERLEAVED_KEYS = tuple(key for key in CASE_KEYS if key.startswith("interleaved_"))
 
 
 def _skip(run_state, spec: CaseSpec, reason: str) -> None:  # type: ignore[no-untyped-def]
@@ -34,6 +38,10 @@ def test_gradbench(benchmark, case: CaseSpec, run_state) -> None:  # type: ignor
     try:
         prepared = prepare(case, run_state.seed)
         benchmark_case(benchmark, prepared, run_state.selection.settings, measure_memory, case_info)
+        prepared = None  # one case's tensors at a time
+        benchmark.extra_info.update(
+            run_state.interleaved_for(case) if case.pass_ == "forward" else dict.fromkeys(INTERLEAVED_KEYS)
+        )
         return
     except (RuntimeError, NotImplementedError) as error:
         reason = unrunnable_reason(case, error)

@@ -23,7 +23,26 @@ def test_grad_faster_than_no_grad_beyond_noise_is_a_violation():
     cases = [case("grad", 1.5e-3, saved=4096), case("no_grad", 13.8e-3)]
     assert physics.violations(cases) == [
         "elementwise forward n=1024 cpu float32: grad median 1500.0 us is below no_grad median 13800.0 us beyond noise"
+        " (sequential rounds)"
     ]
+
+
+def interleaved(case_, median):
+    case_["extra_info"].update(interleaved_median=median, interleaved_q1=median * 0.98, interleaved_q3=median * 1.02)
+    return case_
+
+
+def test_interleaved_rounds_decide_when_both_cases_have_them():
+    # Sequential rounds say grad is 3x faster (drift); the interleaved rounds of the same run agree with physics.
+    drifted = [interleaved(case("grad", 10e-6), 12e-6), interleaved(case("no_grad", 30e-6), 11e-6)]
+    assert physics.violations(drifted) == []
+    assert format_summary(drifted)[6] == "  grad / no_grad*       1.09x"
+    wrong = [interleaved(case("grad", 12e-6), 8e-6), interleaved(case("no_grad", 11e-6), 11e-6)]
+    [problem] = physics.violations(wrong)
+    assert problem.endswith("grad median 8.0 us is below no_grad median 11.0 us beyond noise (interleaved rounds)")
+    # Only one side interleaved: fall back to each case's own rounds.
+    mixed = [interleaved(case("grad", 12e-6), 8e-6), case("no_grad", 11e-6)]
+    assert physics.comparable_times(*mixed)[0] == "sequential"
 
 
 def test_small_or_noisy_differences_are_not_violations():
@@ -54,7 +73,7 @@ def test_a_forward_peaking_below_its_saved_bytes_is_a_violation():
 def test_violations_and_summary_name_the_contention_behind_them():
     cases = [case("grad", 1.5e-3, saved=4096, busy=0.45), case("no_grad", 13.8e-3, busy=0.02)]
     [problem] = physics.violations(cases)
-    assert problem.endswith("beyond noise (other processes used 45% of the CPUs)")
+    assert problem.endswith("beyond noise (sequential rounds) (other processes used 45% of the CPUs)")
     assert physics.contended(cases) == [("test_gradbench[elementwise-forward-grad-1024]", 0.45)]
     lines = format_summary(cases)
     assert lines[-3] == (

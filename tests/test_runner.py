@@ -48,6 +48,49 @@ def test_plan_rounds_fills_the_time_within_bounds(round_seconds, expected):
     assert plan_rounds(round_seconds, Preset(sizes=(1,), seconds_per_case=0.4, min_rounds=7, max_rounds=1000)) == expected
 
 
+class RecordingCase:
+    """Logs its lifecycle; its pass takes ``cost`` seconds of the shared fake clock."""
+
+    def __init__(self, name, log, clock, cost):
+        self.name, self.log, self.clock, self.cost = name, log, clock, cost
+
+    def setup(self):
+        self.log.append(f"setup {self.name}")
+
+    def target(self):
+        self.clock.now += self.cost
+        self.log.append(f"pass {self.name}")
+
+    def teardown(self):
+        self.log.append(f"teardown {self.name}")
+
+
+def test_interleaved_rounds_alternate_order_and_time_only_the_pass():
+    clock, log = FakeClock(0.0), []
+    cases = [RecordingCase("a", log, clock, 1.0), RecordingCase("b", log, clock, 2.0)]
+    samples = runner.interleaved_times(cases, rounds=3, clock=clock)
+    assert samples == [[1.0, 1.0, 1.0], [2.0, 2.0, 2.0]]
+    passes = [entry for entry in log if entry.startswith("pass")]
+    assert passes == ["pass a", "pass b", "pass b", "pass a", "pass a", "pass b"]
+    assert log[:3] == ["setup a", "pass a", "teardown a"]
+
+
+def test_quartiles_are_pytest_benchmarks():
+    # Wikipedia's quartile example (method 3 for odd counts), as pytest-benchmark's own tests use.
+    assert runner.quartiles([6, 7, 15, 36, 39, 40, 41, 42, 43, 47, 49]) == {"median": 40, "q1": 20.25, "q3": 42.75}
+    assert runner.quartiles([5.0]) == {"median": 5.0, "q1": 5.0, "q3": 5.0}
+
+
+def test_interleaved_stats_cover_every_mode_of_the_group():
+    specs = [CaseSpec("elementwise", mode, "forward", 1024, "cpu", "float32") for mode in ("grad", "no_grad")]
+    stats = runner.interleaved_stats(specs, seed=0, preset=Preset(sizes=(1,), seconds_per_case=0.0, min_rounds=3,
+                                                                  max_rounds=3))
+    assert set(stats) == set(specs)
+    for figures in stats.values():
+        assert figures["interleaved_rounds"] == 3
+        assert 0 < figures["interleaved_q1"] <= figures["interleaved_median"] <= figures["interleaved_q3"]
+
+
 def test_gradients_are_reset_between_rounds():
     case = prepare(CaseSpec("mlp", "grad", "step", 1024, "cpu", "float32"), seed=0)
     case.run_once()
@@ -122,7 +165,8 @@ def test_case_info_holds_exactly_the_schema_keys():
     case = prepare(CaseSpec("mlp", "grad", "forward", 1000, "cpu", "bfloat16"), seed=0)
     memory = measure_memory(case, lambda: devices.tensor_probe(torch.device("cpu")))
     info = case_info(case, memory, rounds=9)
-    assert set(info) == set(CASE_KEYS) - {"background_cpu"}  # added once the timed rounds have run
+    # background_cpu and the interleaved figures are added once the timed rounds have run
+    assert set(info) == {key for key in CASE_KEYS if key != "background_cpu" and not key.startswith("interleaved_")}
     assert info["elements"] == 896 and info["shape"] == "7x128" and info["input_bytes"] == 896 * 2
     assert info["rounds_planned"] == 9 and info["pass"] == "forward"
 

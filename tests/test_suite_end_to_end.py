@@ -44,6 +44,11 @@ def test_every_measured_case_has_every_metric_and_raw_samples(saved_run):
         assert len(case["stats"]["data"]) == case["stats"]["rounds"] >= 5
         assert info["peak_rss_bytes"] >= 0 and info["peak_tensor_bytes"] >= 0
         assert case["group"] == f"{info['workload']} {info['pass']} n={info['size']} cpu float32"
+        interleaved = [info[key] for key in CASE_KEYS if key.startswith("interleaved_")]
+        if info["pass"] == "forward":
+            assert info["interleaved_rounds"] >= 5 and info["interleaved_q1"] <= info["interleaved_median"]
+        else:
+            assert interleaved == [None] * 4
 
 
 def test_saved_bytes_and_graphs_are_exact_in_the_run(saved_run):

@@ -33,9 +33,9 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-# Keys that joined schema 1 after runs had been saved with it; older files lack them, and they
-# read as null (unknown) instead of making those runs unreadable.
-LATE_KEYS = ("background_cpu",)
+# Keys that joined the schema after runs had been saved (versions 2 and 3); older files lack
+# them, and they read as null (unknown) instead of making those runs unreadable.
+LATE_KEYS = ("background_cpu", "interleaved_median", "interleaved_q1", "interleaved_q3", "interleaved_rounds")
 # pytest-benchmark's per-case statistics the report uses (seconds, except rounds/iterations).
 STAT_KEYS = ("median", "q1", "q3", "iqr", "min", "max", "mean", "stddev", "rounds", "iterations")
 METRIC_KEYS = tuple(k for k in CASE_KEYS if k not in SPEC_KEYS and k != "schema_version")
