@@ -299,6 +299,7 @@ def interleaved_stats(specs: list[CaseSpec], seed: int, preset: Preset) -> dict[
     round_seconds = sum(warm_up(case, seconds=0.0) for case in cases)
     samples = interleaved_times(cases, plan_rounds(round_seconds, preset))
     return {
-        spec: {f"interleaved_{key}": value for key, value in quartiles(times).items()} | {"interleaved_rounds": len(times)}
+        spec: {f"interleaved_{key}": value for key, value in quartiles(times).items()}
+        | {"interleaved_rounds": len(times), "interleaved_data": times}
         for spec, times in zip(specs, samples, strict=True)
     }

@@ -23,8 +23,8 @@ Schema history:
   2: ``background_cpu`` in every case; scenario cases (``SCENARIO_KEYS``) and the run's
      ``scenario_selection`` and ``invalid`` list. Readers take version 1 runs with
      ``background_cpu`` as null and no scenarios.
-  3: ``interleaved_median``, ``interleaved_q1``, ``interleaved_q3``, ``interleaved_rounds``
-     (forward passes). Readers take older runs with these as null.
+  3: ``interleaved_median``, ``interleaved_q1``, ``interleaved_q3``, ``interleaved_rounds``,
+     ``interleaved_data`` (forward passes). Readers take older runs with these as null.
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ CASE_KEYS = SPEC_KEYS + (
     "interleaved_q1",
     "interleaved_q3",
     "interleaved_rounds",
+    "interleaved_data",       # their raw per-round seconds, for confidence intervals of ratios
 )
 
 ENVIRONMENT_KEYS = (

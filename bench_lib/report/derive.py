@@ -18,7 +18,8 @@ def add_derived(cases: pd.DataFrame) -> pd.DataFrame:
     """A copy of ``cases`` with rel_iqr, unstable, contended, throughput_Bps, speedup_vs_grad, rel_to_no_grad.
 
     speedup_vs_grad = median(grad)/median(mode) and rel_to_no_grad = median(mode)/median(no_grad),
-    at the same size; empty where the peer mode was not measured.
+    at the same size, on the comparison medians (interleaved rounds where measured, see load);
+    empty where the peer mode was not measured.
     """
     out = cases.copy()
     median = out["median"].astype(float)
@@ -27,13 +28,14 @@ def add_derived(cases: pd.DataFrame) -> pd.DataFrame:
     # Timed while other processes used a tenth of the CPUs or more: the times are suspect.
     out["contended"] = out["background_cpu"].astype(float).fillna(0.0) > CONTENDED_FRACTION
     out["throughput_Bps"] = out["input_bytes"].astype(float) / median.where(median > 0)
-    out["speedup_vs_grad"] = _peer_median(out, "grad") / median.where(median > 0)
-    out["rel_to_no_grad"] = median / _peer_median(out, "no_grad").where(lambda s: s > 0)
+    compared = out["cmp_median"].astype(float)
+    out["speedup_vs_grad"] = _peer_median(out, "grad") / compared.where(compared > 0)
+    out["rel_to_no_grad"] = compared / _peer_median(out, "no_grad").where(lambda s: s > 0)
     return out
 
 
 def _peer_median(cases: pd.DataFrame, mode: str) -> pd.Series:
-    peers = cases.loc[cases["mode"] == mode, [*PEER_KEYS, "median"]].rename(columns={"median": "peer"})
+    peers = cases.loc[cases["mode"] == mode, [*PEER_KEYS, "cmp_median"]].rename(columns={"cmp_median": "peer"})
     merged = cases[PEER_KEYS].merge(peers, on=PEER_KEYS, how="left")
     merged.index = cases.index
     return merged["peer"].astype(float)

@@ -101,10 +101,11 @@ def compute(cases: pd.DataFrame, skipped: pd.DataFrame, fits: pd.DataFrame, *, s
 
 
 def _speedup(grad: Mapping[str, Any], other: Mapping[str, Any]) -> tuple[float, stats.Interval | None]:
-    ratio = grad["median"] / other["median"]
-    if len(grad["samples"]) < 2 or len(other["samples"]) < 2:
+    # The comparison medians and samples: interleaved rounds where measured (see load).
+    ratio = grad["cmp_median"] / other["cmp_median"]
+    if len(grad["cmp_samples"]) < 2 or len(other["cmp_samples"]) < 2:
         return ratio, None
-    return ratio, stats.bootstrap_median_ratio_ci(grad["samples"], other["samples"])
+    return ratio, stats.bootstrap_median_ratio_ci(grad["cmp_samples"], other["cmp_samples"])
 
 
 def _ratio_phrase(mode: str, ratio: float, ci: stats.Interval | None) -> str:
@@ -124,13 +125,13 @@ def _speed(where: str, by_size: Mapping[int, Mapping[str, Mapping[str, Any]]]) -
         return None
     small, large = comparable[0], comparable[-1]
     modes = by_size[small]
-    best = max((m for m in OTHER_MODES if m in modes), key=lambda m: modes["grad"]["median"] / modes[m]["median"])
+    best = max((m for m in OTHER_MODES if m in modes), key=lambda m: modes["grad"]["cmp_median"] / modes[m]["cmp_median"])
     ratio, ci = _speedup(modes["grad"], modes[best])
     text = f"Forward, {where}: {_ratio_phrase(best, ratio, ci)} at {size_label(small)} elements"
     if large == small:
         return text + "."
     modes = by_size[large]
-    ratios = {m: modes["grad"]["median"] / modes[m]["median"] for m in OTHER_MODES if m in modes}
+    ratios = {m: modes["grad"]["cmp_median"] / modes[m]["cmp_median"] for m in OTHER_MODES if m in modes}
     spread = max(abs(r - 1.0) for r in ratios.values())
     if spread <= CONVERGED:
         return text + f"; at {size_label(large)} every mode is within {math.ceil(spread * 100)}% of grad."

@@ -35,10 +35,15 @@ if TYPE_CHECKING:
 
 # Keys that joined the schema after runs had been saved (versions 2 and 3); older files lack
 # them, and they read as null (unknown) instead of making those runs unreadable.
-LATE_KEYS = ("background_cpu", "interleaved_median", "interleaved_q1", "interleaved_q3", "interleaved_rounds")
+LATE_KEYS = (
+    "background_cpu", "interleaved_median", "interleaved_q1", "interleaved_q3", "interleaved_rounds", "interleaved_data",
+)
 # pytest-benchmark's per-case statistics the report uses (seconds, except rounds/iterations).
 STAT_KEYS = ("median", "q1", "q3", "iqr", "min", "max", "mean", "stddev", "rounds", "iterations")
-METRIC_KEYS = tuple(k for k in CASE_KEYS if k not in SPEC_KEYS and k != "schema_version")
+METRIC_KEYS = tuple(k for k in CASE_KEYS if k not in SPEC_KEYS and k not in ("schema_version", "interleaved_data"))
+# Where modes are compared (ratios, their CIs): the interleaved rounds when a case has them, since
+# they share one time window with the other modes' rounds; otherwise the case's own rounds.
+COMPARISON_COLUMNS = ("cmp_median", "cmp_samples")
 # A scenario case's labels ("scenario", "variant", "microbatches") and parameter counts.
 SCENARIO_LABELS = ("scenario", "variant", "microbatches")
 PARAMETER_KEYS = tuple(k for k in SCENARIO_KEYS if k not in SCENARIO_LABELS)
@@ -97,7 +102,7 @@ def load_runs(paths: Sequence[Path]) -> Loaded:
     import pandas as pd
 
     skipped_rows = [{"run": run.label, **entry} for run in runs for entry in run.skipped]
-    case_columns = ["run", *SPEC_KEYS, *METRIC_KEYS, *STAT_KEYS, "samples"]
+    case_columns = ["run", *SPEC_KEYS, *METRIC_KEYS, *STAT_KEYS, "samples", *COMPARISON_COLUMNS]
     # Column by column: several times faster than a DataFrame from 10,000 row dicts.
     cases = pd.DataFrame({column: [row[column] for row in rows] for column in case_columns}, columns=case_columns)
     skipped = pd.DataFrame(skipped_rows, columns=["run", *SPEC_KEYS, "reason"])
@@ -317,6 +322,12 @@ def _case_row(run: Run, bench: Mapping[str, Any]) -> dict[str, Any]:
     row.update({key: info.get(key) for key in METRIC_KEYS})
     row.update({key: stats.get(key) for key in STAT_KEYS})
     row["samples"] = _samples(run, bench)
+    interleaved = info.get("interleaved_data")
+    if info.get("interleaved_median") is not None and interleaved:
+        row["cmp_median"] = info["interleaved_median"]
+        row["cmp_samples"] = _numbers(run, bench, interleaved, "extra_info interleaved_data")
+    else:
+        row["cmp_median"], row["cmp_samples"] = row["median"], row["samples"]
     return row
 
 
@@ -335,11 +346,15 @@ def _scenario_row(run: Run, bench: Mapping[str, Any]) -> dict[str, Any]:
 def _samples(run: Run, bench: Mapping[str, Any]) -> np.ndarray:
     """Per-round seconds (pytest-benchmark has divided by iterations already), checked in bulk:
     a large run holds hundreds of thousands of them."""
+    return _numbers(run, bench, bench["stats"].get("data", []), "stats data")
+
+
+def _numbers(run: Run, bench: Mapping[str, Any], data: Any, what: str) -> np.ndarray:
     import numpy as np
 
-    problem = InputError(str(run.path), f"benchmark {bench['name']!r}: stats data must be a list of numbers >= 0")
+    problem = InputError(str(run.path), f"benchmark {bench['name']!r}: {what} must be a list of numbers >= 0")
     try:
-        values = np.asarray(bench["stats"].get("data", []), dtype=float)
+        values = np.asarray(data, dtype=float)
     except (TypeError, ValueError):
         raise problem from None
     if values.ndim != 1 or not np.all(np.isfinite(values) & (values >= 0)):

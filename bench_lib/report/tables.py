@@ -116,7 +116,8 @@ def speedup_table(records: Sequence[Record], runs: Sequence[str]) -> Table | Non
             value = float("nan") if r is None else r["speedup_vs_grad"]
             row.append(Cell("-", "missing") if not _finite(value) else Cell(f"{value:.2f}×", "", ""))
         out.append(Row(_row_label(mode, run, runs), mode, row))
-    return Table("speed-up vs grad: median(grad) / median(mode)", [size_label(s) for s in sizes], out)
+    title = "speed-up vs grad: median(grad) / median(mode), from interleaved rounds where measured"
+    return Table(title, [size_label(s) for s in sizes], out)
 
 
 def memory_table(records: Sequence[Record], runs: Sequence[str]) -> Table:

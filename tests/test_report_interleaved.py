@@ -1,0 +1,56 @@
+"""Mode comparisons in the report use the interleaved rounds where a run has them."""
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from bench_lib.report.derive import add_derived
+from bench_lib.report.errors import InputError
+from bench_lib.report.load import load_runs
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def _with_interleaved(tmp_path, medians):
+    run = json.loads((DATA / "report_small.json").read_text())
+    for bench in run["benchmarks"]:
+        info = bench["extra_info"]
+        key = (info["workload"], info["mode"], info["size"])
+        if info["pass"] == "forward" and key in medians:
+            median = medians[key]
+            info.update(interleaved_median=median, interleaved_q1=median * 0.99, interleaved_q3=median * 1.01,
+                        interleaved_rounds=3, interleaved_data=[median * 0.99, median, median * 1.01])
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(run))
+    return run, path
+
+
+def _forward(cases, workload, mode, size):
+    rows = cases[(cases["workload"] == workload) & (cases["mode"] == mode) & (cases["pass"] == "forward")
+                 & (cases["size"] == size)]
+    return rows.iloc[0]
+
+
+def test_speedups_use_interleaved_medians_and_fall_back_to_the_cases_own(tmp_path):
+    run = json.loads((DATA / "report_small.json").read_text())
+    info = next(b["extra_info"] for b in run["benchmarks"] if b["extra_info"]["pass"] == "forward")
+    workload, size = info["workload"], info["size"]
+    _, path = _with_interleaved(tmp_path, {(workload, "grad", size): 30e-6, (workload, "no_grad", size): 20e-6})
+    cases = add_derived(load_runs([path]).cases)
+    no_grad = _forward(cases, workload, "no_grad", size)
+    assert no_grad["speedup_vs_grad"] == 1.5  # 30 / 20, whatever the sequential medians say
+    assert list(no_grad["cmp_samples"]) == [20e-6 * 0.99, 20e-6, 20e-6 * 1.01]
+    untouched = cases[(cases["pass"] != "forward")].iloc[0]
+    assert untouched["cmp_median"] == untouched["median"]
+
+
+def test_bad_interleaved_samples_are_a_one_line_error(tmp_path):
+    run, path = _with_interleaved(tmp_path, {})
+    bench = copy.deepcopy(run["benchmarks"][0])
+    bench["extra_info"].update(interleaved_median=1e-5, interleaved_data=["fast"])
+    run["benchmarks"][0] = bench
+    path.write_text(json.dumps(run))
+    with pytest.raises(InputError, match="extra_info interleaved_data must be a list of numbers >= 0"):
+        load_runs([path])
