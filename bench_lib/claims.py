@@ -3,8 +3,9 @@
 Pure functions of the run file's benchmark dicts (and its ``invalid`` list): no torch, so the
 live summary and the report share them. A claim is checked per group (workload, size, device,
 dtype); the scenario's verdict is "does not hold" if any group's is, else "holds" if any group
-was measured, else "not measured". Time comparisons count only beyond noise, by the physics
-check's rule: a median more than NOISE_TOLERANCE away and outside the other's quartile. A group
+was measured, else "not measured". Time comparisons count only beyond noise: a median more than
+NOISE_TOLERANCE away and outside the other's quartile, on the interleaved rounds where the
+variants have them (they share one time window, so the machine's drift cancels). A group
 timed while other processes used more than CONTENDED_FRACTION of the CPUs says so in its sentence
 (``Check.background_cpu``): its time comparison is suspect, whatever the verdict.
 """
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench_lib.contention import CONTENDED_FRACTION
+from bench_lib.physics import comparable_times
 from bench_lib.schema import FREEZING_VARIANTS, SCENARIOS
 from bench_lib.summary import format_bytes, size_label, time_unit
 
@@ -153,18 +155,20 @@ def _combine(scenario: str, checks: list[Check]) -> ScenarioClaim:
 
 
 def _median(bench: Mapping[str, Any]) -> float:
-    return float(bench["stats"]["median"])
+    # Interleaved rounds where the variant has them: they share one window with the other variants'.
+    interleaved = bench["extra_info"].get("interleaved_median")
+    return float(bench["stats"]["median"] if interleaved is None else interleaved)
 
 
 def _slower_beyond_noise(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     """a's median is above b's by more than the tolerance and above b's third quartile."""
-    a_median, b_stats = _median(a), b["stats"]
-    return a_median > b_stats["median"] * (1 + NOISE_TOLERANCE) and a_median > b_stats["q3"]
+    _, a_stats, b_stats = comparable_times(a, b)
+    return a_stats["median"] > b_stats["median"] * (1 + NOISE_TOLERANCE) and a_stats["median"] > b_stats["q3"]
 
 
 def _faster_beyond_noise(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
-    a_median, b_stats = _median(a), b["stats"]
-    return a_median < b_stats["median"] * (1 - NOISE_TOLERANCE) and a_median < b_stats["q1"]
+    _, a_stats, b_stats = comparable_times(a, b)
+    return a_stats["median"] < b_stats["median"] * (1 - NOISE_TOLERANCE) and a_stats["median"] < b_stats["q1"]
 
 
 def _time(seconds: float) -> str:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import torch
 
@@ -28,8 +28,7 @@ DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.
 FIT_FRACTION = 0.7
 
 
-class CaseSkipped(Exception):
-    """The case cannot run here; the message says why."""
+K = TypeVar("K")
 
 
 def static_skip_reason(spec: CaseSpec) -> str | None:
@@ -293,13 +292,12 @@ def quartiles(samples: list[float]) -> dict[str, float]:
     return {"median": stats.median, "q1": stats.q1, "q3": stats.q3}
 
 
-def interleaved_stats(specs: list[CaseSpec], seed: int, preset: Preset) -> dict[CaseSpec, dict[str, float]]:
-    """The interleaved_* extra_info of each spec (the modes of one group), from one shared window."""
-    cases = [prepare(spec, seed) for spec in specs]
-    round_seconds = sum(warm_up(case, seconds=0.0) for case in cases)
-    samples = interleaved_times(cases, plan_rounds(round_seconds, preset))
+def interleaved_stats(cases: Mapping[K, PassCase], preset: Preset) -> dict[K, dict[str, object]]:
+    """The interleaved_* extra_info of each case of one group, from one shared window."""
+    round_seconds = sum(warm_up(case, seconds=0.0) for case in cases.values())
+    samples = interleaved_times(list(cases.values()), plan_rounds(round_seconds, preset))
     return {
-        spec: {f"interleaved_{key}": value for key, value in quartiles(times).items()}
+        key: {f"interleaved_{name}": value for name, value in quartiles(times).items()}
         | {"interleaved_rounds": len(times), "interleaved_data": times}
-        for spec, times in zip(specs, samples, strict=True)
+        for key, times in zip(cases, samples, strict=True)
     }

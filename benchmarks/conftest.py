@@ -18,8 +18,9 @@ from bench_lib.cases import (
     parse_scenario_selection,
     parse_selection,
 )
-from bench_lib.runner import interleaved_stats, machine_skip_reason, static_skip_reason
-from bench_lib.scenarios import ScenarioSpec, scenario_specs
+from bench_lib.runner import PassCase, interleaved_stats, machine_skip_reason, prepare, static_skip_reason
+from bench_lib.scenarios import ScenarioSpec, autograd_rejection, prepare_scenario, scenario_specs
+from bench_lib.scenarios import machine_skip_reason as scenario_machine_skip_reason
 from bench_lib.scenarios import static_skip_reason as scenario_skip_reason
 from bench_lib.schema import SCHEMA_VERSION
 from bench_lib.workloads import WORKLOADS
@@ -35,14 +36,34 @@ class RunState:
     scenarios: ScenarioSelection | None = None
     skipped: list[dict[str, object]] = field(default_factory=list)
     invalid: list[dict[str, object]] = field(default_factory=list)  # schema.INVALID_KEYS
-    # Per forward group: every mode's interleaved_* figures, measured once, at the group's first case.
-    interleaved: dict[str, dict[CaseSpec, dict[str, float]]] = field(default_factory=dict)
+    # Per group (forward modes, or a scenario's variants): each member's interleaved_* figures,
+    # measured once, at the group's first case.
+    interleaved: dict[str, dict[CaseSpec | ScenarioSpec, dict[str, object]]] = field(default_factory=dict)
 
-    def interleaved_for(self, spec: CaseSpec) -> dict[str, float]:
+    def interleaved_for(self, spec: CaseSpec) -> dict[str, object]:
         if spec.group not in self.interleaved:
             modes = [replace(spec, mode=mode) for mode in self.selection.modes]
             runnable = [m for m in modes if not static_skip_reason(m) and not machine_skip_reason(m)]
-            self.interleaved[spec.group] = interleaved_stats(runnable, self.seed, self.selection.settings)
+            cases = {member: prepare(member, self.seed) for member in runnable}
+            self.interleaved[spec.group] = interleaved_stats(cases, self.selection.settings)
+        return self.interleaved[spec.group][spec]
+
+    def scenario_interleaved_for(self, spec: ScenarioSpec) -> dict[str, object]:
+        if spec.group not in self.interleaved:
+            assert self.scenarios is not None
+            cases: dict[CaseSpec | ScenarioSpec, PassCase] = {}
+            for member in scenario_specs(self.scenarios, self.selection.devices, self.selection.dtypes):
+                if member.group != spec.group or scenario_skip_reason(member) or scenario_machine_skip_reason(member):
+                    continue
+                case = prepare_scenario(member, self.seed)
+                try:
+                    case.run_once()
+                except RuntimeError as error:
+                    if autograd_rejection(error) is None:
+                        raise
+                    continue  # recorded as invalid by its own case
+                cases[member] = case
+            self.interleaved[spec.group] = interleaved_stats(cases, self.selection.settings)
         return self.interleaved[spec.group][spec]
 
     def record_skip(self, spec: CaseSpec | ScenarioSpec, reason: str) -> None:

@@ -36,6 +36,8 @@ def test_scenario(benchmark, scenario_case: ScenarioSpec, run_state) -> None:  #
         prepared = prepare_scenario(spec, run_state.seed)
         # Its first run is where autograd rejects an invalid variant.
         benchmark_case(benchmark, prepared, preset, measure_scenario_memory, scenario_case_info)
+        prepared = None  # one case's tensors at a time
+        benchmark.extra_info.update(run_state.scenario_interleaved_for(spec))
         return
     except (RuntimeError, NotImplementedError) as error:
         rejection = autograd_rejection(error)

@@ -221,3 +221,18 @@ def test_a_group_timed_on_a_busy_machine_says_so():
 def test_a_check_states_the_rule_for_its_verdict():
     with pytest.raises(ValueError, match="verdict must be one of holds, does not hold, not measured, got 'maybe'"):
         Check("g", "maybe", "s")
+
+
+def test_time_claims_use_interleaved_rounds_where_the_variants_have_them():
+    def interleaved(case, median):
+        case["extra_info"].update(interleaved_median=median, interleaved_q1=median * 0.99, interleaved_q3=median * 1.01)
+        return case
+
+    # Sequential rounds: set_to_none 21 % slower (machine drift); interleaved: the same speed.
+    cases = [
+        interleaved(bench("zero_grad", "zero_", 15.6 * MS, peak=200, grads=1056768), 15.0 * MS),
+        interleaved(bench("zero_grad", "set_to_none", 18.9 * MS, peak=100, grads=1056768), 15.1 * MS),
+    ]
+    claim = check_claims(cases)["zero_grad"]
+    assert claim.verdict == HOLDS
+    assert "a training step takes 15.1 ms against 15 ms (1.01x)" in claim.sentence

@@ -83,11 +83,11 @@ def test_quartiles_are_pytest_benchmarks():
 
 def test_interleaved_stats_cover_every_mode_of_the_group():
     specs = [CaseSpec("elementwise", mode, "forward", 1024, "cpu", "float32") for mode in ("grad", "no_grad")]
-    stats = runner.interleaved_stats(specs, seed=0, preset=Preset(sizes=(1,), seconds_per_case=0.0, min_rounds=3,
-                                                                  max_rounds=3))
+    cases = {spec: prepare(spec, seed=0) for spec in specs}
+    stats = runner.interleaved_stats(cases, Preset(sizes=(1,), seconds_per_case=0.0, min_rounds=3, max_rounds=3))
     assert set(stats) == set(specs)
     for figures in stats.values():
-        assert figures["interleaved_rounds"] == 3
+        assert figures["interleaved_rounds"] == len(figures["interleaved_data"]) == 3
         assert 0 < figures["interleaved_q1"] <= figures["interleaved_median"] <= figures["interleaved_q3"]
 
 
