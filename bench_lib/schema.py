@@ -24,7 +24,8 @@ Schema history:
      ``scenario_selection`` and ``invalid`` list. Readers take version 1 runs with
      ``background_cpu`` as null and no scenarios.
   3: ``interleaved_median``, ``interleaved_q1``, ``interleaved_q3``, ``interleaved_rounds``,
-     ``interleaved_data`` (forward passes). Readers take older runs with these as null.
+     ``interleaved_data`` (forward passes and scenario cases). Readers take older runs with
+     these as null.
 """
 
 from __future__ import annotations
@@ -54,9 +55,9 @@ CASE_KEYS = SPEC_KEYS + (
     "rounds_planned",         # rounds the calibration chose
     "background_cpu",         # share (0-1) of all CPUs that other processes (and hypervisor steal)
                               # used during the timed rounds; above 0.1 the times are suspect
-    # Forward passes only (null elsewhere): the modes of a group timed again in interleaved
-    # rounds, in one shared window, so that machine drift cancels in their ratios. The physics
-    # check compares modes on these.
+    # Forward passes and scenario cases (null elsewhere): the members of a group (its modes, or a
+    # scenario's variants) timed again in interleaved rounds, in one shared window, so that
+    # machine drift cancels in their ratios. The physics check and the claims compare on these.
     "interleaved_median",
     "interleaved_q1",
     "interleaved_q3",
