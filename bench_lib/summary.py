@@ -66,7 +66,9 @@ def format_summary(cases: Sequence[Mapping[str, object]]) -> list[str]:
             lines.append(f"  {label:<16}{ratios}")
         if any(("grad", s) in cells for s in sizes):
             saved = "".join(
-                f"{format_bytes(cells[('grad', s)]['extra_info']['saved_bytes']):>11}" if ("grad", s) in cells else f"{'-':>11}"  # type: ignore[index]
+                f"{format_bytes(cells[('grad', s)]['extra_info']['saved_bytes']):>11}"  # type: ignore[index]
+                if ("grad", s) in cells
+                else f"{'-':>11}"
                 for s in sizes
             )
             lines.append(f"  {'saved (grad)':<16}{saved}")

@@ -161,7 +161,7 @@ def test_cuda_cases_save_the_analytic_bytes_and_measure_memory():
 
     for workload in ("elementwise", "mlp", "attention"):
         case = prepare(CaseSpec(workload, "grad", "step", 2**16, "cuda", "float32"), seed=0)
-        memory = measure_memory(case, lambda: devices.tensor_probe(case.device))
+        memory = measure_memory(case, lambda device=case.device: devices.tensor_probe(device))
         assert memory["saved_bytes"] == analytic(workload, 2**16)
         assert memory["tensor_memory_method"] == "cuda-allocator"
         assert memory["peak_tensor_bytes"] >= memory["saved_bytes"]

@@ -45,7 +45,8 @@ def test_warm_up_fills_the_requested_time():
 
 @pytest.mark.parametrize("round_seconds,expected", [(1e-6, 1000), (0.004, 100), (0.1, 7), (10.0, 7), (0.0, 1000)])
 def test_plan_rounds_fills_the_time_within_bounds(round_seconds, expected):
-    assert plan_rounds(round_seconds, Preset(sizes=(1,), seconds_per_case=0.4, min_rounds=7, max_rounds=1000)) == expected
+    preset = Preset(sizes=(1,), seconds_per_case=0.4, min_rounds=7, max_rounds=1000)
+    assert plan_rounds(round_seconds, preset) == expected
 
 
 class RecordingCase:
@@ -202,7 +203,8 @@ def test_out_of_memory_errors_are_recognised(error, expected):
 def test_errors_that_mean_cannot_run_here_become_skip_reasons():
     spec = CaseSpec("mlp", "grad", "step", 2**30, "cuda", "float16")
     oom = torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 8.00 GiB\nmore detail")
-    assert runner.unrunnable_reason(spec, oom) == "out of memory on cuda: CUDA out of memory. Tried to allocate 8.00 GiB"
+    expected = "out of memory on cuda: CUDA out of memory. Tried to allocate 8.00 GiB"
+    assert runner.unrunnable_reason(spec, oom) == expected
     missing = RuntimeError('"addmm_impl_cpu_" not implemented for \'Half\'')
     assert runner.unrunnable_reason(spec, missing).startswith("float16 on cuda is not supported by an op:")
     assert runner.unrunnable_reason(spec, RuntimeError("shapes cannot be multiplied")) is None

@@ -86,7 +86,8 @@ def test_live_summary_is_printed(saved_run):
 def test_pytest_benchmark_compare_lists_the_run(saved_run):
     storage, _, _, _ = saved_run
     result = subprocess.run(
-        [Path(sys.executable).parent / "pytest-benchmark", f"--storage={storage}", "compare", "--group-by=group", "0001"],
+        [Path(sys.executable).parent / "pytest-benchmark", f"--storage={storage}", "compare", "--group-by=group",
+         "0001"],
         cwd=ROOT, capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == 0, result.stderr

@@ -125,7 +125,8 @@ def _speed(where: str, by_size: Mapping[int, Mapping[str, Mapping[str, Any]]]) -
         return None
     small, large = comparable[0], comparable[-1]
     modes = by_size[small]
-    best = max((m for m in OTHER_MODES if m in modes), key=lambda m: modes["grad"]["cmp_median"] / modes[m]["cmp_median"])
+    best = max((m for m in OTHER_MODES if m in modes),
+               key=lambda m: modes["grad"]["cmp_median"] / modes[m]["cmp_median"])
     ratio, ci = _speedup(modes["grad"], modes[best])
     text = f"Forward, {where}: {_ratio_phrase(best, ratio, ci)} at {size_label(small)} elements"
     if large == small:

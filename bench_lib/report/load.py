@@ -36,7 +36,8 @@ if TYPE_CHECKING:
 # Keys that joined the schema after runs had been saved (versions 2 and 3); older files lack
 # them, and they read as null (unknown) instead of making those runs unreadable.
 LATE_KEYS = (
-    "background_cpu", "interleaved_median", "interleaved_q1", "interleaved_q3", "interleaved_rounds", "interleaved_data",
+    "background_cpu",
+    "interleaved_median", "interleaved_q1", "interleaved_q3", "interleaved_rounds", "interleaved_data",
 )
 # pytest-benchmark's per-case statistics the report uses (seconds, except rounds/iterations).
 STAT_KEYS = ("median", "q1", "q3", "iqr", "min", "max", "mean", "stddev", "rounds", "iterations")
