@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 import torch
@@ -69,6 +69,11 @@ class RunState:
     def record_skip(self, spec: CaseSpec | ScenarioSpec, reason: str) -> None:
         labels = spec.labels() if isinstance(spec, ScenarioSpec) else {}
         self.skipped.append({**spec.as_dict(), **labels, "reason": reason})
+
+    def skip(self, spec: CaseSpec | ScenarioSpec, reason: str) -> NoReturn:
+        """Skip the running case, keeping its reason for the run file."""
+        self.record_skip(spec, reason)
+        pytest.skip(reason)
 
     def record_invalid(self, spec: ScenarioSpec, error: str) -> None:
         self.invalid.append({**spec.labels(), **spec.as_dict(), "error": error})

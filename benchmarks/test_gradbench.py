@@ -5,7 +5,6 @@ The matrix comes from the options in conftest.py; the measurement from bench_lib
 
 from __future__ import annotations
 
-import pytest
 import torch
 
 from bench_lib import devices
@@ -24,15 +23,10 @@ from bench_lib.runner import (
 INTERLEAVED_KEYS = tuple(key for key in CASE_KEYS if key.startswith("interleaved_"))
 
 
-def _skip(run_state, spec: CaseSpec, reason: str) -> None:  # type: ignore[no-untyped-def]
-    run_state.record_skip(spec, reason)
-    pytest.skip(reason)
-
-
 def test_gradbench(benchmark, case: CaseSpec, run_state) -> None:  # type: ignore[no-untyped-def]
     reason = machine_skip_reason(case)
     if reason:
-        _skip(run_state, case, reason)
+        run_state.skip(case, reason)
     benchmark.group = case.group
     device = torch.device(case.device)
     try:
@@ -50,4 +44,4 @@ def test_gradbench(benchmark, case: CaseSpec, run_state) -> None:  # type: ignor
     # Out of the except block: the traceback no longer pins the case's tensors.
     prepared = None
     devices.release_memory(device)
-    _skip(run_state, case, reason)
+    run_state.skip(case, reason)

@@ -27,8 +27,7 @@ def test_scenario(benchmark, scenario_case: ScenarioSpec, run_state) -> None:  #
     spec = scenario_case
     reason = machine_skip_reason(spec)
     if reason:
-        run_state.record_skip(spec, reason)
-        pytest.skip(reason)
+        run_state.skip(spec, reason)
     benchmark.group = spec.group
     device = torch.device(spec.device)
     preset = run_state.selection.settings
@@ -50,5 +49,4 @@ def test_scenario(benchmark, scenario_case: ScenarioSpec, run_state) -> None:  #
     if rejection is not None:
         run_state.record_invalid(spec, rejection)
         pytest.skip(f"invalid in {spec.mode}: {rejection}")
-    run_state.record_skip(spec, reason)
-    pytest.skip(reason)
+    run_state.skip(spec, reason)
