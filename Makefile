@@ -8,6 +8,8 @@ TORCH_SPEC ?= torch==2.13.0
 
 # Case selection (comma-separated lists; empty means the preset's choice).
 PRESET ?= default
+# Independent processes per run (empty: the preset's; ci runs 5). Comparisons of times need >= 2.
+REPEAT ?=
 WORKLOADS ?=
 MODES ?=
 PASSES ?=
@@ -27,14 +29,13 @@ SCENARIO_SIZES ?=
 # 4 KiB that depends on which case ran before (MEASUREMENT.md). Set ALLOC_ENV= to measure glibc's defaults.
 ALLOC_ENV ?= MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=68719476736
 
-BENCH_SELECTION = --gb-preset=$(PRESET) --gb-seed=$(SEED) \
+BENCH_SELECTION = --gb-seed=$(SEED) \
 	$(if $(WORKLOADS),--gb-workloads=$(WORKLOADS)) $(if $(MODES),--gb-modes=$(MODES)) \
 	$(if $(PASSES),--gb-passes=$(PASSES)) $(if $(SIZES),--gb-sizes=$(SIZES)) \
 	$(if $(DEVICES),--gb-devices=$(DEVICES)) $(if $(DTYPES),--gb-dtypes=$(DTYPES)) \
 	$(if $(THREADS),--gb-threads=$(THREADS)) $(if $(SCENARIOS),--gb-scenarios=$(SCENARIOS)) \
 	$(if $(MICROBATCHES),--gb-microbatches=$(MICROBATCHES)) $(if $(SCENARIO_SIZES),--gb-scenario-sizes=$(SCENARIO_SIZES))
-BENCH_OPTIONS = --benchmark-save=$(PRESET) --benchmark-save-data --benchmark-disable-gc \
-	--benchmark-group-by=group --benchmark-sort=name --benchmark-columns=median,iqr,min,rounds -rs
+BENCH_OPTIONS = --benchmark-disable-gc
 
 COMPARE_OPTIONS = --group-by=group --sort=name --columns=median,iqr,min,rounds
 
@@ -49,7 +50,8 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 bench: install
-	$(ALLOC_ENV) $(PY) -m pytest benchmarks $(BENCH_SELECTION) $(BENCH_OPTIONS)
+	$(ALLOC_ENV) $(PY) -m bench_lib bench --preset=$(PRESET) $(if $(REPEAT),--repeat=$(REPEAT)) \
+		-- $(BENCH_SELECTION) $(BENCH_OPTIONS)
 	$(PY) -m bench_lib report
 
 # RUNS: run ids (0001), paths or globs (default: the latest run); BASE: a run to compare against.

@@ -27,6 +27,9 @@ class Preset:
     seconds_per_case: float
     min_rounds: int
     max_rounds: int
+    # Independent processes per run (python -m bench_lib bench; REPEAT= overrides). Times move
+    # between processes far more than between rounds, so comparing runs needs several.
+    replicates: int = 1
 
 
 PRESETS: dict[str, Preset] = {
@@ -34,7 +37,12 @@ PRESETS: dict[str, Preset] = {
     "default": Preset(
         sizes=(2**10, 2**14, 2**17, 2**21, 2**24), seconds_per_case=0.4, min_rounds=5, max_rounds=1000
     ),
-    "full": Preset(sizes=tuple(2**k for k in range(10, 25, 2)), seconds_per_case=1.0, min_rounds=10, max_rounds=5000),
+    "full": Preset(sizes=tuple(2**k for k in range(10, 25, 2)), seconds_per_case=1.0, min_rounds=10, max_rounds=5000,
+                   replicates=3),
+    # Regression gating: many short processes beat few long ones, since the noise that matters is
+    # between processes. Five replicates are the fewest whose exact permutation test can reach
+    # p < 0.01 (2/252 = 0.008); the whole run stays under 90 s on 2 cores.
+    "ci": Preset(sizes=(2**10, 2**14, 2**18), seconds_per_case=0.04, min_rounds=5, max_rounds=100, replicates=5),
 }
 
 # Sizes (input elements) of each scenario's cases, per preset; --gb-scenario-sizes sets one list
@@ -44,6 +52,7 @@ PRESETS: dict[str, Preset] = {
 # deep_mlp (zero_grad, freezing) does about 5x the mlp's work per element, so it stays smaller.
 SCENARIO_SIZES: dict[str, dict[str, tuple[int, ...]]] = {
     "quick": {"accumulation": (2**18,), "zero_grad": (2**12,), "freezing": (2**16,), "inplace": (2**16,)},
+    "ci": {"accumulation": (2**18,), "zero_grad": (2**12,), "freezing": (2**16,), "inplace": (2**16,)},
     "default": {
         "accumulation": (2**16, 2**20), "zero_grad": (2**12, 2**16), "freezing": (2**16, 2**18),
         "inplace": (2**16, 2**20),

@@ -1,7 +1,8 @@
-"""``python -m bench_lib report|compare``: the command line of the report.
+"""``python -m bench_lib bench|report|compare``: measure, report, compare.
 
 Bad input ends with one line, ``gradbench: error: <file or argument>: <problem>``, and exit
-status 2; a comparison that finds a significant slowdown above --fail-above exits 1.
+status 2; a comparison whose gates fail exits 1; ``bench`` exits 1 when a replicate fails and
+130 when interrupted, saving nothing in either case.
 """
 
 from __future__ import annotations
@@ -24,9 +25,17 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m bench_lib", description="Reports on saved gradbench runs.")
+    parser = _Parser(prog="python -m bench_lib", description="Measure gradbench runs, report on them, compare them.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     storage = dict(type=Path, default=Path(".benchmarks"), help="where runs are saved (default: .benchmarks)")
+
+    bench = commands.add_parser("bench", help="run the suite as independent replicate processes; save one run")
+    bench.add_argument("--preset", default="default", help="quick, default, full or ci (default: default)")
+    bench.add_argument("--repeat", metavar="N",
+                       help="replicate processes (default: the preset's: quick 1, default 1, full 3, ci 5)")
+    bench.add_argument("--storage", **storage)
+    bench.add_argument("pytest_args", nargs=argparse.REMAINDER, metavar="-- PYTEST_ARGS",
+                       help="passed to every replicate's pytest (case selection: --gb-* options)")
 
     report = commands.add_parser("report", help="build reports/index.html, summary.csv and summary.md")
     report.add_argument("runs", nargs="*", metavar="RUN",
@@ -49,12 +58,29 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
+        if args.command == "bench":
+            return _bench(args)
         if args.command == "report":
             return _report(args)
         return _compare(args)
     except InputError as exc:
         print(f"gradbench: error: {exc}", file=sys.stderr)
         return EXIT_INPUT
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from bench_lib.cases import PRESETS
+    from bench_lib.launch import bench
+
+    if args.preset not in PRESETS:
+        raise InputError("--preset", f"unknown preset {args.preset!r}; allowed: {', '.join(PRESETS)}")
+    repeat = PRESETS[args.preset].replicates
+    if args.repeat is not None:
+        if not args.repeat.isascii() or not args.repeat.isdigit() or not 1 <= int(args.repeat) <= 100:
+            raise InputError("REPEAT", f"{args.repeat!r} is not a whole number of replicates from 1 to 100")
+        repeat = int(args.repeat)
+    pytest_args = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
+    return bench([f"--gb-preset={args.preset}", *pytest_args], repeat, args.preset, args.storage)
 
 
 def _report(args: argparse.Namespace) -> int:

@@ -5,7 +5,8 @@ with three additions, all plain JSON:
 
 * ``benchmarks[i]["extra_info"]``: one case's description and memory metrics (``CASE_KEYS``).
 * ``machine_info["gradbench"]``: the run's environment (``ENVIRONMENT_KEYS``).
-* ``output_json["gradbench"]``: ``{"schema_version", "selection", "skipped": [...]}``, where each
+* ``output_json["gradbench"]``: ``{"schema_version", "selection", "skipped": [...]}`` and the run's
+  ``RUN_KEYS``, where each
   skipped entry holds the case keys of ``SPEC_KEYS`` plus ``"reason"`` (a skipped scenario case
   also holds ``"scenario"`` and ``"variant"``); plus ``"scenario_selection"`` and ``"invalid"``
   (``INVALID_KEYS``: scenario cases autograd rejected), written by runs that have scenarios.
@@ -26,11 +27,16 @@ Schema history:
   3: ``interleaved_median``, ``interleaved_q1``, ``interleaved_q3``, ``interleaved_rounds``,
      ``interleaved_data`` (forward passes and scenario cases). Readers take older runs with
      these as null.
+  4: replicates. A run is ``replicates`` independent processes of the same case matrix, merged
+     into one file by ``python -m bench_lib bench``: each case's ``stats`` pool every replicate's
+     rounds (so ``pytest-benchmark compare`` reads it as before) and its ``extra_info["replicates"]``
+     holds one ``REPLICATE_KEYS`` summary per process. The top-level section gains ``RUN_KEYS``.
+     Readers take older runs as one replicate of unknown completeness.
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # What identifies a case; together they are unique within a run.
 SPEC_KEYS = ("workload", "mode", "pass", "size", "device", "dtype")
@@ -62,7 +68,28 @@ CASE_KEYS = SPEC_KEYS + (
     "interleaved_q1",
     "interleaved_q3",
     "interleaved_rounds",
-    "interleaved_data",       # their raw per-round seconds, for confidence intervals of ratios
+    "interleaved_data",       # their raw per-round seconds, for confidence intervals of ratios;
+                              # with replicates, each replicate's rounds in turn, in the same
+                              # order for every member of the group (so round i pairs up)
+)
+
+# One process's view of a case, kept per replicate in a merged run's extra_info["replicates"]
+# (a list, one entry per process that measured the case; the only key a merged case adds to
+# CASE_KEYS). Times vary
+# between processes far more than between the rounds of one, so comparisons between runs are
+# made on these, never on pooled rounds.
+REPLICATE_KEYS = (
+    "median", "q1", "q3", "rounds",          # of that process's timed rounds (seconds)
+    "interleaved_median", "interleaved_rounds",  # null where the case has no interleaved rounds
+    "background_cpu",
+    "peak_tensor_bytes", "saved_bytes", "saved_tensor_count", "graph_nodes",
+)
+
+# The run as a whole, in output_json["gradbench"] (schema 4).
+RUN_KEYS = (
+    "replicates",        # independent processes merged into this file (>= 1)
+    "complete",          # true only when every replicate's pytest session ended with exit status 0
+    "replicate_times",   # per replicate: {"started": ISO time, "seconds": wall-clock seconds}
 )
 
 ENVIRONMENT_KEYS = (

@@ -39,6 +39,9 @@ class RunState:
     # Per group (forward modes, or a scenario's variants): each member's interleaved_* figures,
     # measured once, at the group's first case.
     interleaved: dict[str, dict[CaseSpec | ScenarioSpec, dict[str, object]]] = field(default_factory=dict)
+    # pytest's exit status, known before pytest-benchmark writes the run file: a run that was
+    # interrupted or had a failing case is saved with "complete": false, never as a whole run.
+    exit_status: int | None = None
 
     def interleaved_for(self, spec: CaseSpec) -> dict[str, object]:
         if spec.group not in self.interleaved:
@@ -84,7 +87,7 @@ STATE = pytest.StashKey[RunState]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("gradbench", "gradbench case selection")
-    group.addoption("--gb-preset", default="default", help="quick, default or full (default: default)")
+    group.addoption("--gb-preset", default="default", help="quick, default, full or ci (default: default)")
     for name in LIST_OPTIONS:
         group.addoption(f"--gb-{name}", default=None, help=f"comma-separated {name} (default: the preset's)")
     group.addoption("--gb-threads", default=None, help="torch intra-op threads, fixed for the run (default: torch's)")
@@ -98,6 +101,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="micro-batch counts of accumulation; 1 is always added (default: 1,2,4,8)",
     )
     group.addoption("--gb-scenario-sizes", default=None, help="sizes of the scenario cases (default: the preset's)")
+    group.addoption("--gb-summary", default="yes", choices=("yes", "no"),
+                    help="print gradbench's summary and claims at the end (default: yes; "
+                         "python -m bench_lib bench prints one for all replicates instead)")
 
 
 def _positive_int(option: str, text: str, *, allow_zero: bool = False) -> int:
@@ -189,6 +195,14 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     ]
 
 
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Any:
+    # Outermost wrapper: runs before pytest-benchmark's, which writes the run file.
+    if STATE in session.config.stash:
+        session.config.stash[STATE].exit_status = int(exitstatus)
+    yield
+
+
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict[str, object]) -> None:
     machine_info["gradbench"] = environment.collect(config.stash[STATE].seed)
 
@@ -201,11 +215,14 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks: list, output
         "skipped": state.skipped,
         "scenario_selection": state.scenarios.as_dict() if state.scenarios else None,
         "invalid": state.invalid,
+        "complete": state.exit_status == 0,
     }
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if terminalreporter.config.getoption("gb_summary") == "no":
+        return
     session = getattr(terminalreporter.config, "_benchmarksession", None)
     cases = [bench.as_dict(include_data=False) for bench in getattr(session, "benchmarks", [])]
     # Scenario variants share their spec keys; the mode-matrix summary and physics check would mix them.

@@ -1,0 +1,124 @@
+"""``python -m bench_lib bench``: the suite as independent replicate processes, saved as one run.
+
+Each replicate is a fresh ``pytest benchmarks`` process writing its own JSON to a private folder.
+Only when every replicate has ended with exit status 0 are they merged (bench_lib.replicates)
+and saved, atomically and under a new number, as ``<storage>/<machine>/NNNN_<name>.json``: the
+name pytest-benchmark's own ``--benchmark-save`` would give, so ``pytest-benchmark compare`` and
+the run ids (0001) work as before. An interrupted or failed run saves nothing under the
+storage, and says where the replicate files it did write were left.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench_lib.replicates import merge
+
+EXIT_FAILED, EXIT_INTERRUPTED = 1, 130
+_RUN_FILE = re.compile(r"^(\d{4})_")
+
+
+class ReplicateFailed(Exception):
+    """A replicate process did not end cleanly; the message is one line, the exit code attached."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def pytest_command(pytest_args: Sequence[str], json_path: Path) -> list[str]:
+    # -q and --benchmark-quiet: the launcher prints one summary of the merged run instead of N.
+    return [sys.executable, "-m", "pytest", "benchmarks", "-q", "-rs", "--benchmark-quiet", "--gb-summary=no",
+            f"--benchmark-json={json_path}", *pytest_args]
+
+
+def run_replicates(pytest_args: Sequence[str], repeat: int, workdir: Path) -> tuple[list[dict], list[dict]]:
+    """Run ``repeat`` replicate processes one after the other; their documents and times."""
+    docs, times = [], []
+    for index in range(1, repeat + 1):
+        json_path = workdir / f"replicate-{index}.json"
+        started = datetime.datetime.now(datetime.timezone.utc)
+        print(f"gradbench: replicate {index}/{repeat} started {started:%H:%M:%S}", flush=True)
+        clock = time.perf_counter()
+        code = subprocess.call(pytest_command(pytest_args, json_path))
+        seconds = time.perf_counter() - clock
+        if code != 0:
+            raise ReplicateFailed(f"replicate {index}/{repeat} ended with pytest exit status {code}", code)
+        if not json_path.is_file():
+            raise ReplicateFailed(f"replicate {index}/{repeat} measured no case (see the skip reasons above)",
+                                  EXIT_FAILED)
+        docs.append(json.loads(json_path.read_text()))
+        times.append({"started": started.isoformat(timespec="seconds"), "seconds": round(seconds, 2)})
+        left = seconds * (repeat - index)
+        print(f"gradbench: replicate {index}/{repeat} done in {seconds:.0f} s"
+              + (f", about {left:.0f} s left" if index < repeat else ""), flush=True)
+    return docs, times
+
+
+def save_run(doc: dict, storage: Path, name: str) -> Path:
+    """Write ``doc`` as the next NNNN_<name>.json of this machine's folder, never over a file."""
+    from pytest_benchmark.utils import get_machine_id
+
+    folder = storage / get_machine_id()
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".saving-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(doc, handle, indent=4)
+        while True:
+            numbers = [int(m.group(1)) for p in folder.iterdir() if (m := _RUN_FILE.match(p.name))]
+            target = folder / f"{max(numbers, default=0) + 1:04d}_{name}.json"
+            try:
+                os.link(tmp, target)  # fails if another run took the number meanwhile: take the next
+                return target
+            except FileExistsError:
+                continue
+    finally:
+        os.unlink(tmp)
+
+
+def bench(pytest_args: Sequence[str], repeat: int, name: str, storage: Path) -> int:
+    workdir = Path(tempfile.mkdtemp(prefix="gradbench-replicates-"))
+    try:
+        docs, times = run_replicates(pytest_args, repeat, workdir)
+        doc = merge(docs, times)
+    except ReplicateFailed as error:
+        print(f"gradbench: error: {error}; nothing saved under {storage} "
+              f"(the replicate files written so far are in {workdir})", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print(f"\ngradbench: interrupted; nothing saved under {storage} "
+              f"(the replicate files written so far are in {workdir})", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    path = save_run(doc, storage, name)
+    shutil.rmtree(workdir, ignore_errors=True)
+    print_summary(doc)
+    total = sum(t["seconds"] for t in times)
+    print(f"gradbench: saved {path} ({repeat} replicate{'s' if repeat != 1 else ''}, {total:.0f} s of measuring)")
+    return 0
+
+
+def print_summary(doc: dict) -> None:
+    """The terminal summary and the scenario claims, once, for the merged run."""
+    from bench_lib import claims, summary
+
+    cases = [{key: value for key, value in bench.items()} for bench in doc["benchmarks"]]
+    matrix = [case for case in cases if "scenario" not in case["extra_info"]]
+    scenario_cases = [case for case in cases if "scenario" in case["extra_info"]]
+    invalid = doc.get("gradbench", {}).get("invalid") or []
+    lines = summary.format_summary(matrix) if matrix else []
+    if scenario_cases or invalid:
+        lines += ["", "gradbench scenarios: each claim checked from this run's numbers"]
+        lines += [f"  {c.scenario}: {c.verdict.upper()}. {c.sentence}"
+                  for c in claims.check_claims(scenario_cases, invalid).values()]
+    print("\n".join(["", *lines]))

@@ -1,0 +1,110 @@
+"""Merge the run files of independent replicate processes into one run file (schema 4).
+
+Times vary far more between processes than between the rounds of one process (the allocator's
+regime, frequency, what else the machine does: a case's median moves by 1.1-1.7x from one
+process to the next on a 2-core machine while its rounds stay within a few %). A comparison
+between runs therefore needs several processes per run and statistics over them. The merged
+file stays an ordinary pytest-benchmark run: each case's ``stats`` pool every replicate's rounds,
+and ``extra_info["replicates"]`` keeps one summary per process for the comparisons.
+
+Pure functions on the JSON documents: no torch, no files.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from bench_lib.schema import REPLICATE_KEYS, SCHEMA_VERSION, SPEC_KEYS
+
+# The deterministic metrics: every replicate of a case must agree on them.
+COUNT_KEYS = ("saved_bytes", "saved_tensor_count", "graph_nodes")
+
+
+def pooled_stats(samples: Sequence[float], iterations: int = 1) -> dict[str, Any]:
+    """pytest-benchmark's own statistics of ``samples``, with the raw data, as it saves them."""
+    from pytest_benchmark.stats import Stats
+
+    stats = Stats()
+    for sample in samples:
+        stats.update(sample)
+    return {**stats.as_dict(), "iterations": iterations, "data": list(samples)}
+
+
+def replicate_summary(bench: Mapping[str, Any]) -> dict[str, Any]:
+    """One process's REPLICATE_KEYS for one case."""
+    info, stats = bench["extra_info"], bench["stats"]
+    summary = {key: stats[key] for key in ("median", "q1", "q3", "rounds")}
+    summary.update({key: info.get(key) for key in REPLICATE_KEYS if key not in summary})
+    return summary
+
+
+def merge(docs: Sequence[Mapping[str, Any]], replicate_times: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """One run document from the documents of ``len(docs)`` replicate processes, in run order.
+
+    A case measured by only some replicates keeps the replicates that measured it. Counts that
+    differ between replicates are not averaged away: the merge refuses them (ValueError), since
+    they are meant to be exact.
+    """
+    if not docs:
+        raise ValueError("no replicate run to merge")
+    if len(replicate_times) != len(docs):
+        raise ValueError("one replicate_times entry per replicate is needed")
+    merged = copy.deepcopy(dict(docs[0]))
+    by_name: dict[str, list[Mapping[str, Any]]] = {}
+    for doc in docs:
+        for bench in doc["benchmarks"]:
+            by_name.setdefault(bench["fullname"], []).append(bench)
+    merged["benchmarks"] = [_merge_case(benches) for benches in by_name.values()]
+    measured = {_spec_key(bench["extra_info"]) for bench in merged["benchmarks"]}
+    section = merged.setdefault("gradbench", {})
+    section["schema_version"] = SCHEMA_VERSION
+    section["skipped"] = _union_skipped(docs, measured)
+    section["replicates"] = len(docs)
+    section["complete"] = all(doc.get("gradbench", {}).get("complete") is True for doc in docs)
+    section["replicate_times"] = [dict(times) for times in replicate_times]
+    return merged
+
+
+def _merge_case(benches: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    first = benches[0]
+    merged = copy.deepcopy(dict(first))
+    info = merged["extra_info"]
+    for key in COUNT_KEYS:
+        values = {bench["extra_info"].get(key) for bench in benches}
+        if len(values) > 1:
+            raise ValueError(f"{first['fullname']}: replicates disagree on {key} ({sorted(map(str, values))}); "
+                             "it must be exact")
+    data = [sample for bench in benches for sample in bench["stats"]["data"]]
+    merged["stats"] = pooled_stats(data, first["stats"].get("iterations", 1))
+    info["replicates"] = [replicate_summary(bench) for bench in benches]
+    background = [bench["extra_info"].get("background_cpu") for bench in benches]
+    known = [value for value in background if value is not None]
+    info["background_cpu"] = max(known) if known else None
+    interleaved = [bench["extra_info"].get("interleaved_data") for bench in benches]
+    if all(interleaved):
+        pooled = [sample for samples in interleaved for sample in samples]
+        stats = pooled_stats(pooled)
+        info.update(interleaved_median=stats["median"], interleaved_q1=stats["q1"], interleaved_q3=stats["q3"],
+                    interleaved_rounds=len(pooled), interleaved_data=pooled)
+    else:
+        info.update(dict.fromkeys(("interleaved_median", "interleaved_q1", "interleaved_q3",
+                                   "interleaved_rounds", "interleaved_data")))
+    info["schema_version"] = SCHEMA_VERSION
+    return merged
+
+
+def _spec_key(entry: Mapping[str, Any]) -> tuple[Any, ...]:
+    return tuple(entry.get(key) for key in ("scenario", "variant", *SPEC_KEYS))
+
+
+def _union_skipped(docs: Sequence[Mapping[str, Any]], measured: set[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """Every replicate's skipped cases, once each, except those another replicate measured."""
+    seen: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for doc in docs:
+        for entry in doc.get("gradbench", {}).get("skipped", []):
+            key = _spec_key(entry)
+            if key not in measured:
+                seen.setdefault(key, dict(entry))
+    return list(seen.values())
