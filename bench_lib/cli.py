@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from bench_lib.report.errors import InputError
 
@@ -46,11 +46,23 @@ def _parser() -> argparse.ArgumentParser:
                         help="the page; summary.csv and summary.md go beside it (default: reports/index.html)")
     report.add_argument("--storage", **storage)
 
-    comp = commands.add_parser("compare", help="compare two runs case by case; exit 1 on a significant slowdown")
+    comp = commands.add_parser("compare", help="compare two runs case by case; exit 1 when a gate fails",
+                                description="Verdicts come from the variance between replicate processes "
+                                            "(make bench PRESET=ci records 5). Each gate takes a percentage, "
+                                            "or off to report without failing.")
     comp.add_argument("base", metavar="BASE", help="the baseline run")
     comp.add_argument("new", metavar="NEW", help="the run to check")
     comp.add_argument("--fail-above", default="10%", metavar="PCT",
-                      help="fail when a case is significantly slower by more than this (default: 10%%)")
+                      help="fail when a case's time is significantly slower by more than this (default: 10%%)")
+    comp.add_argument("--fail-ratio-above", default="10%", metavar="PCT",
+                      help="fail when an interleaved overhead ratio grad/mode is significantly larger by more "
+                           "than this (default: 10%%)")
+    comp.add_argument("--fail-peak-above", default="5%", metavar="PCT",
+                      help="fail when a case's peak tensor memory is larger by more than this (default: 5%%)")
+    comp.add_argument("--fail-on-count-change", default=True, action=argparse.BooleanOptionalAction,
+                      help="fail when a saved-bytes, saved-tensor or graph-node count changed (default: yes)")
+    comp.add_argument("--show", default=10, type=int, metavar="N",
+                      help="cases listed per verdict (default: 10)")
     comp.add_argument("--storage", **storage)
     return parser
 
@@ -103,25 +115,78 @@ def _report(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     from bench_lib.report import compare, runs
     from bench_lib.report.load import load_runs
-    from bench_lib.report.units import size_label
 
-    threshold = compare.parse_threshold(args.fail_above)
-    base = load_runs([runs.resolve_one(args.base, args.storage)])
-    new = load_runs([runs.resolve_one(args.new, args.storage)])
-    result = compare.compare_runs(base.runs[0], base.cases, new.runs[0], new.cases)
-    print(f"{result.new.label} vs base {result.base.label}: {len(result.table)} cases in both, "
-          f"{result.count(compare.SLOWER)} significantly slower, {result.count(compare.FASTER)} significantly faster, "
-          f"{result.count(compare.SAME)} unchanged, {result.count(compare.UNTESTED)} with too few samples; "
-          f"{result.only_base} only in base, {result.only_new} only in new")
-    changed = result.table[result.table["verdict"].isin([compare.SLOWER, compare.FASTER])]
-    for r in changed.sort_values("ratio", ascending=False).to_dict("records"):
-        interval = f"95% CI {r['ci_low']:.3f}-{r['ci_high']:.3f}, p={r['p_value']:.2g}"
-        print(f"  {r['verdict']:<7} {r['ratio']:6.3f}x  ({interval})  "
-              f"{r['workload']} {r['mode']} {r['pass']} {size_label(r['size'])} {r['device']} {r['dtype']}")
-    failing = compare.regressions(result.table, threshold)
-    if len(failing):
-        print(f"FAIL: {len(failing)} case{'s' if len(failing) != 1 else ''} significantly slower by more than "
-              f"{threshold * 100:g}%")
+    gates = compare.Gates(
+        time=compare.parse_threshold(args.fail_above, "--fail-above", allow_off=True),
+        ratio=compare.parse_threshold(args.fail_ratio_above, "--fail-ratio-above", allow_off=True),
+        peak=compare.parse_threshold(args.fail_peak_above, "--fail-peak-above", allow_off=True),
+        counts=args.fail_on_count_change,
+    )
+    loaded = [load_runs([runs.resolve_one(run_id, args.storage)]) for run_id in (args.base, args.new)]
+    for run_id, one in zip((args.base, args.new), loaded, strict=True):
+        _check_comparable(run_id, one.runs[0], gates)
+    (base, new) = loaded
+    result = compare.compare_runs(base.runs[0], base.cases, new.runs[0], new.cases,
+                                  threshold=gates.time or compare.Gates.time,
+                                  ratio_threshold=gates.ratio or compare.Gates.ratio,
+                                  peak_tolerance=gates.peak or compare.Gates.peak)
+    if result.times.empty:
+        raise InputError(args.new, f"shares no measured case with {args.base}: nothing to compare")
+    for line in _comparison_lines(result, args.show):
+        print(line)
+    failed = compare.failures(result, gates)
+    for line in failed:
+        print(f"FAIL: {line}")
+    if failed:
         return EXIT_REGRESSION
-    print(f"OK: no case significantly slower by more than {threshold * 100:g}%")
+    print(f"OK: every gate holds ({_gate_summary(gates)})")
     return 0
+
+
+def _check_comparable(run_id: str, run: Any, gates: Any) -> None:
+    if run.replicates is None:
+        raise InputError(run_id, "has no replicates (written by pytest directly or before schema 4); "
+                                 "make bench records them")
+    if run.complete is False:
+        raise InputError(run_id, "is incomplete (interrupted, or a case failed): compare complete runs")
+    if gates.time is not None and run.replicates < 2:
+        raise InputError(run_id, f"has {run.replicates} replicate: a gate on times needs >= 2 per run "
+                                 "(make bench PRESET=ci, or REPEAT=5); --fail-above off compares the rest")
+
+
+def _gate_summary(gates: Any) -> str:
+    def pct(value: float | None) -> str:
+        return "off" if value is None else f"{value:.0%}"
+
+    return (f"times {pct(gates.time)}, overhead ratios {pct(gates.ratio)}, peak memory {pct(gates.peak)}, "
+            f"counts {'exact' if gates.counts else 'off'}")
+
+
+def _comparison_lines(result: Any, show: int) -> list[str]:
+    from bench_lib.report import compare
+
+    times, ratios = result.times, result.ratios
+    lines = [f"{result.new.label} ({result.new.replicates} replicates) vs base {result.base.label} "
+             f"({result.base.replicates} replicates): {len(times)} cases in both, {result.only_base} only in base, "
+             f"{result.only_new} only in new"]
+    for title, table, unit in (("times", times, "case"), ("overhead ratios grad/mode", ratios, "ratio")):
+        counts = ", ".join(f"{result.count(v, 'times' if table is times else 'ratios')} {v}" for v in compare.VERDICTS)
+        lines.append(f"{title}: {counts} ({len(table)} {unit}s; significance after Benjamini-Hochberg at "
+                     f"{compare.FDR:g})")
+        for verdict in (compare.SLOWER, compare.FASTER, compare.INCONCLUSIVE):
+            chosen = table[table["verdict"] == verdict]
+            chosen = chosen.sort_values("ratio", ascending=verdict == compare.FASTER)
+            for row in chosen.head(show).to_dict("records"):
+                interval = "" if row["ci_low"] != row["ci_low"] else f" (95% CI {row['ci_low']:.3f}-{row['ci_high']:.3f})"
+                name = compare.case_name(row, ratio=table is ratios)
+                lines.append(f"  {verdict:<12} {row['ratio']:6.3f}x{interval}  {name}: {row['reason']}")
+            if len(chosen) > show:
+                lines.append(f"  ... and {len(chosen) - show} more {verdict} (--show N lists more)")
+    lines.append(f"exact counts: {len(result.counts)} changed")
+    for row in result.counts.head(show).to_dict("records"):
+        lines.append(f"  changed {row['base']} -> {row['new']}  {compare.case_name(row)}")
+    moved = result.peaks[result.peaks["verdict"] != compare.UNCHANGED]
+    lines.append(f"peak tensor memory: {len(moved)} of {len(result.peaks)} cases beyond ±{result.peak_tolerance:.0%}")
+    for row in moved.head(show).to_dict("records"):
+        lines.append(f"  {row['verdict']:<8} {row['base']:.0f} -> {row['new']:.0f} bytes  {compare.case_name(row)}")
+    return lines

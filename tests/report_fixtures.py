@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -239,23 +240,65 @@ def artifact_run() -> dict[str, Any]:
     return run_doc(benchmarks, datetime="2026-01-08T10:00:00.000000+00:00")
 
 
+COMPARISON_REPLICATES = 5
+# Process-to-process noise of the comparison fixtures: each replicate's times are scaled by one
+# lognormal factor of this spread, as a real process's allocator regime or clock would.
+PROCESS_SPREAD = 0.02
+
+
 def comparison_pair() -> tuple[dict[str, Any], dict[str, Any]]:
-    """Base and new runs: grad at 2^10 20 % slower, no_grad at 2^18 15 % faster, the rest
-    unchanged; 2^22 only in the base, inference_mode only in the new run."""
+    """Base and new runs of COMPARISON_REPLICATES replicates each, merged by bench_lib.replicates:
+    grad at 2^10 20 % slower, no_grad at 2^18 15 % faster, the rest unchanged; 2^22 only in the
+    base, inference_mode only in the new run; the new grad at 2^14 saves 4 bytes more per element
+    (an exact count that changed) and its peak memory is 50 % larger."""
     rng = np.random.default_rng(5)
-    base, new = [], []
+    factors = {("grad", 2**10): 1.20, ("no_grad", 2**18): 0.85}
+    return (replicated(lambda: _comparison_cases(rng, {}, in_new=False), commit="base000",
+                       datetime="2026-01-01T10:00:00.000000+00:00"),
+            replicated(lambda: _comparison_cases(rng, factors, in_new=True), commit="new0000",
+                       datetime="2026-01-02T10:00:00.000000+00:00"))
+
+
+def _comparison_cases(rng: np.random.Generator, factors: dict[tuple[str, int], float],
+                      in_new: bool) -> list[dict[str, Any]]:
+    """One replicate process's cases: its own noise factor on every time, and interleaved rounds
+    shared by the modes of each forward group (paired round by round)."""
+    process = float(np.exp(PROCESS_SPREAD * rng.standard_normal()))
+    benchmarks = []
     for n in (2**10, 2**14, 2**18):
-        for mode in ("grad", "no_grad"):
-            t = modelled(FORWARD_MODEL[mode], n)
-            factor = {("grad", 2**10): 1.20, ("no_grad", 2**18): 0.85}.get((mode, n), 1.0)
-            saved = {"saved_bytes": 4 * n, "saved_tensor_count": 1} if mode == "grad" else {}
-            base.append(case("pointwise", mode, "forward", n, noisy(rng, t, 30), **saved))
-            new.append(case("pointwise", mode, "forward", n, noisy(rng, t * factor, 30), **saved))
-        new.append(case("pointwise", "inference_mode", "forward", n,
-                        noisy(rng, modelled(FORWARD_MODEL["inference_mode"], n), 30)))
-    base.append(case("pointwise", "grad", "forward", 2**22, noisy(rng, modelled(FORWARD_MODEL["grad"], 2**22), 30)))
-    return (run_doc(base, datetime="2026-01-01T10:00:00.000000+00:00", commit="base000"),
-            run_doc(new, datetime="2026-01-02T10:00:00.000000+00:00", commit="new0000"))
+        modes = ("grad", "no_grad", "inference_mode") if in_new else ("grad", "no_grad")
+        window = 1.0 + 0.02 * rng.standard_normal(20)  # the drift that all modes of the group share
+        for mode in modes:
+            t = modelled(FORWARD_MODEL[mode], n) * process * factors.get((mode, n), 1.0)
+            grad = mode == "grad"
+            changed = in_new and grad and n == 2**14
+            saved = {"saved_bytes": (8 if changed else 4) * n, "saved_tensor_count": 1} if grad else {}
+            bench = case("pointwise", mode, "forward", n, noisy(rng, t, 30), **saved,
+                         peak_tensor_bytes=12 * n if changed else 8 * n)
+            interleaved = [round(float(v), 12) for v in t * window * (1.0 + 0.01 * rng.standard_normal(20))]
+            bench["extra_info"].update(interleaved_median=float(np.median(interleaved)), interleaved_q1=min(interleaved),
+                                       interleaved_q3=max(interleaved), interleaved_rounds=len(interleaved),
+                                       interleaved_data=interleaved)
+            benchmarks.append(bench)
+    if not in_new:
+        benchmarks.append(case("pointwise", "grad", "forward", 2**22,
+                               noisy(rng, modelled(FORWARD_MODEL["grad"], 2**22) * process, 30)))
+    return benchmarks
+
+
+def replicated(build: Callable[[], list[dict[str, Any]]], replicates: int = COMPARISON_REPLICATES,
+               **run_options: Any) -> dict[str, Any]:
+    """A run file as ``python -m bench_lib bench`` saves it: ``replicates`` process documents,
+    each from ``build()``, merged."""
+    from bench_lib.replicates import merge
+
+    docs = []
+    for _ in range(replicates):
+        doc = run_doc(build(), **run_options)
+        doc["gradbench"]["complete"] = True
+        docs.append(doc)
+    times = [{"started": "2026-01-01T10:00:00+00:00", "seconds": 10.0}] * replicates
+    return merge(docs, times)
 
 
 INPLACE_ERROR = (

@@ -33,9 +33,23 @@ BAD_INPUTS = [
     (["report", "0042", "--storage", "tests/data"], "0042: no run numbered 0042 under tests/data/*/"),
     (["report", "tests/data/report_small.json", "--base", "missing.json"], "missing.json: no such file"),
     (["compare", "tests/data/report_base.json", "tests/data/report_new.json", "--fail-above", "ten"],
-     "--fail-above: expected a percentage such as 10%"),
+     "--fail-above: expected a percentage above 0 such as 10% or 2.5%, or off, got 'ten'"),
+    (["compare", "tests/data/report_base.json", "tests/data/report_new.json", "--fail-above", "abc"],
+     "--fail-above: expected a percentage above 0"),
     (["compare", "tests/data/report_base.json", "tests/data/report_new.json", "--fail-above", "10"],
-     "--fail-above: expected a percentage such as 10%"),
+     "--fail-above: expected a percentage above 0"),
+    (["compare", "tests/data/report_base.json", "tests/data/report_new.json", "--fail-above=-5%"],
+     "--fail-above: expected a percentage above 0"),
+    (["compare", "tests/data/report_base.json", "tests/data/report_new.json", "--fail-above", "-5%"],
+     "command line: argument --fail-above: expected one argument"),
+    (["compare", "tests/data/report_base.json", "tests/data/report_new.json", "--fail-peak-above", "0%"],
+     "--fail-peak-above: expected a percentage above 0"),
+    (["compare", "tests/data/report_base.json", "tests/data/report_new.json", "--fail-ratio-above", "x"],
+     "--fail-ratio-above: expected a percentage above 0"),
+    (["compare", "0007", "tests/data/report_new.json", "--storage", "tests/data"],
+     "0007: no run numbered 0007 under tests/data/*/"),
+    (["compare", "tests/data/report_small.json", "tests/data/report_new.json"],
+     "tests/data/report_small.json: has no replicates (written by pytest directly or before schema 4)"),
     (["compare", "tests/data/report_base.json"], "command line: the following arguments are required: NEW"),
     (["frobnicate"], "command line: argument command: invalid choice"),
     (["report", "tests/data/report_single_mode.json", "--out", "tests/data/report_small.json/index.html"],
@@ -57,15 +71,64 @@ def test_truncated_file_is_called_truncated() -> None:
     assert "the file ends early: truncated?" in _run("report", "tests/data/bad_truncated.json").stderr
 
 
+COMPARE = ("compare", "tests/data/report_base.json", "tests/data/report_new.json")
+OTHER_GATES_OFF = ("--fail-ratio-above", "off", "--fail-peak-above", "off", "--no-fail-on-count-change")
+
+
 def test_compare_gates_on_significant_slowdowns_above_the_threshold() -> None:
-    # report_new is 20 % slower (significantly) in one case and 15 % faster in another.
-    failing = _run("compare", "tests/data/report_base.json", "tests/data/report_new.json", "--fail-above", "10%")
+    # report_new (5 replicates) is 20 % slower in grad 2^10 and 15 % faster in no_grad 2^18.
+    failing = _run(*COMPARE, "--fail-above", "10%", *OTHER_GATES_OFF)
     assert failing.returncode == 1, failing.stdout + failing.stderr
-    assert "1 significantly slower, 1 significantly faster" in failing.stdout
-    assert failing.stdout.splitlines()[-1] == "FAIL: 1 case significantly slower by more than 10%"
-    passing = _run("compare", "tests/data/report_base.json", "tests/data/report_new.json", "--fail-above", "25%")
+    assert "times: 1 slower, 1 faster, 4 unchanged, 0 inconclusive" in failing.stdout
+    assert failing.stdout.splitlines()[-1] == ("FAIL: 1 case significantly slower by more than 10%: "
+                                               "pointwise grad forward 2^10 cpu float32")
+    passing = _run(*COMPARE, "--fail-above", "25%", *OTHER_GATES_OFF)
     assert passing.returncode == 0, passing.stdout + passing.stderr
-    assert passing.stdout.splitlines()[-1] == "OK: no case significantly slower by more than 25%"
+    assert passing.stdout.splitlines()[-1] == ("OK: every gate holds (times 25%, overhead ratios off, "
+                                               "peak memory off, counts off)")
+
+
+@pytest.mark.parametrize(("gate", "failure"), [
+    (("--fail-ratio-above", "10%"), "FAIL: 2 overhead ratios grad/mode significantly larger by more than 10%: "
+                                    "pointwise grad/no_grad forward 2^10 cpu float32, "
+                                    "pointwise grad/no_grad forward 2^18 cpu float32"),
+    (("--fail-on-count-change",), "FAIL: 1 exact count changed: pointwise grad forward 2^14 cpu float32 saved_bytes"),
+    (("--fail-peak-above", "5%"), "FAIL: 1 peak tensor memory larger by more than 5%: "
+                                  "pointwise grad forward 2^14 cpu float32"),
+])
+def test_each_gate_fails_on_its_own(gate: tuple[str, ...], failure: str) -> None:
+    others = ["--fail-ratio-above", "off", "--fail-peak-above", "off", "--no-fail-on-count-change"]
+    option = others.index(gate[0]) if gate[0] in others else others.index("--no-fail-on-count-change")
+    del others[option:option + (2 if gate[0] != "--fail-on-count-change" else 1)]
+    result = _run(*COMPARE, "--fail-above", "off", *others, *gate)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-1] == failure
+
+
+def test_compare_refuses_vacuous_or_meaningless_comparisons(tmp_path: Path) -> None:
+    from report_fixtures import case, replicated
+
+    single = replicated(lambda: [case("pointwise", "grad", "forward", 1024, [1e-5] * 5)], replicates=1)
+    other = replicated(lambda: [case("other", "grad", "forward", 1024, [1e-5] * 5)], replicates=2)
+    incomplete = replicated(lambda: [case("pointwise", "grad", "forward", 1024, [1e-5] * 5)], replicates=2)
+    incomplete["gradbench"]["complete"] = False
+    for name, doc in (("single", single), ("other", other), ("incomplete", incomplete)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(doc))
+    expected = {
+        "single": "has 1 replicate: a gate on times needs >= 2 per run",
+        "other": "shares no measured case with tests/data/report_base.json: nothing to compare",
+        "incomplete": "is incomplete (interrupted, or a case failed): compare complete runs",
+    }
+    for name, message in expected.items():
+        result = _run("compare", "tests/data/report_base.json", str(tmp_path / f"{name}.json"))
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert result.stderr.startswith(f"gradbench: error: {tmp_path / name}.json: {message}"), result.stderr
+        assert len(result.stderr.splitlines()) == 1, result.stderr
+    # Without the gate on times, a single replicate still compares counts and memory.
+    result = _run("compare", "tests/data/report_base.json", str(tmp_path / "single.json"), "--fail-above", "off",
+                  "--no-fail-on-count-change")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "the new run has 1 replicate: its noise between processes is unknown" in result.stdout
 
 
 def test_report_of_the_latest_run_and_by_number(tmp_path: Path) -> None:
@@ -79,7 +142,7 @@ def test_report_of_the_latest_run_and_by_number(tmp_path: Path) -> None:
     assert result.stdout.splitlines() == [f"wrote {Path('reports') / name}" for name in
                                           ("summary.csv", "scenarios.csv", "summary.md", "index.html")]
     page = (tmp_path / "reports" / "index.html").read_text()
-    assert "0002_quick against base 0001_quick" in page
+    assert "0002_quick (5 replicates) against base 0001_quick (5 replicates)" in page
     assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == ["index.html", "scenarios.csv", "summary.csv",
                                                                         "summary.md"]
 

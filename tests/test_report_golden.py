@@ -78,15 +78,17 @@ def test_summaries_match_golden_files(tmp_path: Path, scenario: str) -> None:
 
 def test_comparison_table_matches_golden_file() -> None:
     base, new = (load_runs([DATA / f"report_{n}.json"]) for n in ("base", "new"))
-    table = compare.compare_cases(base.cases, new.cases)
-    _check("comparison_cases.csv", table.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
-    verdicts = {(r["mode"], r["size"]): r["verdict"] for r in table.to_dict("records")}
+    result = compare.compare_runs(base.runs[0], base.cases, new.runs[0], new.cases)
+    _check("comparison_cases.csv", result.times.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
+    verdicts = {(r["mode"], r["size"]): r["verdict"] for r in result.times.to_dict("records")}
     assert verdicts[("grad", 1024)] == compare.SLOWER
     assert verdicts[("no_grad", 2**18)] == compare.FASTER
-    assert sorted(verdicts.values()).count(compare.SAME) == 4
-    assert compare.unmatched(base.cases, new.cases) == (1, 3)
-    assert list(compare.regressions(table, 0.10)["size"]) == [1024]
-    assert compare.regressions(table, 0.25).empty
+    assert sorted(verdicts.values()).count(compare.UNCHANGED) == 4
+    assert (result.only_base, result.only_new) == (1, 3)
+    gates = compare.Gates(ratio=None, peak=None, counts=False)
+    assert compare.failures(result, gates) == [
+        "1 case significantly slower by more than 10%: pointwise grad forward 2^10 cpu float32"]
+    assert compare.failures(result, compare.Gates(time=0.25, ratio=None, peak=None, counts=False)) == []
 
 
 def test_artifact_run_fails_the_physics_check(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -18,35 +19,69 @@ def test_stability_flag_is_iqr_over_median_above_ten_percent() -> None:
     assert list(stats.relative_iqr([1.0, 3.0], [4.0, 0.0])) == [0.25, math.inf]
 
 
-def test_mann_whitney_separated_samples() -> None:
-    # x all below y: U = 0; mean 4.5, sigma = sqrt(3*3*7/12) = sqrt(5.25);
-    # z = (0 - 4.5 + 0.5) / sqrt(5.25) = -1.745743; p = erfc(1.745743 / sqrt 2) = 0.080856.
-    result = stats.mann_whitney_u([1, 2, 3], [4, 5, 6])
-    assert result.u == 0.0
-    assert result.z == pytest.approx(-4.0 / math.sqrt(5.25))
-    assert result.p == pytest.approx(0.0808556, abs=1e-7)
+def test_permutation_test_is_exact_for_small_samples() -> None:
+    # Fully separated 5 against 5: of the C(10, 5) = 252 equally likely splits, only the observed
+    # one and its mirror are as extreme, so the exact two-sided p is 2/252 (no normal approximation,
+    # which could not go below 0.01 here).
+    assert stats.permutation_p([6, 7, 8, 9, 10], [1, 2, 3, 4, 5]) == pytest.approx(2 / 252)
+    # 3 against 3: 20 splits, p = 2/20.
+    assert stats.permutation_p([1, 2, 3], [4, 5, 6]) == pytest.approx(0.1)
+    assert stats.permutation_p([3, 3, 3], [3, 3]) == 1.0  # nothing to tell apart
 
 
-def test_mann_whitney_with_ties() -> None:
-    # Pooled 1, 2, 2, 2, 3, 3 -> ranks 1, 3, 3, 3, 5.5, 5.5; x = [1, 2, 2] has rank sum 7, U = 7 - 6 = 1.
-    # Tie groups of 3 and 2: sum(t^3 - t) = 24 + 6 = 30; 30 / (6*5) = 1;
-    # sigma = sqrt(3*3/12 * (7 - 1)) = sqrt(4.5); z = (1 - 4.5 + 0.5) / sqrt(4.5) = -sqrt(2); p = erfc(1).
-    result = stats.mann_whitney_u([1, 2, 2], [2, 3, 3])
-    assert result.u == 1.0
-    assert result.z == pytest.approx(-math.sqrt(2.0))
-    assert result.p == pytest.approx(math.erfc(1.0))
+def test_permutation_test_matches_brute_force_enumeration() -> None:
+    x, y = [0.1, 0.5, 0.4, 0.9], [0.3, 0.2, 0.05, 0.15, 0.25]
+    # Two-sided as scipy defines it: twice the smaller one-sided share of splits at least as extreme.
+    pooled = x + y
+    observed = sum(x) / 4 - sum(y) / 5
+    splits = list(itertools.combinations(range(9), 4))
+    differences = [sum(pooled[i] for i in chosen) / 4 - sum(pooled[i] for i in range(9) if i not in chosen) / 5
+                   for chosen in splits]
+    greater = sum(d >= observed - 1e-12 for d in differences) / len(splits)
+    less = sum(d <= observed + 1e-12 for d in differences) / len(splits)
+    assert stats.permutation_p(x, y) == pytest.approx(min(1.0, 2 * min(greater, less)))
 
 
-def test_mann_whitney_is_symmetric_and_identical_samples_give_p_one() -> None:
-    forward = stats.mann_whitney_u([1, 5, 9, 12], [2, 3, 4, 20, 21])
-    backward = stats.mann_whitney_u([2, 3, 4, 20, 21], [1, 5, 9, 12])
-    assert forward.u + backward.u == 4 * 5
-    assert forward.p == pytest.approx(backward.p)
-    assert stats.mann_whitney_u([3, 3, 3], [3, 3]).p == 1.0
+def test_welch_interval_by_hand() -> None:
+    # Means 2 and 5, variances 1 and 1, n = 3 each: standard error sqrt(1/3 + 1/3) = 0.816497;
+    # Welch's degrees of freedom (2/3)^2 / (2 * (1/3)^2 / 2) = 4; t(0.975, 4) = 2.776445.
+    interval = stats.mean_difference_ci([1, 2, 3], [4, 5, 6])
+    assert interval.low == pytest.approx(-3 - 2.776445 * 0.816497, abs=1e-5)
+    assert interval.high == pytest.approx(-3 + 2.776445 * 0.816497, abs=1e-5)
+    assert stats.mean_difference_ci([2, 2], [1, 1]) == stats.Interval(1.0, 1.0)  # no spread at all
+    with pytest.raises(ValueError, match="two values per side"):
+        stats.mean_difference_ci([1.0], [1.0, 2.0])
+
+
+def test_benjamini_hochberg_by_hand() -> None:
+    # Sorted p 0.005, 0.01, 0.03, 0.04 (m = 4) -> p*m/rank = 0.02, 0.02, 0.04, 0.04, then the running
+    # minimum from the largest rank down leaves them so; back in the input order:
+    adjusted = stats.adjust_p([0.01, 0.04, 0.03, 0.005])
+    assert list(adjusted) == pytest.approx([0.02, 0.04, 0.04, 0.02])
+    assert stats.adjust_p([]).size == 0
+
+
+def test_relative_spread_is_the_typical_factor_between_processes() -> None:
+    # logs 0 and 0.2: sample standard deviation 0.2 / sqrt(2) = 0.141421.
+    assert stats.relative_spread([1.0, math.exp(0.2)]) == pytest.approx(math.exp(0.2 / math.sqrt(2)) - 1)
+    assert math.isnan(stats.relative_spread([1.0]))
+    assert math.isnan(stats.relative_spread([1.0, 0.0]))
+
+
+def test_paired_bootstrap_sees_through_drift_that_the_independent_one_cannot() -> None:
+    # Each round's drift (a factor 1-3) hits both sides alike; side a is always exactly 1.2x side b.
+    drift = [1.0, 3.0, 1.5, 2.5, 1.2, 2.0, 2.8, 1.1, 1.7, 2.2]
+    a, b = [1.2 * d for d in drift], drift
+    paired = stats.bootstrap_median_ratio_ci(a, b, paired=True)
+    assert paired.low == pytest.approx(1.2) and paired.high == pytest.approx(1.2)
+    independent = stats.bootstrap_median_ratio_ci(a, b, paired=False)
+    assert independent.low < 1.0 < 1.2 < independent.high  # the drift swamps the ratio
+    with pytest.raises(ValueError, match="same length"):
+        stats.bootstrap_median_ratio_ci([1.0, 2.0], [1.0], paired=True)
 
 
 def test_bootstrap_of_constant_samples_is_the_exact_ratio() -> None:
-    ci = stats.bootstrap_median_ratio_ci([2.0] * 5, [1.0] * 7)
+    ci = stats.bootstrap_median_ratio_ci([2.0] * 5, [1.0] * 7, paired=False)
     assert (ci.low, ci.high) == (2.0, 2.0)
     assert ci.excludes(1.0) and not ci.excludes(2.0)
 
@@ -54,8 +89,8 @@ def test_bootstrap_of_constant_samples_is_the_exact_ratio() -> None:
 def test_bootstrap_is_seeded_and_brackets_the_ratio() -> None:
     numerator = [1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.7, 1.8]  # median 1.4
     denominator = [0.9, 1.0, 1.1, 1.0, 0.95, 1.05, 1.0]       # median 1.0
-    first = stats.bootstrap_median_ratio_ci(numerator, denominator, seed=3)
-    assert first == stats.bootstrap_median_ratio_ci(numerator, denominator, seed=3)
+    first = stats.bootstrap_median_ratio_ci(numerator, denominator, paired=False, seed=3)
+    assert first == stats.bootstrap_median_ratio_ci(numerator, denominator, paired=False, seed=3)
     assert first.low <= 1.4 <= first.high
     assert 1.1 / 1.1 <= first.low and first.high <= 1.8 / 0.9  # bounded by extreme resamples
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bench_lib.contention import CONTENDED_FRACTION
-from bench_lib.report.stats import is_unstable, relative_iqr
+from bench_lib.report.stats import is_unstable, relative_iqr, relative_spread
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -15,7 +15,8 @@ PEER_KEYS = ["run", "workload", "pass", "size", "device", "dtype"]
 
 
 def add_derived(cases: pd.DataFrame) -> pd.DataFrame:
-    """A copy of ``cases`` with rel_iqr, unstable, contended, throughput_Bps, speedup_vs_grad, rel_to_no_grad.
+    """A copy of ``cases`` with rel_iqr, unstable, contended, throughput_Bps, speedup_vs_grad, rel_to_no_grad,
+    replicates and replicate_noise.
 
     speedup_vs_grad = median(grad)/median(mode) and rel_to_no_grad = median(mode)/median(no_grad),
     at the same size, on the comparison medians (interleaved rounds where measured, see load);
@@ -31,6 +32,9 @@ def add_derived(cases: pd.DataFrame) -> pd.DataFrame:
     compared = out["cmp_median"].astype(float)
     out["speedup_vs_grad"] = _peer_median(out, "grad") / compared.where(compared > 0)
     out["rel_to_no_grad"] = compared / _peer_median(out, "no_grad").where(lambda s: s > 0)
+    # The spread of the per-replicate medians: what a comparison between runs must see through.
+    out["replicates"] = [len(values) for values in out["rep_medians"]]
+    out["replicate_noise"] = [relative_spread(values) for values in out["rep_medians"]]
     return out
 
 

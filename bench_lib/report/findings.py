@@ -105,7 +105,10 @@ def _speedup(grad: Mapping[str, Any], other: Mapping[str, Any]) -> tuple[float, 
     ratio = grad["cmp_median"] / other["cmp_median"]
     if len(grad["cmp_samples"]) < 2 or len(other["cmp_samples"]) < 2:
         return ratio, None
-    return ratio, stats.bootstrap_median_ratio_ci(grad["cmp_samples"], other["cmp_samples"])
+    # Interleaved samples of one group are paired: round i of every mode shared one time window.
+    paired = bool(grad["cmp_interleaved"] and other["cmp_interleaved"]
+                  and len(grad["cmp_samples"]) == len(other["cmp_samples"]))
+    return ratio, stats.bootstrap_median_ratio_ci(grad["cmp_samples"], other["cmp_samples"], paired=paired)
 
 
 def _ratio_phrase(mode: str, ratio: float, ci: stats.Interval | None) -> str:

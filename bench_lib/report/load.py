@@ -21,6 +21,7 @@ from bench_lib.report.errors import InputError
 from bench_lib.schema import (
     CASE_KEYS,
     INVALID_KEYS,
+    REPLICATE_KEYS,
     MODES,
     PASSES,
     SCENARIO_KEYS,
@@ -44,7 +45,11 @@ STAT_KEYS = ("median", "q1", "q3", "iqr", "min", "max", "mean", "stddev", "round
 METRIC_KEYS = tuple(k for k in CASE_KEYS if k not in SPEC_KEYS and k not in ("schema_version", "interleaved_data"))
 # Where modes are compared (ratios, their CIs): the interleaved rounds when a case has them, since
 # they share one time window with the other modes' rounds; otherwise the case's own rounds.
-COMPARISON_COLUMNS = ("cmp_median", "cmp_samples")
+COMPARISON_COLUMNS = ("cmp_median", "cmp_samples", "cmp_interleaved")
+# Per replicate process (schema 4; a run without replicate records counts as one): the case's own
+# median, its comparison median (the same interleaved-or-own rule) and its peak tensor bytes.
+# Comparisons between runs are made on these, never on pooled rounds.
+REPLICATE_COLUMNS = ("rep_medians", "rep_cmp", "rep_peak")
 # A scenario case's labels ("scenario", "variant", "microbatches") and parameter counts.
 SCENARIO_LABELS = ("scenario", "variant", "microbatches")
 PARAMETER_KEYS = tuple(k for k in SCENARIO_KEYS if k not in SCENARIO_LABELS)
@@ -72,6 +77,10 @@ class Run:
     scenario_skipped: Sequence[Mapping[str, Any]]     # skipped scenario cases, with "reason"
     invalid: Sequence[Mapping[str, Any]]              # scenario cases autograd rejected (schema.INVALID_KEYS)
     ignored_benchmarks: int  # benchmarks in the file without gradbench extra_info
+    # Replicate processes merged into the file (schema 4); None for a file without that record
+    # (written by pytest directly, or before schema 4): it has no process-to-process noise to show.
+    replicates: int | None = None
+    complete: bool | None = None  # False: interrupted or a case failed; None: not recorded (schema < 4)
 
     @property
     def scenario_cases(self) -> int:
@@ -103,7 +112,8 @@ def load_runs(paths: Sequence[Path]) -> Loaded:
     import pandas as pd
 
     skipped_rows = [{"run": run.label, **entry} for run in runs for entry in run.skipped]
-    case_columns = ["run", *SPEC_KEYS, *METRIC_KEYS, *STAT_KEYS, "samples", *COMPARISON_COLUMNS]
+    case_columns = ["run", *SPEC_KEYS, *METRIC_KEYS, *STAT_KEYS, "samples", *COMPARISON_COLUMNS,
+                    *REPLICATE_COLUMNS]
     # Column by column: several times faster than a DataFrame from 10,000 row dicts.
     cases = pd.DataFrame({column: [row[column] for row in rows] for column in case_columns}, columns=case_columns)
     skipped = pd.DataFrame(skipped_rows, columns=["run", *SPEC_KEYS, "reason"])
@@ -184,6 +194,13 @@ def _run(path: Path, label: str, doc: Any) -> Run:
     _check_unique(source, [b["extra_info"] for b in benchmarks])
     _check_unique(source, [b["extra_info"] for b in scenario_benchmarks], ("scenario", "variant", *SPEC_KEYS))
     _check_unique(source, invalid, ("scenario", "variant", *SPEC_KEYS), "invalid entry")
+    replicates, complete = section.get("replicates"), section.get("complete")
+    if replicates is not None and not (_is_count(replicates) and replicates >= 1):
+        raise InputError(source, f"gradbench 'replicates' must be an integer >= 1, got {replicates!r}")
+    if complete is not None and not isinstance(complete, bool):
+        raise InputError(source, f"gradbench 'complete' must be true or false, got {complete!r}")
+    for bench in cases:
+        _check_replicates(source, bench)
     machine_info = doc["machine_info"]
     environment = machine_info.get("gradbench") or {}
     if not isinstance(environment, dict):
@@ -204,6 +221,8 @@ def _run(path: Path, label: str, doc: Any) -> Run:
         scenario_skipped=scenario_skipped,
         invalid=invalid,
         ignored_benchmarks=len(doc["benchmarks"]) - len(cases),
+        replicates=replicates,
+        complete=complete,
     )
 
 
@@ -288,6 +307,27 @@ def _check_skipped(source: str, entry: Any) -> None:
         _check_labels(source, where, entry)
 
 
+def _check_replicates(source: str, bench: Mapping[str, Any]) -> None:
+    entries = bench["extra_info"].get("replicates")
+    if entries is None:
+        return
+    where = f"benchmark {bench.get('name', '?')!r}"
+    if not isinstance(entries, list) or not entries:
+        raise InputError(source, f"{where}: extra_info replicates must be a non-empty list")
+    for entry in entries:
+        if not isinstance(entry, dict) or any(key not in entry for key in REPLICATE_KEYS):
+            raise InputError(source, f"{where}: each replicate must hold {', '.join(REPLICATE_KEYS)}")
+        if not _is_finite_number(entry["median"]) or entry["median"] < 0:
+            raise InputError(source, f"{where}: replicate median must be a number >= 0, got {entry['median']!r}")
+        interleaved = entry["interleaved_median"]
+        if interleaved is not None and not (_is_finite_number(interleaved) and interleaved >= 0):
+            raise InputError(source, f"{where}: replicate interleaved_median must be a number >= 0 or null, "
+                                     f"got {interleaved!r}")
+        if entry["peak_tensor_bytes"] is not None and not _is_count(entry["peak_tensor_bytes"]):
+            raise InputError(source, f"{where}: replicate peak_tensor_bytes must be an integer >= 0 or null, "
+                                     f"got {entry['peak_tensor_bytes']!r}")
+
+
 def _check_invalid(source: str, entry: Any) -> None:
     if not isinstance(entry, dict) or any(key not in entry for key in INVALID_KEYS):
         raise InputError(source, f"invalid entry {entry!r:.80} must hold {', '.join(INVALID_KEYS)}")
@@ -324,11 +364,22 @@ def _case_row(run: Run, bench: Mapping[str, Any]) -> dict[str, Any]:
     row.update({key: stats.get(key) for key in STAT_KEYS})
     row["samples"] = _samples(run, bench)
     interleaved = info.get("interleaved_data")
-    if info.get("interleaved_median") is not None and interleaved:
+    row["cmp_interleaved"] = bool(info.get("interleaved_median") is not None and interleaved)
+    if row["cmp_interleaved"]:
         row["cmp_median"] = info["interleaved_median"]
         row["cmp_samples"] = _numbers(run, bench, interleaved, "extra_info interleaved_data")
     else:
         row["cmp_median"], row["cmp_samples"] = row["median"], row["samples"]
+    import numpy as np
+
+    replicates = info.get("replicates") or [{"median": stats["median"], "interleaved_median": info.get(
+        "interleaved_median"), "peak_tensor_bytes": info.get("peak_tensor_bytes")}]
+    row["rep_medians"] = np.array([entry["median"] for entry in replicates], dtype=float)
+    # The interleaved-or-own rule, per replicate, as for cmp_median.
+    row["rep_cmp"] = np.array([entry["interleaved_median"] if row["cmp_interleaved"] else entry["median"]
+                               for entry in replicates], dtype=float)
+    row["rep_peak"] = np.array([np.nan if entry["peak_tensor_bytes"] is None else entry["peak_tensor_bytes"]
+                                for entry in replicates], dtype=float)
     return row
 
 

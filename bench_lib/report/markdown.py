@@ -52,20 +52,22 @@ def _run(summary: RunSummary, cases: pd.DataFrame) -> list[str]:
 
 
 def _comparison(comparison: compare.Comparison) -> list[str]:
-    table = comparison.table
-    lines = [f"**{comparison.new.label} against {comparison.base.label}:** "
-             f"{comparison.count(compare.SLOWER)} significantly slower, "
-             f"{comparison.count(compare.FASTER)} significantly faster, {comparison.count(compare.SAME)} unchanged "
-             f"(Mann-Whitney U p < {compare.ALPHA} and 95% bootstrap CI of the median ratio excluding 1)."]
-    changed = table[table["verdict"].isin([compare.SLOWER, compare.FASTER])]
+    times = comparison.times
+    counts = ", ".join(f"{comparison.count(v)} {v}" for v in compare.VERDICTS)
+    lines = [f"**{comparison.new.label} against {comparison.base.label}** ({comparison.new.replicates} and "
+             f"{comparison.base.replicates} replicates): {counts} (per-replicate medians; exact permutation test, "
+             f"Benjamini-Hochberg at {compare.FDR:g}; Welch's 95% interval on the log scale). "
+             f"Overhead ratios: {comparison.count(compare.SLOWER, 'ratios')} larger, "
+             f"{comparison.count(compare.FASTER, 'ratios')} smaller. Exact counts changed: {len(comparison.counts)}."]
+    changed = times[times["verdict"].isin([compare.SLOWER, compare.FASTER])]
     if changed.empty:
         return lines
     changed = changed.assign(_size=(changed["ratio"] - 1.0).abs()).sort_values("_size", ascending=False)
-    lines += ["", "| case | base | new | new/base | 95% CI | p |", "|---|---:|---:|---:|---:|---:|"]
+    lines += ["", "| case | base | new | new/base | 95% CI | p (BH) |", "|---|---:|---:|---:|---:|---:|"]
     for r in changed.head(MAX_CHANGES).to_dict("records"):
         case = f"{r['workload']} {r['mode']} {r['pass']} {size_label(r['size'])} {r['device']}"
-        lines.append(f"| {case} | {format_seconds(r['base_median'])} | {format_seconds(r['new_median'])} | "
-                     f"{r['ratio']:.3f}x | {r['ci_low']:.3f}-{r['ci_high']:.3f} | {r['p_value']:.2g} |")
+        lines.append(f"| {case} | {format_seconds(r['base'])} | {format_seconds(r['new'])} | "
+                     f"{r['ratio']:.3f}x | {r['ci_low']:.3f}-{r['ci_high']:.3f} | {r['p_adjusted']:.2g} |")
     if len(changed) > MAX_CHANGES:
         lines.append(f"\n{len(changed) - MAX_CHANGES} more significant changes in the full report.")
     return lines

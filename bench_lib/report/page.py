@@ -12,7 +12,7 @@ from bench_lib.contention import CONTENDED_FRACTION
 from bench_lib.report import compare, plots, scenario_plots, scenario_tables, tables, variants
 from bench_lib.report.stats import UNSTABLE_REL_IQR
 from bench_lib.report.style import MODE_COLORS
-from bench_lib.report.units import number, size_label, time_unit
+from bench_lib.report.units import format_bytes, number, size_label, time_unit
 from bench_lib.schema import MODES, SCENARIOS
 
 if TYPE_CHECKING:
@@ -49,6 +49,7 @@ td.unstable{background:#fff1c2}
 td.contended{background:#e6e9f5}
 tr.slower td{background:#fbe0e0}
 tr.faster td{background:#dcf2e3}
+.bad{color:#c62828}
 .sw{display:inline-block;width:.8em;height:.8em;border-radius:2px;margin-right:.35em}
 .plots{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,400px),1fr));gap:10px;margin:.6em 0}
 .plots figure{margin:0}
@@ -93,6 +94,7 @@ def render(report: Report) -> str:
         _findings(report),
         _scenarios(report),
         _overhead(report),
+        _noise(report),
         _comparison(report.comparison) if report.comparison else "",
         _workloads(groups, runs, plotted),
         _skipped(report),
@@ -141,13 +143,15 @@ def _header(report: Report) -> str:
         f"<li><b>{escape(run.label)}</b>: {escape(run.datetime or 'no date')}, "
         f"{escape(str(run.machine_info.get('node', '?')))}, "
         f"torch {escape(str(run.environment.get('torch_version', '?')))}, "
-        f"commit {escape(str(run.commit_info.get('id', '?'))[:12])}"
+        f"commit {escape(str(run.commit_info.get('id', '?'))[:12])}, {_replicates_text(run.replicates)}"
+        f"{INCOMPLETE_MARK if run.complete is False else ''}"
         f"{' (newest: compared with the base run)' if report.comparison and run is report.primary else ''}</li>"
         for run in runs)
     links = [("findings", "Findings")]
     if report.has_scenarios:
         links.append(("scenarios", "Scenarios"))
     links.append(("overhead", "Overhead model"))
+    links.append(("noise", "Noise between processes"))
     if report.comparison:
         links.append(("comparison", "Comparison"))
     links += [("workloads", "Per workload"), ("skipped", "Skipped"), ("environment", "Environment"), ("notes", "Notes")]
@@ -280,6 +284,45 @@ def _scenario_skips(entries: Sequence[Mapping[str, Any]]) -> str:
     return f'<p class="note">Skipped: {escape("; ".join(items))}.</p>'
 
 
+INCOMPLETE_MARK = ' <b class="bad">INCOMPLETE: interrupted, or a case failed</b>'
+
+
+def _replicates_text(replicates: int | None) -> str:
+    if replicates is None:
+        return "replicates not recorded"
+    return f"{replicates} replicate{'s' if replicates != 1 else ''}"
+
+
+def _noise(report: Report) -> str:
+    """Each case's spread between replicate processes in the newest run: the differences between
+    runs this machine can resolve."""
+    run = report.primary
+    head = ('<section id="noise">\n<h2>Noise between processes</h2>\n'
+            "<p>A case's median moves from one process to the next (allocator regime, clock, other load) far more "
+            "than between the rounds of one process. Shown: the typical factor between two replicates' medians "
+            f"of {escape(run.label)}, as ±%. A comparison between runs tells apart changes well above it, "
+            "and calls smaller ones inconclusive.</p>")
+    cases = report.cases_of(run)
+    if cases.empty or (cases["replicates"] < 2).all():
+        return head + (f'<p class="note">{escape(run.label)} has {_replicates_text(run.replicates)}: its noise '
+                       "between processes is unknown. <code>make bench PRESET=ci</code> (5 replicates) or "
+                       "<code>REPEAT=5</code> measures it.</p>\n</section>")
+    noise = cases["replicate_noise"].astype(float)
+    worst = cases.loc[noise.idxmax()]
+    summary = (f"<p>Median case ±{noise.median():.0%}, 90th percentile ±{noise.quantile(0.9):.0%}, worst "
+               f"±{noise.max():.0%} ({escape(compare.case_name(worst.to_dict()))}).</p>")
+    sizes = sorted(cases["size"].unique())
+    rows = []
+    for (workload, pass_, mode), members in cases.groupby(["workload", "pass", "mode"], sort=True):
+        by_size = dict(zip(members["size"], members["replicate_noise"], strict=True))
+        rows.append(tables.Row(f"{workload} · {pass_} · {mode}", mode, [
+            tables.Cell(_percent_text(by_size.get(size, float("nan")))) for size in sizes]))
+    table = tables.Table(f"noise between replicate processes ({run.replicates} replicates)",
+                         [size_label(size) for size in sizes], rows)
+    return head + summary + _collapsible(_table(table, "workload · pass · mode"), len(rows),
+                                         "the noise table") + "\n</section>"
+
+
 def _overhead(report: Report) -> str:
     several = len(report.summaries) > 1
     head = ('<section id="overhead">\n<h2>Overhead model: time(n) = a + b·n</h2>\n'
@@ -303,39 +346,102 @@ def _overhead(report: Report) -> str:
 
 
 def _comparison(comparison: compare.Comparison) -> str:
-    table = comparison.table
-    ordered = table.assign(_order=table["verdict"].map({compare.SLOWER: 0, compare.FASTER: 1}).fillna(2),
-                           _key=table["ratio"].where(table["verdict"] != compare.SLOWER, -table["ratio"]))
+    times = comparison.times
+    order = {compare.SLOWER: 0, compare.FASTER: 1, compare.INCONCLUSIVE: 2, compare.UNCHANGED: 3}
+    ordered = times.assign(_order=times["verdict"].map(order),
+                           _key=times["ratio"].where(times["verdict"] != compare.SLOWER, -times["ratio"]))
     ordered = ordered.sort_values(["_order", "_key"], kind="stable")
-    scale, unit = time_unit(list(table["base_median"]) + list(table["new_median"]))
+    scale, unit = time_unit(list(times["base"].dropna()) + list(times["new"].dropna()))
     rows = []
     for r in ordered.to_dict("records"):
-        ci = f"{r['ci_low']:.3f}-{r['ci_high']:.3f}" if r["ci_low"] == r["ci_low"] else "-"
-        p = f"{r['p_value']:.2g}" if r["p_value"] == r["p_value"] else "-"
         label = f"{r['workload']} · {r['mode']} · {r['pass']} · {size_label(r['size'])} · {r['device']} · {r['dtype']}"
         css = {compare.SLOWER: "slower", compare.FASTER: "faster"}.get(r["verdict"], "")
         rows.append((r["verdict"], tables.Row(label, r["mode"], [
-            tables.Cell(number(r["base_median"] / scale)), tables.Cell(number(r["new_median"] / scale)),
-            tables.Cell(f"{r['ratio']:.3f}×"), tables.Cell(ci), tables.Cell(p), tables.Cell(r["verdict"])], css)))
-    columns = [f"base ({unit})", f"new ({unit})", "new / base", "95% CI", "p (Mann-Whitney)", "verdict"]
+            tables.Cell(number(r["base"] / scale)), tables.Cell(number(r["new"] / scale)),
+            tables.Cell(_ratio_text(r["ratio"])), tables.Cell(_interval_text(r)),
+            tables.Cell(_percent_text(r["noise"])), tables.Cell(_p_text(r["p_adjusted"])), tables.Cell(r["verdict"]),
+            tables.Cell(r["reason"])], css)))
+    columns = [f"base ({unit})", f"new ({unit})", "new / base", "95% CI", "noise between processes",
+               "p (BH-adjusted)", "verdict", "why"]
     changed = [row for verdict, row in rows if verdict in (compare.SLOWER, compare.FASTER)]
     rest = [row for verdict, row in rows if verdict not in (compare.SLOWER, compare.FASTER)]
-    text = (f"<p>{escape(comparison.new.label)} against base {escape(comparison.base.label)}: "
-            f"{len(table)} cases in both; "
-            f"<b>{comparison.count(compare.SLOWER)} significantly slower</b>, "
-            f"<b>{comparison.count(compare.FASTER)} significantly faster</b>, "
-            f"{comparison.count(compare.SAME)} without significant change, {comparison.count(compare.UNTESTED)} with "
-            f"too few samples to test; {comparison.only_base} only in the base, "
-            f"{comparison.only_new} only in the new run. "
-            f"Significant means Mann-Whitney U p &lt; {compare.ALPHA} on the raw per-round samples and a 95% "
-            "bootstrap CI of the median ratio that excludes 1.</p>")
+    counts = ", ".join(f"<b>{comparison.count(v)} {v}</b>" for v in compare.VERDICTS)
+    text = (f"<p>{escape(comparison.new.label)} ({comparison.new.replicates} replicates) against base "
+            f"{escape(comparison.base.label)} ({comparison.base.replicates} replicates): {len(times)} cases in both; "
+            f"{counts}; {comparison.only_base} only in the base, {comparison.only_new} only in the new run.</p>\n"
+            "<p>One replicate is one independent process: times vary far more between processes than between the "
+            "rounds of one, so each case is compared on its per-replicate medians. base and new are their "
+            "geometric means; the 95% CI of new / base is Welch's t interval on the log scale; p is an exact "
+            "permutation test, adjusted for testing every case at once (Benjamini-Hochberg, changes at adjusted "
+            f"p &lt; {compare.FDR:g}). A case is unchanged when its whole interval lies within the threshold, "
+            "and inconclusive when the noise between processes on this machine is too large to tell.</p>")
     parts = ['<section id="comparison">\n<h2>Comparison with the base run</h2>', text]
     if changed:
         parts.append(_table(tables.Table("significant changes, slowest first", columns, changed), "case"))
     if rest:
         parts.append(_collapsible(_table(tables.Table("cases without a significant change", columns, rest), "case"),
                                   len(rest), "the cases without a significant change"))
+    parts.append(_ratio_comparison(comparison))
+    parts.append(_memory_comparison(comparison))
     return "\n".join(parts) + "\n</section>"
+
+
+def _ratio_comparison(comparison: compare.Comparison) -> str:
+    ratios = comparison.ratios
+    if ratios.empty:
+        return '<p class="note">No forward group has interleaved rounds in both runs: no overhead ratio to compare.</p>'
+    rows = [tables.Row(f"{r['workload']} · grad / {r['mode']} · {size_label(r['size'])} · {r['device']} · "
+                       f"{r['dtype']}", r["mode"], [
+                           tables.Cell(f"{r['base']:.3f}×"), tables.Cell(f"{r['new']:.3f}×"),
+                           tables.Cell(_ratio_text(r["ratio"])), tables.Cell(_interval_text(r)),
+                           tables.Cell(_percent_text(r["noise"])), tables.Cell(r["verdict"]),
+                           tables.Cell(r["reason"])],
+                       {compare.SLOWER: "slower", compare.FASTER: "faster"}.get(r["verdict"], ""))
+            for r in ratios.to_dict("records")]
+    counts = ", ".join(f"{comparison.count(v, 'ratios')} {v}" for v in compare.VERDICTS)
+    table = tables.Table("overhead ratios grad / mode (interleaved rounds), base against new",
+                         ["base", "new", "new / base", "95% CI", "noise between processes", "verdict", "why"], rows)
+    return (f"<h3>Overhead ratios</h3>\n<p>Ratios of modes timed in the same interleaved rounds, where drift "
+            f"between processes cancels: {counts}.</p>\n" + _collapsible(_table(table, "group"), len(rows),
+                                                                       "the overhead ratios"))
+
+
+def _memory_comparison(comparison: compare.Comparison) -> str:
+    parts = ["<h3>Exact counts and peak memory</h3>"]
+    if comparison.counts.empty:
+        parts.append("<p>Saved bytes, saved tensors and graph nodes: the same in every common case.</p>")
+    else:
+        rows = [tables.Row(compare.case_name(r), "", [tables.Cell(str(r["base"])), tables.Cell(str(r["new"]))],
+                           "slower") for r in comparison.counts.to_dict("records")]
+        parts.append(_table(tables.Table("changed exact counts (saved bytes, saved tensors, graph nodes)",
+                                         ["base", "new"], rows), "case · metric"))
+    moved = comparison.peaks[comparison.peaks["verdict"] != compare.UNCHANGED]
+    parts.append(f"<p>Peak tensor memory: {len(moved)} of {len(comparison.peaks)} cases moved by more than "
+                 f"±{comparison.peak_tolerance:.0%}.</p>")
+    if len(moved):
+        rows = [tables.Row(compare.case_name(r), "", [tables.Cell(format_bytes(r["base"])),
+                                                      tables.Cell(format_bytes(r["new"])),
+                                                      tables.Cell(_ratio_text(r["ratio"])), tables.Cell(r["verdict"])])
+                for r in moved.to_dict("records")]
+        parts.append(_table(tables.Table("peak tensor memory beyond the tolerance", ["base", "new", "new / base",
+                                                                                     "verdict"], rows), "case"))
+    return "\n".join(parts)
+
+
+def _ratio_text(value: float) -> str:
+    return "-" if value != value else f"{value:.3f}×"
+
+
+def _interval_text(row: Mapping[str, Any]) -> str:
+    return "-" if row["ci_low"] != row["ci_low"] else f"{row['ci_low']:.3f}-{row['ci_high']:.3f}"
+
+
+def _percent_text(value: float) -> str:
+    return "-" if value != value else f"±{value:.0%}"
+
+
+def _p_text(value: float) -> str:
+    return "-" if value != value else f"{value:.2g}"
 
 
 def _workloads(groups: Mapping[tables.GroupKey, Mapping[str, list[Mapping[str, Any]]]], runs: Sequence[str],

@@ -1,12 +1,12 @@
-"""Pure statistics for the report, each tested against hand-computed answers.
+"""Pure statistics for the report and the comparisons, each tested against known answers.
 
-No scipy: the few tests needed are short enough to write down, and a dependency for them
-would outweigh them.
+The tests themselves come from scipy.stats (permutation test, Welch's t, the bootstrap,
+Benjamini-Hochberg): well-kept implementations, not hand-written ones. scipy is imported
+inside the functions, so loading the report's modules stays cheap.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -30,6 +30,16 @@ def is_unstable(rel_iqr: ArrayLike) -> np.ndarray:
     return np.asarray(rel_iqr) > UNSTABLE_REL_IQR
 
 
+def relative_spread(values: ArrayLike) -> float:
+    """The typical factor between two processes' values, minus 1 (0.08 = ±8 %): exp of the
+    standard deviation of the logs. NaN with fewer than two values."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logs = np.log(np.asarray(values, dtype=float))
+    if logs.size < 2 or not np.all(np.isfinite(logs)):
+        return float("nan")
+    return float(np.exp(np.std(logs, ddof=1)) - 1.0)
+
+
 @dataclass(frozen=True)
 class Interval:
     low: float
@@ -43,63 +53,87 @@ def bootstrap_median_ratio_ci(
     numerator: Sequence[float],
     denominator: Sequence[float],
     *,
+    paired: bool,
     confidence: float = 0.95,
     resamples: int = 1000,
     seed: int = 0,
 ) -> Interval:
-    """Percentile-bootstrap CI of median(numerator)/median(denominator).
+    """Percentile-bootstrap CI of median(numerator)/median(denominator), with a fixed seed so the
+    same input always gives the same page.
 
-    The two samples are resampled independently (they come from different rounds), with a
-    fixed seed so the same input always gives the same page.
+    ``paired``: sample i of each side comes from the same interleaved round, so rounds are
+    resampled as pairs (whatever slowed round i slowed both sides); otherwise the two sides are
+    resampled independently.
     """
+    from scipy import stats as scipy_stats
+
     a, b = _nonempty(numerator), _nonempty(denominator)
-    rng = np.random.default_rng(seed)
-    med_a = np.median(a[rng.integers(0, a.size, size=(resamples, a.size))], axis=1)
-    med_b = np.median(b[rng.integers(0, b.size, size=(resamples, b.size))], axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratios = med_a / med_b
-    tail = (1.0 - confidence) / 2.0 * 100.0
-    low, high = np.percentile(ratios, [tail, 100.0 - tail])
-    return Interval(float(low), float(high))
+    if paired and a.size != b.size:
+        raise ValueError(f"paired samples must have the same length, got {a.size} and {b.size}")
+    if a.size < 2 or b.size < 2 or (np.ptp(a) == 0 and np.ptp(b) == 0):
+        ratio = float(np.median(a) / np.median(b))  # nothing to resample
+        return Interval(ratio, ratio)
+
+    def ratio_of_medians(x: np.ndarray, y: np.ndarray, axis: int) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.median(x, axis=axis) / np.median(y, axis=axis)
+
+    result = scipy_stats.bootstrap((a, b), ratio_of_medians, paired=paired, vectorized=True, n_resamples=resamples,
+                                   confidence_level=confidence, method="percentile",
+                                   rng=np.random.default_rng(seed))
+    return Interval(float(result.confidence_interval.low), float(result.confidence_interval.high))
 
 
-@dataclass(frozen=True)
-class MannWhitney:
-    u: float  # U of the first sample: pairs (x, y) with x > y, ties counting 1/2
-    z: float
-    p: float  # two-sided
+def permutation_p(x: Sequence[float], y: Sequence[float], *, seed: int = 0) -> float:
+    """Two-sided permutation test of mean(x) - mean(y), for small samples (replicates): twice the
+    smaller one-sided share of splits at least as extreme (scipy's definition).
 
-
-def mann_whitney_u(x: Sequence[float], y: Sequence[float]) -> MannWhitney:
-    """Two-sided Mann-Whitney U test, normal approximation with tie and continuity correction.
-
-    The approximation is poor below about 8 samples per side; benchmark runs have more.
+    Exact, over every split of the pooled values, whenever there are at most 9,999 splits
+    (5 against 5 has 252: the smallest p it can give is 2/252 = 0.008); a seeded random
+    sample of splits above that.
     """
+    from scipy import stats as scipy_stats
+
     a, b = _nonempty(x), _nonempty(y)
-    n1, n2 = a.size, b.size
-    ranks, tie_sizes = _ranks(np.concatenate([a, b]))
-    u = float(ranks[:n1].sum() - n1 * (n1 + 1) / 2.0)
-    n = n1 + n2
-    mean = n1 * n2 / 2.0
-    tie_term = float(np.sum(tie_sizes**3 - tie_sizes)) / (n * (n - 1))
-    sigma = math.sqrt(n1 * n2 / 12.0 * ((n + 1) - tie_term))
-    if sigma == 0.0:  # every value equal: no evidence of a difference
-        return MannWhitney(u=u, z=0.0, p=1.0)
-    delta = u - mean
-    z = (delta - math.copysign(0.5, delta)) / sigma if abs(delta) >= 0.5 else 0.0
-    return MannWhitney(u=u, z=z, p=min(1.0, math.erfc(abs(z) / math.sqrt(2.0))))
+
+    def mean_difference(u: np.ndarray, v: np.ndarray, axis: int) -> np.ndarray:
+        return np.mean(u, axis=axis) - np.mean(v, axis=axis)
+
+    if np.ptp(np.concatenate([a, b])) == 0:
+        return 1.0  # every value equal: no evidence of a difference
+    result = scipy_stats.permutation_test((a, b), mean_difference, permutation_type="independent", vectorized=True,
+                                          n_resamples=9999, alternative="two-sided",
+                                          rng=np.random.default_rng(seed))
+    return float(result.pvalue)
 
 
-def _ranks(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Average ranks (1-based) and the size of every group of tied values."""
-    order = np.argsort(values, kind="mergesort")
-    sorted_values = values[order]
-    starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
-    sizes = np.diff(np.r_[starts, values.size])
-    average = starts + (sizes + 1) / 2.0  # mean of ranks start+1 .. start+size
-    ranks = np.empty(values.size)
-    ranks[order] = np.repeat(average, sizes)
-    return ranks, sizes.astype(float)
+def mean_difference_ci(x: Sequence[float], y: Sequence[float], *, confidence: float = 0.95) -> Interval:
+    """Welch's t interval of mean(x) - mean(y), which does not assume equal variances.
+
+    Needs two values per side; with no spread at all the interval is the difference itself.
+    """
+    from scipy import stats as scipy_stats
+
+    a, b = _nonempty(x), _nonempty(y)
+    if a.size < 2 or b.size < 2:
+        raise ValueError("a t interval needs at least two values per side")
+    difference = float(np.mean(a) - np.mean(b))
+    if np.ptp(a) == 0 and np.ptp(b) == 0:
+        return Interval(difference, difference)
+    result = scipy_stats.ttest_ind(a, b, equal_var=False)
+    interval = result.confidence_interval(confidence_level=confidence)
+    return Interval(float(interval.low), float(interval.high))
+
+
+def adjust_p(p_values: Sequence[float]) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values: rejecting where adjusted p < q keeps the expected
+    share of false "changes" among all reported changes at q, however many cases are tested."""
+    from scipy import stats as scipy_stats
+
+    values = np.asarray(p_values, dtype=float)
+    if values.size == 0:
+        return values
+    return np.asarray(scipy_stats.false_discovery_control(values, method="bh"))
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ if TYPE_CHECKING:
 _SECONDS = {key: f"{key}_s" for key in ("median", "q1", "q3", "iqr", "min", "max", "mean", "stddev")}
 _ORDER = [
     "run", *SPEC_KEYS, "status", "skip_reason", "elements", "shape", "rounds", "iterations", "rounds_planned",
-    *_SECONDS.values(), "rel_iqr", "unstable", "background_cpu", "contended", "speedup_vs_grad", "rel_to_no_grad",
-    "input_bytes", "throughput_Bps",
+    *_SECONDS.values(), "rel_iqr", "unstable", "replicates", "replicate_noise", "background_cpu", "contended",
+    "speedup_vs_grad", "rel_to_no_grad", "input_bytes", "throughput_Bps",
     "peak_tensor_bytes", "retained_tensor_bytes", "peak_rss_bytes", "cuda_peak_reserved_bytes", "saved_bytes",
     "saved_tensor_count", "graph_nodes", "tensor_memory_method", "rss_method",
 ]
@@ -34,13 +34,13 @@ def tidy_table(cases: pd.DataFrame, skipped: pd.DataFrame) -> pd.DataFrame:
     """``cases`` with add_derived's columns, and ``skipped``, as one table without raw samples."""
     import pandas as pd
 
-    measured = cases.drop(columns=["samples"]).rename(columns=_SECONDS).assign(status="measured", skip_reason="")
+    measured = cases.drop(columns=["samples", "cmp_samples", "rep_medians", "rep_cmp", "rep_peak"]).rename(columns=_SECONDS).assign(status="measured", skip_reason="")
     skips = skipped.rename(columns={"reason": "skip_reason"}).assign(status="skipped")
     frames = [frame for frame in (measured, skips) if len(frame)]
     table = pd.concat(frames, ignore_index=True) if frames else measured
     table = table.reindex(columns=_ORDER)
     # Skipped rows leave holes; nullable integers keep counts and bytes from turning into floats.
-    for column in _INTEGERS:
+    for column in [*_INTEGERS, "replicates"]:
         table[column] = pd.to_numeric(table[column]).astype("Int64")
     return table
 
