@@ -26,15 +26,17 @@ SCENARIO_SIZES ?=
 
 # glibc reads these at process start. They keep large blocks on the heap and stop it shrinking,
 # so every mode gets the steady-state allocator of a training loop instead of a page fault per
-# 4 KiB that depends on which case ran before (MEASUREMENT.md). Set ALLOC_ENV= to measure glibc's defaults.
+# 4 KiB that depends on which case ran before (README: "Why the numbers can be trusted"). Set ALLOC_ENV= to measure glibc's defaults.
 ALLOC_ENV ?= MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=68719476736
 
-BENCH_SELECTION = --gb-seed=$(SEED) \
-	$(if $(WORKLOADS),--gb-workloads=$(WORKLOADS)) $(if $(MODES),--gb-modes=$(MODES)) \
-	$(if $(PASSES),--gb-passes=$(PASSES)) $(if $(SIZES),--gb-sizes=$(SIZES)) \
-	$(if $(DEVICES),--gb-devices=$(DEVICES)) $(if $(DTYPES),--gb-dtypes=$(DTYPES)) \
-	$(if $(THREADS),--gb-threads=$(THREADS)) $(if $(SCENARIOS),--gb-scenarios=$(SCENARIOS)) \
-	$(if $(MICROBATCHES),--gb-microbatches=$(MICROBATCHES)) $(if $(SCENARIO_SIZES),--gb-scenario-sizes=$(SCENARIO_SIZES))
+# Values are single-quoted, so one with spaces ("2^10, 2^12") reaches gradbench whole.
+BENCH_SELECTION = --gb-seed='$(SEED)' \
+	$(if $(WORKLOADS),--gb-workloads='$(WORKLOADS)') $(if $(MODES),--gb-modes='$(MODES)') \
+	$(if $(PASSES),--gb-passes='$(PASSES)') $(if $(SIZES),--gb-sizes='$(SIZES)') \
+	$(if $(DEVICES),--gb-devices='$(DEVICES)') $(if $(DTYPES),--gb-dtypes='$(DTYPES)') \
+	$(if $(THREADS),--gb-threads='$(THREADS)') $(if $(SCENARIOS),--gb-scenarios='$(SCENARIOS)') \
+	$(if $(MICROBATCHES),--gb-microbatches='$(MICROBATCHES)') \
+	$(if $(SCENARIO_SIZES),--gb-scenario-sizes='$(SCENARIO_SIZES)')
 BENCH_OPTIONS = --benchmark-disable-gc
 
 COMPARE_OPTIONS = --group-by=group --sort=name --columns=median,iqr,min,rounds
@@ -50,7 +52,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 bench: install
-	$(ALLOC_ENV) $(PY) -m bench_lib bench --preset=$(PRESET) $(if $(REPEAT),--repeat=$(REPEAT)) \
+	$(ALLOC_ENV) $(PY) -m bench_lib bench --preset='$(PRESET)' $(if $(REPEAT),--repeat='$(REPEAT)') \
 		-- $(BENCH_SELECTION) $(BENCH_OPTIONS)
 	$(PY) -m bench_lib report
 

@@ -10,7 +10,7 @@ import itertools
 import re
 from dataclasses import dataclass
 
-from bench_lib.schema import MODES, PASSES, SCENARIOS
+from bench_lib.schema import MAX_SIZE, MODES, PASSES, SCENARIOS
 
 DEVICES = ("cpu", "cuda")
 DTYPES = ("float32", "float16", "bfloat16")
@@ -30,6 +30,8 @@ class Preset:
     # Independent processes per run (python -m bench_lib bench; REPEAT= overrides). Times move
     # between processes far more than between rounds, so comparing runs needs several.
     replicates: int = 1
+    # Whether the scenarios run unless SCENARIOS= names them.
+    scenarios: bool = True
 
 
 PRESETS: dict[str, Preset] = {
@@ -41,8 +43,10 @@ PRESETS: dict[str, Preset] = {
                    replicates=3),
     # Regression gating: many short processes beat few long ones, since the noise that matters is
     # between processes. Five replicates are the fewest whose exact permutation test can reach
-    # p < 0.01 (2/252 = 0.008); the whole run stays under 90 s on 2 cores.
-    "ci": Preset(sizes=(2**10, 2**14, 2**18), seconds_per_case=0.04, min_rounds=5, max_rounds=100, replicates=5),
+    # p < 0.01 (2/252 = 0.008). No scenarios by default: compare gates the mode matrix only, and
+    # they would add a fifth to the run, which stays near a minute on 2 cores.
+    "ci": Preset(sizes=(2**10, 2**14, 2**18), seconds_per_case=0.04, min_rounds=5, max_rounds=100, replicates=5,
+                 scenarios=False),
 }
 
 # Sizes (input elements) of each scenario's cases, per preset; --gb-scenario-sizes sets one list
@@ -64,6 +68,7 @@ SCENARIO_SIZES: dict[str, dict[str, tuple[int, ...]]] = {
 }
 # Micro-batch counts of the accumulation scenario; k = 1 (the full batch) is always measured.
 MICROBATCHES = (1, 2, 4, 8)
+MAX_MICROBATCHES = 4096
 
 
 @dataclass(frozen=True, order=True)
@@ -147,15 +152,25 @@ def _choose(kind: str, text: str | None, allowed: tuple[str, ...], default: tupl
     return tuple(dict.fromkeys(items))  # keeps order, drops repeats
 
 
-_POWER = re.compile(r"^2(?:\^|\*\*)(\d+)$")
+_POWER = re.compile(r"^2(?:\^|\*\*)([0-9]{1,3})$", re.ASCII)
+_PLAIN = re.compile(r"^[0-9]{1,20}$", re.ASCII)
 
 
 def parse_size(text: str) -> int:
-    """A size is a positive integer, written plainly (1024) or as a power of two (2^10)."""
+    """A size is a positive integer up to 2^50, written plainly (1024) or as a power of two (2^10),
+    in ASCII digits."""
     match = _POWER.match(text)
-    value = 2 ** int(match.group(1)) if match else int(text) if text.isdigit() else 0
-    if value <= 0:
-        raise SelectionError(f"size {text!r} is not a positive integer; write sizes like 1024 or 2^20")
+    value = 2 ** int(match.group(1)) if match else int(text) if _PLAIN.match(text) else 0
+    if not 1 <= value <= MAX_SIZE:
+        raise SelectionError(f"size {text!r} is not an integer from 1 to 2^50; write sizes like 1024 or 2^20")
+    return value
+
+
+def parse_count(option: str, text: str, *, low: int, high: int) -> int:
+    """An integer option in ASCII digits, from ``low`` to ``high``."""
+    value = int(text) if _PLAIN.match(text) else -1
+    if not low <= value <= high:
+        raise SelectionError(f"{option} {text!r} is not a whole number from {low} to {high}")
     return value
 
 
@@ -221,7 +236,9 @@ def parse_scenario_selection(
     """
     if preset not in PRESETS:
         raise SelectionError(f"unknown preset {preset!r}; allowed: {', '.join(PRESETS)}")
-    if scenarios is not None and scenarios.strip() in ("none", "all"):
+    if scenarios is None and not PRESETS[preset].scenarios:
+        chosen: tuple[str, ...] = ()
+    elif scenarios is not None and scenarios.strip() in ("none", "all"):
         chosen = () if scenarios.strip() == "none" else SCENARIOS
     else:
         chosen = _choose("scenario", scenarios, SCENARIOS + ("all", "none"), SCENARIOS)
@@ -233,10 +250,7 @@ def parse_scenario_selection(
         items = _split(microbatches)
         if not items:
             raise SelectionError(f"empty microbatches selection {microbatches!r}; write counts like 1,2,4,8")
-        for item in items:
-            if not item.isdigit() or int(item) < 1:
-                raise SelectionError(f"microbatches {item!r} is not a positive integer; write counts like 1,2,4,8")
-        ks = tuple(sorted({1, *(int(item) for item in items)}))
+        ks = tuple(sorted({1, *(parse_count("microbatches", item, low=1, high=MAX_MICROBATCHES) for item in items)}))
     if sizes is None:
         per_scenario = {scenario: SCENARIO_SIZES[preset][scenario] for scenario in chosen}
     else:

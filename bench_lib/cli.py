@@ -1,8 +1,9 @@
 """``python -m bench_lib bench|report|compare``: measure, report, compare.
 
-Bad input ends with one line, ``gradbench: error: <file or argument>: <problem>``, and exit
-status 2; a comparison whose gates fail exits 1; ``bench`` exits 1 when a replicate fails and
-130 when interrupted, saving nothing in either case.
+Exit status: 0 success; 1 a comparison's gate failed; 2 it could not compare: bad input (one
+line, ``gradbench: error: <file or argument>: <problem>``), nothing in common, or a crash (with
+its traceback), so CI never reads a broken run as a regression. ``bench`` passes on a failing
+replicate's pytest status, and exits 130 when interrupted, saving nothing in either case.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="run number (0001), path or glob; several runs show side by side "
                              "(default: the latest run)")
     report.add_argument("--base", metavar="RUN", help="a run to compare the newest given run with")
-    report.add_argument("--out", type=Path, default=Path("reports/index.html"),
+    report.add_argument("--out", default="reports/index.html",
                         help="the page; summary.csv and summary.md go beside it (default: reports/index.html)")
     report.add_argument("--storage", **storage)
 
@@ -99,17 +100,39 @@ def _report(args: argparse.Namespace) -> int:
     from bench_lib.report import runs
     from bench_lib.report.build import analyse, write_report
 
+    from bench_lib.report.output import OutputError
+
     paths = runs.resolve_all(args.runs, args.storage)
     base = runs.resolve_one(args.base, args.storage) if args.base else None
-    out = args.out / "index.html" if args.out.is_dir() else args.out
+    out = _output_page(args.out, [*paths, *([base] if base else [])], args.storage)
     report = analyse(paths, base)
     try:
         written = write_report(report, out)
-    except OSError as exc:
-        raise InputError(str(exc.filename or out), f"cannot write the report ({exc.strerror})") from None
+    except OutputError as exc:
+        raise InputError(str(exc.path), f"cannot write the report ({exc.reason}); the previous files are as they "
+                                        "were") from None
     for path in written:
         print(f"wrote {path}")
     return 0
+
+
+def _output_page(text: str, inputs: Sequence[Path], storage: Path) -> Path:
+    """--out as the page's path, refusing anything that could overwrite an input or a saved run."""
+    given = Path(text)
+    if text.endswith("/") and not given.is_dir():
+        raise InputError("--out", f"{text!r} ends with / but is not a directory")
+    page = given / "index.html" if given.is_dir() else given
+    if page.suffix.lower() not in (".html", ".htm"):
+        raise InputError("--out", f"{text!r} is not an .html page (summary.csv, scenarios.csv and summary.md go "
+                                  "beside it)")
+    outputs = [page.resolve(), *(page.with_name(name).resolve() for name in ("summary.csv", "scenarios.csv",
+                                                                              "summary.md"))]
+    for path in inputs:
+        if path.resolve() in outputs:
+            raise InputError("--out", f"{text!r} would overwrite the run file {path}")
+    if storage.resolve() in page.resolve().parents:
+        raise InputError("--out", f"{text!r} is inside the run storage {storage}; write the report elsewhere")
+    return page
 
 
 def _compare(args: argparse.Namespace) -> int:

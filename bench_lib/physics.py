@@ -1,4 +1,4 @@
-"""Checks that a run's numbers obey the physics of the modes (MEASUREMENT.md).
+"""Checks that a run's numbers obey the physics of the modes (README.md, "Why the numbers can be trusted").
 
 A violation is an artifact of the harness or the machine, not a finding. Works on the run
 file's benchmark dicts only, so the live summary and the report share it.

@@ -112,6 +112,10 @@ ENVIRONMENT_KEYS = (
     "platform",
 )
 
+# The largest size (input elements) a case may have: far beyond any machine's memory, far below
+# an overflow. Option parsing and the run-file reader both hold to it.
+MAX_SIZE = 2**50
+
 MODES = ("grad", "no_grad", "inference_mode", "detach")
 PASSES = ("forward", "backward", "step")
 

@@ -15,6 +15,7 @@ from bench_lib.cases import (
     ScenarioSelection,
     Selection,
     SelectionError,
+    parse_count,
     parse_scenario_selection,
     parse_selection,
 )
@@ -26,6 +27,7 @@ from bench_lib.schema import SCHEMA_VERSION
 from bench_lib.workloads import WORKLOADS
 
 LIST_OPTIONS = ("workloads", "modes", "passes", "sizes", "devices", "dtypes")
+MAX_THREADS = 1024
 
 
 @dataclass
@@ -106,14 +108,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "python -m bench_lib bench prints one for all replicates instead)")
 
 
-def _positive_int(option: str, text: str, *, allow_zero: bool = False) -> int:
-    value = int(text) if text.isdigit() else -1
-    if value < 0 or (value == 0 and not allow_zero):
-        rule = "a non-negative integer" if allow_zero else "a positive integer"
-        raise SelectionError(f"{option} {text!r} is not {rule}")
-    return value
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     try:
@@ -123,8 +117,10 @@ def pytest_configure(config: pytest.Config) -> None:
             **{name: config.getoption(f"gb_{name}") for name in LIST_OPTIONS},
         )
         threads_text = config.getoption("gb_threads")
-        threads = _positive_int("--gb-threads", threads_text) if threads_text else torch.get_num_threads()
-        seed = _positive_int("--gb-seed", config.getoption("gb_seed"), allow_zero=True)
+        threads = parse_count("--gb-threads", threads_text, low=1, high=MAX_THREADS) if threads_text \
+            else torch.get_num_threads()
+        # torch.manual_seed takes at most 2^64 - 1; numpy's generators less: 2^63 - 1 suits both.
+        seed = parse_count("--gb-seed", config.getoption("gb_seed"), low=0, high=2**63 - 1)
         scenarios = parse_scenario_selection(
             preset=config.getoption("gb_preset"),
             scenarios=config.getoption("gb_scenarios"),

@@ -20,7 +20,7 @@ DATA = Path(__file__).parent / "data"
 MIB = 2**20
 
 # Fixed per-call cost a (seconds) and per-element cost b (seconds) of a forward pass per
-# mode, shaped like MEASUREMENT.md's numbers: grad pays autograd's bookkeeping per op.
+# mode, shaped like the numbers measured on the project's machine: grad pays autograd's bookkeeping per op.
 FORWARD_MODEL = {
     "grad": (30e-6, 0.51e-9),
     "no_grad": (22e-6, 0.50e-9),
@@ -227,7 +227,7 @@ def all_skipped_run() -> dict[str, Any]:
 
 def artifact_run() -> dict[str, Any]:
     """Breaks both physics rules: grad forward far below no_grad at one size (the glibc
-    mmap-threshold artifact of MEASUREMENT.md) and bytes saved under inference_mode."""
+    mmap-threshold artifact described in the README) and bytes saved under inference_mode."""
     rng = np.random.default_rng(4)
     benchmarks = pointwise_cases(rng, [2**10, 2**22])
     for bench in benchmarks:

@@ -1,6 +1,6 @@
 import pytest
 
-from bench_lib.cases import PRESETS, CaseSpec, SelectionError, parse_selection, parse_size
+from bench_lib.cases import PRESETS, CaseSpec, SelectionError, parse_count, parse_selection, parse_size
 
 KNOWN = ("elementwise", "mlp", "attention")
 
@@ -36,10 +36,22 @@ def test_sizes_are_plain_or_powers_of_two(text, value):
     assert parse_size(text) == value
 
 
-@pytest.mark.parametrize("text", ["0", "-4", "1.5", "abc", "2^", "1e6"])
+@pytest.mark.parametrize("text", ["0", "-4", "1.5", "abc", "2^", "1e6", "²", "2^4000", "2^20000", "2^51",
+                                  "9" * 5000, "١٠٢٤"])
 def test_bad_sizes_name_the_value(text):
-    with pytest.raises(SelectionError, match=f"size '{__import__('re').escape(text)}' is not a positive integer"):
+    with pytest.raises(SelectionError, match=f"size '{__import__('re').escape(text)}' is not an integer from 1 to 2"):
         parse_size(text)
+
+
+def test_the_largest_size_is_accepted():
+    assert parse_size("2^50") == 2**50
+
+
+@pytest.mark.parametrize("text", ["²", "-1", "99999999999999999999999", "1.0", ""])
+def test_bad_counts_name_the_value_and_the_range(text):
+    with pytest.raises(SelectionError, match=f"--gb-seed '{__import__('re').escape(text)}' is not a whole number "
+                                             "from 0 to 9223372036854775807"):
+        parse_count("--gb-seed", text, low=0, high=2**63 - 1)
 
 
 @pytest.mark.parametrize(

@@ -53,7 +53,7 @@ BAD_INPUTS = [
     (["compare", "tests/data/report_base.json"], "command line: the following arguments are required: NEW"),
     (["frobnicate"], "command line: argument command: invalid choice"),
     (["report", "tests/data/report_single_mode.json", "--out", "tests/data/report_small.json/index.html"],
-     "tests/data/report_small.json: cannot write the report"),
+     "tests/data/report_small.json: cannot write the report (is not a directory)"),
 ]
 
 
@@ -164,18 +164,18 @@ def test_failures_leave_the_previous_report_whole(tmp_path: Path, monkeypatch: p
     assert sorted(p.name for p in tmp_path.iterdir()) == ["index.html"]  # no temporary file left
 
 
-def test_write_atomic_removes_its_temporary_file_on_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_write_set_removes_its_temporary_files_on_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from bench_lib.report import output
 
     target = tmp_path / "summary.md"
     target.write_text("old")
 
     def fail_replace(src: str, dst: str) -> None:
-        raise OSError("disk full")
+        raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(output.os, "replace", fail_replace)
-    with pytest.raises(OSError):
-        output.write_atomic(target, "new")
+    with pytest.raises(output.OutputError, match="summary.md: No space left on device"):
+        output.write_set({target: "new", tmp_path / "index.html": "page"})
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["summary.md"]
 
 

@@ -79,9 +79,9 @@ def test_scenario_selection_defaults_and_options():
     [
         ({"scenarios": "dropout"}, "unknown scenario 'dropout'; allowed: accumulation, zero_grad, freezing, inplace"),
         ({"scenarios": "none,freezing"}, "mixes all/none with names"),
-        ({"microbatches": "2,0"}, "microbatches '0' is not a positive integer"),
+        ({"microbatches": "2,0"}, "microbatches '0' is not a whole number from 1 to 4096"),
         ({"microbatches": ""}, "empty microbatches selection"),
-        ({"sizes": "2^"}, "size '2^' is not a positive integer"),
+        ({"sizes": "2^"}, "size '2^' is not an integer from 1 to 2^50"),
         ({"preset": "huge"}, "unknown preset 'huge'"),
     ],
 )
@@ -93,13 +93,14 @@ def test_bad_scenario_selections_give_one_line(options, message):
 
 def test_every_preset_keeps_every_scenario_with_unique_ids_and_one_group_per_scenario():
     for preset in PRESETS:
-        specs = scenario_specs(parse_scenario_selection(preset=preset), ("cpu",), ("float32",))
+        specs = scenario_specs(parse_scenario_selection(preset=preset, scenarios="all"), ("cpu",), ("float32",))
         assert {s.scenario for s in specs} == set(SCENARIOS)
         assert len({s.case_id for s in specs}) == len(specs)
         for s in specs:
             assert s.group == f"scenario {s.scenario} {s.workload} n={s.size} cpu float32"
             assert static_skip_reason(s) is None  # preset sizes divide into every k
         assert set(SCENARIO_SIZES[preset]) == set(SCENARIOS)
+    assert parse_scenario_selection(preset="ci").scenarios == ()  # ci gates the mode matrix only
     quick = scenario_specs(parse_scenario_selection(preset="quick"), ("cpu",), ("float32",))
     # 4 k + 3 resets + 3 freezing + 3 in-place variants x 3 modes, at one size each
     assert len(quick) == 4 + 3 + 3 + 9

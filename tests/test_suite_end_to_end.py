@@ -1,13 +1,21 @@
-"""A small real pytest-benchmark run of the suite, and its command-line errors."""
+"""A small real pytest-benchmark run of the suite, the replicate launcher, and their errors.
+
+Every run here pins --gb-devices=cpu: the same counts and figures must hold on a machine with a GPU.
+"""
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from bench_lib.schema import CASE_KEYS, ENVIRONMENT_KEYS, SCHEMA_VERSION
+from bench_lib.runner import machine_skip_reason
+from bench_lib.cases import CaseSpec
+from bench_lib.schema import CASE_KEYS, ENVIRONMENT_KEYS, REPLICATE_KEYS, SCHEMA_VERSION
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,7 +32,7 @@ def saved_run(tmp_path_factory):
     storage = tmp_path_factory.mktemp("storage")
     result = run_suite(
         "--gb-preset=quick", "--gb-sizes=1024,4096", "--gb-workloads=elementwise,mlp", "--gb-threads=1",
-        "--gb-scenarios=none",  # the scenarios have their own end-to-end run in test_scenarios.py
+        "--gb-devices=cpu", "--gb-scenarios=none",  # the scenarios have their own end-to-end run in test_scenarios.py
         "--benchmark-save=e2e", "--benchmark-save-data", "--benchmark-disable-gc", f"--benchmark-storage={storage}",
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -72,8 +80,16 @@ def test_environment_and_skips_are_recorded(saved_run):
     reasons = {(s["workload"], s["mode"], s["pass"], s["device"]): s["reason"] for s in gradbench["skipped"]}
     assert "nothing to run backward on" in reasons[("mlp", "no_grad", "backward", "cpu")]
     assert "no parameters" in reasons[("elementwise", "detach", "step", "cpu")]
-    if not environment["gpu_names"]:
-        assert "CUDA is not available" in reasons[("mlp", "grad", "forward", "cuda")]
+    assert gradbench["complete"] is True
+
+
+def test_a_cuda_case_without_a_gpu_is_skipped_with_the_reason():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: its CUDA cases run")
+    reason = machine_skip_reason(CaseSpec("mlp", "grad", "forward", 1024, "cuda", "float32"))
+    assert reason is not None and "CUDA is not available" in reason
 
 
 def test_live_summary_is_printed(saved_run):
@@ -98,10 +114,10 @@ def test_pytest_benchmark_compare_lists_the_run(saved_run):
     "option,message",
     [
         ("--gb-modes=fast", "gradbench: unknown mode 'fast'; allowed: grad, no_grad, inference_mode, detach"),
-        ("--gb-sizes=0,1024", "gradbench: size '0' is not a positive integer"),
+        ("--gb-sizes=0,1024", "gradbench: size '0' is not an integer from 1 to 2^50"),
         ("--gb-workloads=", "gradbench: empty workload selection"),
         ("--gb-preset=huge", "gradbench: unknown preset 'huge'"),
-        ("--gb-threads=two", "gradbench: --gb-threads 'two' is not a positive integer"),
+        ("--gb-threads=two", "gradbench: --gb-threads 'two' is not a whole number from 1 to 1024"),
         ("--gb-devices=tpu", "gradbench: unknown device 'tpu'; allowed: cpu, cuda"),
     ],
 )
@@ -117,3 +133,76 @@ def test_a_selection_with_nothing_runnable_is_an_error():
     result = run_suite("--gb-modes=no_grad,inference_mode", "--gb-passes=backward,step")
     assert result.returncode == 4
     assert "no case in the selection can run" in result.stderr
+
+
+# --- python -m bench_lib bench: replicates ------------------------------------------------------
+
+TINY = ["--gb-sizes=1024", "--gb-workloads=elementwise", "--gb-modes=grad,no_grad", "--gb-passes=forward",
+        "--gb-threads=1", "--gb-devices=cpu", "--gb-scenarios=none"]
+
+
+def launch(storage, *options, **popen):
+    command = [sys.executable, "-m", "bench_lib", "bench", "--preset=quick", f"--storage={storage}", *options]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, **popen)
+
+
+def test_replicates_are_merged_into_one_run(tmp_path):
+    result = launch(tmp_path, "--repeat=2", "--", *TINY)
+    assert result.returncode == 0, result.stdout + result.stderr
+    [path] = tmp_path.rglob("*.json")
+    assert path.name == "0001_quick.json"
+    run = json.loads(path.read_text())
+    assert run["gradbench"]["replicates"] == 2 and run["gradbench"]["complete"] is True
+    assert len(run["gradbench"]["replicate_times"]) == 2
+    assert len(run["benchmarks"]) == 2
+    for case in run["benchmarks"]:
+        replicates = case["extra_info"]["replicates"]
+        assert len(replicates) == 2 and all(set(entry) == set(REPLICATE_KEYS) for entry in replicates)
+        # The pooled stats hold every replicate's rounds, so pytest-benchmark compare reads them.
+        assert len(case["stats"]["data"]) == case["stats"]["rounds"] == sum(e["rounds"] for e in replicates)
+        assert case["extra_info"]["interleaved_rounds"] == sum(e["interleaved_rounds"] for e in replicates)
+    assert "replicate 2/2 done" in result.stdout and "elementwise forward on cpu float32" in result.stdout
+    listed = subprocess.run([Path(sys.executable).parent / "pytest-benchmark", f"--storage={tmp_path}", "compare",
+                             "0001"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0 and "elementwise-forward-grad-1024-cpu-float32" in listed.stdout, listed.stderr
+    second = launch(tmp_path, "--repeat=1", "--", *TINY)  # a second run takes the next number
+    assert second.returncode == 0, second.stderr
+    assert sorted(p.name for p in path.parent.iterdir()) == ["0001_quick.json", "0002_quick.json"]
+
+
+def test_a_failed_replicate_saves_nothing(tmp_path):
+    result = launch(tmp_path, "--repeat=2", "--", *TINY, "--gb-modes=fast")
+    assert result.returncode == 4  # pytest's usage error, passed on
+    assert "gradbench: error: replicate 1/2 ended with pytest exit status 4; nothing saved under" in result.stderr
+    assert not list(tmp_path.rglob("*.json"))
+
+
+def test_an_interrupted_run_saves_nothing(tmp_path):
+    command = [sys.executable, "-m", "bench_lib", "bench", "--preset=quick", f"--storage={tmp_path}", "--repeat=3",
+               "--", *TINY]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and "replicate 2/3 started" not in (process.stdout.readline() or "x"):
+        pass
+    os.killpg(process.pid, signal.SIGINT)  # as Ctrl-C does: the whole process group
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "gradbench: interrupted; nothing saved under" in stderr
+    assert not list(tmp_path.rglob("*.json"))
+
+
+@pytest.mark.parametrize("repeat", ["0", "two", "101", "²"])
+def test_bad_repeat_is_one_line(tmp_path, repeat):
+    result = launch(tmp_path, f"--repeat={repeat}", "--", *TINY)
+    assert result.returncode == 2
+    assert result.stderr == f"gradbench: error: REPEAT: {repeat!r} is not a whole number of replicates from 1 to 100\n"
+
+
+def test_a_run_that_measures_nothing_fails_with_the_reasons(tmp_path):
+    # 2^49 elements fit on no machine: every case is skipped, with its reason.
+    result = launch(tmp_path, "--repeat=2", "--", *TINY, "--gb-sizes=2^49")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "gradbench: error: replicate 1/2 measured no case (see the skip reasons above)" in result.stderr
+    assert "size 562949953421312 needs about" in result.stdout  # pytest's -rs lines
+    assert not list(tmp_path.rglob("*.json"))

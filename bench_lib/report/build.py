@@ -12,7 +12,7 @@ from bench_lib.report import findings
 from bench_lib.report.compare import Comparison, compare_runs
 from bench_lib.report.derive import add_derived, add_scenario_derived
 from bench_lib.report.load import Loaded, Run, load_runs
-from bench_lib.report.output import write_atomic
+from bench_lib.report.output import write_set
 from bench_lib.schema import SCENARIOS
 
 if TYPE_CHECKING:
@@ -88,8 +88,8 @@ def write_report(report: Report, out: Path) -> list[Path]:
 
     scenarios.csv is written for every report (only its header when no run has scenarios), so a
     stale one from an earlier report never sits beside a page that does not show it.
-    Everything is rendered before the first file is written, so a rendering error leaves
-    every previous file as it was.
+    Everything is rendered before the first file is written, and the files are replaced as one
+    set, so an error leaves every previous file as it was.
     """
     from bench_lib.report import markdown, page, tidy
 
@@ -103,6 +103,5 @@ def write_report(report: Report, out: Path) -> list[Path]:
         md_path: markdown.render(report, out),
         out: page.render(report),
     }
-    for path, text in texts.items():
-        write_atomic(path, text)
+    write_set(texts)
     return list(texts)

@@ -141,7 +141,7 @@ def finish_verdicts(rows: list[dict[str, Any]], threshold: float) -> None:
         row["p_adjusted"] = float(adjusted)
         if adjusted < FDR:
             row["verdict"] = SLOWER if row["ratio"] > 1.0 else FASTER
-            row["reason"] = f"p = {adjusted:.2g} after Benjamini-Hochberg (below {FDR:g})"
+            row["reason"] = f"p = {adjusted:.3g} after Benjamini-Hochberg (below {FDR:g})"
         elif row["ci_low"] >= 1.0 / (1.0 + threshold) and row["ci_high"] <= 1.0 + threshold:
             row["verdict"] = UNCHANGED
             row["reason"] = f"the {CONFIDENCE:.0%} interval lies within ±{threshold:.0%}"

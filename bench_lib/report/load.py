@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,7 @@ from bench_lib.report.errors import InputError
 from bench_lib.schema import (
     CASE_KEYS,
     INVALID_KEYS,
+    MAX_SIZE,
     REPLICATE_KEYS,
     MODES,
     PASSES,
@@ -127,24 +130,41 @@ def load_runs(paths: Sequence[Path]) -> Loaded:
                   invalid=invalid)
 
 
+# A run file of 10,000 cases with raw samples is tens of MB; anything far larger is not one.
+MAX_RUN_BYTES = 1 << 30
+# Names from a run file end up in HTML, Markdown, CSV, the terminal and plot labels: they are held
+# to the characters a workload, device, dtype or memory method is written with.
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:+=-]{0,79}$")
+MAX_SECONDS = 86_400.0  # a pass longer than a day is not a measurement
+
+
 def read_json(path: Path) -> Any:
     source = str(path)
     try:
-        data = path.read_bytes()
+        if not stat.S_ISREG(path.stat().st_mode):  # a FIFO would hang, /dev/zero never end
+            raise InputError(source, "not a regular file")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_RUN_BYTES + 1)
     except FileNotFoundError:
         raise InputError(source, "no such file") from None
     except OSError as exc:
         raise InputError(source, f"cannot read ({exc.strerror})") from None
+    if len(data) > MAX_RUN_BYTES:
+        raise InputError(source, f"larger than {MAX_RUN_BYTES >> 20} MiB: not a run file")
     if not data.strip():
         raise InputError(source, "empty file")
     try:
         return json.loads(data)
     except UnicodeDecodeError:
         raise InputError(source, "not JSON (not UTF-8 text)") from None
+    except RecursionError:
+        raise InputError(source, "not a run file (JSON nested too deeply)") from None
     except json.JSONDecodeError as exc:
         ends_early = exc.pos >= len(exc.doc.rstrip())
         problem = f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
         raise InputError(source, problem + ("; the file ends early: truncated?" if ends_early else "")) from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise InputError(source, f"not a run file ({exc})") from None
 
 
 def _labels(paths: Sequence[Path]) -> list[str]:
@@ -242,11 +262,12 @@ def _check_spec(source: str, where: str, info: Mapping[str, Any]) -> None:
         raise InputError(source, f"{where}: mode must be one of {', '.join(MODES)}, got {info['mode']!r}")
     if info["pass"] not in PASSES:
         raise InputError(source, f"{where}: pass must be one of {', '.join(PASSES)}, got {info['pass']!r}")
-    if not isinstance(info["size"], int) or isinstance(info["size"], bool) or info["size"] < 1:
-        raise InputError(source, f"{where}: size must be a positive integer, got {info['size']!r}")
+    if not _is_count(info["size"]) or not 1 <= info["size"] <= MAX_SIZE:
+        raise InputError(source, f"{where}: size must be an integer from 1 to 2^50, got {_short(info['size'])}")
     for key in ("workload", "device", "dtype"):
-        if not isinstance(info[key], str) or not info[key]:
-            raise InputError(source, f"{where}: {key} must be a non-empty string, got {info[key]!r}")
+        if not isinstance(info[key], str) or not NAME.match(info[key]):
+            raise InputError(source, f"{where}: {key} must be a name: a letter or digit, then letters, "
+                                     f"digits and _ . : + = - (at most 80), got {_short(info[key])}")
 
 
 def _check_case(source: str, bench: Mapping[str, Any]) -> None:
@@ -261,14 +282,58 @@ def _check_case(source: str, bench: Mapping[str, Any]) -> None:
     if not isinstance(stats, dict):
         raise InputError(source, f"{where}: no 'stats' object")
     for key in ("median", "q1", "q3", "iqr", "min", "max", "mean", "stddev"):
-        if not _is_finite_number(stats.get(key)) or stats[key] < 0:
-            raise InputError(source, f"{where}: stats {key} must be a number >= 0, got {stats.get(key)!r}")
+        if not _is_finite_number(stats.get(key)) or not 0 <= stats[key] <= MAX_SECONDS:
+            raise InputError(source, f"{where}: stats {key} must be a number of seconds from 0 to 86400, "
+                                     f"got {_short(stats.get(key))}")
+    if stats["median"] <= 0:
+        raise InputError(source, f"{where}: stats median must be above 0 (a pass takes time), got {stats['median']!r}")
+    _check_metrics(source, where, info)
     if not isinstance(stats.get("rounds"), int) or stats["rounds"] < 1:
         raise InputError(source, f"{where}: stats rounds must be an integer >= 1, got {stats.get('rounds')!r}")
     if not isinstance(stats.get("data", []), list):
         raise InputError(source, f"{where}: stats data must be a list of numbers >= 0")
     if not isinstance(bench.get("name"), str):
         raise InputError(source, f"{where}: no 'name' string")
+
+
+# extra_info metrics by kind: an integer >= 0, a number >= 0, a name; each may be null.
+COUNT_METRICS = ("elements", "input_bytes", "peak_tensor_bytes", "retained_tensor_bytes", "cuda_peak_reserved_bytes",
+                 "peak_rss_bytes", "saved_bytes", "saved_tensor_count", "graph_nodes", "rounds_planned",
+                 "interleaved_rounds")
+REQUIRED_COUNTS = ("elements", "input_bytes")  # known for every case on every device
+NUMBER_METRICS = ("interleaved_median", "interleaved_q1", "interleaved_q3")
+NAME_METRICS = ("tensor_memory_method", "rss_method")
+
+
+def _check_metrics(source: str, where: str, info: Mapping[str, Any]) -> None:
+    for key in REQUIRED_COUNTS:
+        if not _is_count(info.get(key)):
+            raise InputError(source, f"{where}: {key} must be an integer >= 0, got {_short(info.get(key))}")
+    for key in COUNT_METRICS:
+        if info.get(key) is not None and not _is_count(info[key]):
+            raise InputError(source, f"{where}: {key} must be an integer >= 0 or null, got {_short(info[key])}")
+    for key in NUMBER_METRICS:
+        value = info.get(key)
+        if value is not None and not (_is_finite_number(value) and 0 <= value <= MAX_SECONDS):
+            raise InputError(source, f"{where}: {key} must be a number of seconds from 0 to 86400 or null, "
+                                     f"got {_short(value)}")
+    if info.get("interleaved_median") == 0:
+        raise InputError(source, f"{where}: interleaved_median must be above 0 (a pass takes time), got 0")
+    background = info.get("background_cpu")
+    if background is not None and not (_is_finite_number(background) and 0 <= background <= 1):
+        raise InputError(source, f"{where}: background_cpu must be a share from 0 to 1 or null, got {_short(background)}")
+    for key in NAME_METRICS:
+        if info.get(key) is not None and not (isinstance(info[key], str) and NAME.match(info[key])):
+            raise InputError(source, f"{where}: {key} must be a name of letters, digits and _ . : + = - or null, "
+                                     f"got {_short(info[key])}")
+    if not isinstance(info.get("shape", ""), str):
+        raise InputError(source, f"{where}: shape must be a string, got {_short(info['shape'])}")
+
+
+def _short(value: Any) -> str:
+    """A value for an error message: repr, cut to 60 characters."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _check_scenario_case(source: str, bench: Mapping[str, Any]) -> None:
@@ -291,8 +356,9 @@ def _check_scenario_case(source: str, bench: Mapping[str, Any]) -> None:
 def _check_labels(source: str, where: str, entry: Mapping[str, Any]) -> None:
     if entry["scenario"] not in SCENARIOS:
         raise InputError(source, f"{where}: scenario must be one of {', '.join(SCENARIOS)}, got {entry['scenario']!r}")
-    if not isinstance(entry.get("variant"), str) or not entry["variant"]:
-        raise InputError(source, f"{where}: variant must be a non-empty string, got {entry.get('variant')!r}")
+    if not isinstance(entry.get("variant"), str) or not NAME.match(entry["variant"]):
+        raise InputError(source, f"{where}: variant must be a name: a letter or digit, then letters, digits and "
+                                 f"_ . : + = - (at most 80), got {_short(entry.get('variant'))}")
     k = entry.get("microbatches")
     if entry["scenario"] == "accumulation" and "microbatches" in entry and not (_is_count(k) and k >= 1):
         raise InputError(source, f"{where}: microbatches of an accumulation case must be an integer >= 1, got {k!r}")

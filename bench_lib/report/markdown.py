@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,27 +28,40 @@ def render(report: Report, page: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|~])")  # inline markup; the text never starts a line
+
+
+def _text(value: object) -> str:
+    """Free text from a run file as inert Markdown: no markup, no HTML, no line breaks."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", _no_html(" ".join(str(value).split())))
+
+
+def _no_html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _run(summary: RunSummary, cases: pd.DataFrame) -> list[str]:
     run = summary.run
     lines = [f"## gradbench: {run.label}", "",
-             f"{len(cases)} cases measured on {run.machine_info.get('node', '?')}, "
-             f"torch {run.environment.get('torch_version', '?')}, {run.datetime or 'no date'}.", ""]
+             f"{len(cases)} cases measured on {_text(run.machine_info.get('node', '?'))}, "
+             f"torch {_text(run.environment.get('torch_version', '?'))}, {_text(run.datetime or 'no date')}.", ""]
     problems = summary.violations
     if problems:
         lines.append(f"**Physics check failed: {len(problems)} violation{'s' if len(problems) != 1 else ''}** "
                      "(artifacts, not findings):")
-        lines += [f"- {p}" for p in problems[:MAX_CHANGES]]
+        lines += [f"- {_no_html(p)}" for p in problems[:MAX_CHANGES]]
         if len(problems) > MAX_CHANGES:
             lines.append(f"- and {len(problems) - MAX_CHANGES} more")
         lines.append("")
     elif run.benchmarks:
         lines += ["**Physics check passed.**", ""]
     lines += ["**Findings**", ""]
-    lines += [f"- {item.text}" for item in summary.findings.items]
+    # Findings quote skip reasons and errors from the run file: no raw HTML may reach the PR.
+    lines += [f"- {_no_html(item.text)}" for item in summary.findings.items]
     if summary.claims:
         # One line per scenario: bench_lib.claims' verdict and sentence, as the page shows them.
         lines += ["", "**Scenarios** (each claim checked from the numbers)", ""]
-        lines += [f"- {claim.scenario}: **{claim.verdict}**. {claim.sentence}" for claim in summary.claims]
+        lines += [f"- {claim.scenario}: **{claim.verdict}**. {_no_html(claim.sentence)}" for claim in summary.claims]
     return lines + [""]
 
 

@@ -1,25 +1,83 @@
-"""Writing the report's files so that a failure never leaves a half-written one."""
+"""Writing the report's files as one set: all new or all old, never half-written."""
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write to a temporary file beside ``path``, then rename it over ``path``.
+class OutputError(Exception):
+    """Writing ``path`` failed; the set of files is as it was before."""
 
-    os.replace is atomic within one file system, so a reader (or a browser reloading the
-    page) sees either the old file or the new one, and an interrupted run leaves the old one.
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path, self.reason = path, reason
+
+
+def write_set(texts: Mapping[Path, str]) -> None:
+    """Write every file, or none: a reader sees the old set or the new one, not a mix.
+
+    Every text is first written to a temporary file beside its target; only then are they renamed
+    over the targets (os.replace: atomic per file). If one rename fails (a directory in the way,
+    a full disk), the files already replaced are put back from hard-linked copies of the old ones.
+    Errors name the output, never a temporary file.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    staged: dict[Path, str] = {}
+    backups: dict[Path, str] = {}
+    replaced: list[Path] = []
+    try:
+        for path, text in texts.items():
+            staged[path] = _stage(path, text)
+        for path in texts:
+            if path.is_file():
+                backups[path] = _temporary_name(path, ".old")
+                os.link(path, backups[path])
+        for path, tmp in staged.items():
+            _replace(tmp, path)
+            replaced.append(path)
+    except BaseException:
+        for path in replaced:  # back to the old set
+            if path in backups:
+                os.replace(backups.pop(path), path)
+            else:
+                path.unlink(missing_ok=True)
+        raise
+    finally:
+        for leftover in [*staged.values(), *backups.values()]:
+            Path(leftover).unlink(missing_ok=True)
+
+
+def _stage(path: Path, text: str) -> str:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        blocked = next((p for p in path.parents if p.exists() and not p.is_dir()), path.parent)
+        raise OutputError(blocked, "is not a directory" if blocked.exists() else exc.strerror) from None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise OutputError(path, exc.strerror) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; the report is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
+    except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise
+        raise OutputError(path, exc.strerror) from None
+    return tmp
+
+
+def _replace(tmp: str, path: Path) -> None:
+    try:
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise OutputError(path, exc.strerror) from None
+
+
+def _temporary_name(path: Path, suffix: str) -> str:
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.close(fd)
+    os.unlink(name)  # only the unique name is wanted: os.link will create it
+    return name

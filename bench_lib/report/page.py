@@ -574,7 +574,7 @@ def _notes(report: Report, plotted: int, groups: int, panels: int, budget: int) 
                      "that measured the scenario; the verdicts and tables show every run.")
     methods = sorted(set(report.cases["tensor_memory_method"].dropna()) | set(report.cases["rss_method"].dropna()))
     if methods:
-        notes.append("Memory was measured with: " + ", ".join(methods) + ".")
+        notes.append("Memory was measured with: " + escape(", ".join(methods)) + ".")
     return '<section id="notes">\n<h2>Notes</h2>\n<ul>' + "".join(f"<li>{n}</li>" for n in notes) + "</ul>\n</section>"
 
 

@@ -59,9 +59,26 @@ def resolve_one(run_id: str, storage: Path) -> Path:
 
 
 def latest(storage: Path) -> Path:
-    """The most recently written run under ``storage``; run numbers restart per machine
-    folder, so only the modification time orders runs across machines."""
-    candidates = list(storage.glob("*/*.json"))
+    """The most recently written complete run under ``storage``; run numbers restart per machine
+    folder, so only the modification time orders runs across machines. A run saved as incomplete
+    (interrupted, or a case failed) is passed over: it is reported only when named."""
+    candidates = sorted(storage.glob("*/*.json"), key=lambda p: (p.stat().st_mtime_ns, str(p)), reverse=True)
     if not candidates:
         raise InputError(str(storage), "no saved runs (expected <machine>/NNNN_<name>.json); run `make bench` first")
-    return max(candidates, key=lambda p: (p.stat().st_mtime_ns, str(p)))
+    for path in candidates:
+        if not _marked_incomplete(path):
+            return path
+    raise InputError(str(storage), f"every saved run is incomplete (newest: {candidates[0]}); name one to report it")
+
+
+_INCOMPLETE = re.compile(rb'"complete":\s*false')
+
+
+def _marked_incomplete(path: Path) -> bool:
+    """Whether the run file says "complete": false; read as text, since choosing the default run
+    must not parse every saved run (a malformed one is reported when it is read for real)."""
+    try:
+        with path.open("rb") as handle:
+            return _INCOMPLETE.search(handle.read(64 * 2**20)) is not None
+    except OSError:
+        return False

@@ -34,7 +34,8 @@ def tidy_table(cases: pd.DataFrame, skipped: pd.DataFrame) -> pd.DataFrame:
     """``cases`` with add_derived's columns, and ``skipped``, as one table without raw samples."""
     import pandas as pd
 
-    measured = cases.drop(columns=["samples", "cmp_samples", "rep_medians", "rep_cmp", "rep_peak"]).rename(columns=_SECONDS).assign(status="measured", skip_reason="")
+    arrays = ["samples", "cmp_samples", "rep_medians", "rep_cmp", "rep_peak"]
+    measured = cases.drop(columns=arrays).rename(columns=_SECONDS).assign(status="measured", skip_reason="")
     skips = skipped.rename(columns={"reason": "skip_reason"}).assign(status="skipped")
     frames = [frame for frame in (measured, skips) if len(frame)]
     table = pd.concat(frames, ignore_index=True) if frames else measured
@@ -45,8 +46,23 @@ def tidy_table(cases: pd.DataFrame, skipped: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula: text from a run file (a
+# skip reason, PyTorch's error) is written with a leading apostrophe instead (OWASP's advice).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def to_csv(table: pd.DataFrame) -> str:
-    return table.to_csv(index=False, lineterminator="\n")
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    safe = table.copy()
+    for column in safe.columns:
+        if not (is_numeric_dtype(safe[column]) or is_bool_dtype(safe[column])):
+            safe[column] = safe[column].map(_inert)
+    return safe.to_csv(index=False, lineterminator="\n")
+
+
+def _inert(value: object) -> object:
+    return f"'{value}" if isinstance(value, str) and value.startswith(_FORMULA_STARTS) else value
 
 
 # scenarios.csv: one row per scenario case, measured, skipped or rejected by autograd (status

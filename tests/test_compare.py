@@ -1,0 +1,115 @@
+"""The comparison of two runs on simulated replicates: no timing, known distributions.
+
+Each simulated process scales every time of a case by one lognormal factor (the noise between
+processes that dominates on real machines), and its rounds add a little noise of their own.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from report_fixtures import case, replicated
+
+from bench_lib.report import compare
+from bench_lib.report.load import load_runs
+
+WORKLOADS = ("alpha", "beta", "gamma")
+MODES = ("grad", "no_grad")
+SIZES = (2**10, 2**14, 2**18)
+
+
+def simulated_run(rng: np.random.Generator, tmp_path, name: str, *, spread: float, slower: dict[str, float],
+                  graph_nodes: dict[str, int] | None = None, replicates: int = 5):
+    """A replicated run of 18 cases: per process, one factor exp(spread * N(0, 1)) for all its cases,
+    and each case's own small process-level scatter."""
+
+    def build() -> list[dict]:
+        process = math.exp(spread * rng.standard_normal())
+        out = []
+        for workload in WORKLOADS:
+            for mode in MODES:
+                for size in SIZES:
+                    t = (20e-6 + 1e-9 * size) * process * math.exp(0.3 * spread * rng.standard_normal())
+                    t *= slower.get(workload, 1.0)
+                    samples = list(t * (1 + 0.01 * rng.standard_normal(15)))
+                    nodes = (graph_nodes or {}).get(workload, 3) if mode == "grad" else 0
+                    out.append(case(workload, mode, "forward", size, samples, graph_nodes=nodes))
+        return out
+
+    path = tmp_path / f"{name}.json"
+    import json
+
+    path.write_text(json.dumps(replicated(build, replicates=replicates)))
+    return load_runs([path])
+
+
+def compare_pair(tmp_path, seed: int, **new_options) -> compare.Comparison:
+    rng = np.random.default_rng(seed)
+    base = simulated_run(rng, tmp_path, "base", spread=0.05, slower={})
+    new = simulated_run(rng, tmp_path, "new", spread=0.05, slower=new_options.pop("slower", {}), **new_options)
+    return compare.compare_runs(base.runs[0], base.cases, new.runs[0], new.cases)
+
+
+TIME_GATE = compare.Gates(time=0.10, ratio=None, peak=None, counts=False)
+
+
+def test_identical_code_never_fails_the_gate(tmp_path) -> None:
+    # Process noise of ±5 % between replicates, the same in both runs: 20 pairs, no false regression.
+    for seed in range(20):
+        result = compare_pair(tmp_path, seed)
+        assert compare.failures(result, TIME_GATE) == [], seed
+        assert result.count(compare.SLOWER) + result.count(compare.FASTER) <= 1, seed
+
+
+def test_a_workload_made_1_3x_slower_fails_every_pair_and_is_named(tmp_path) -> None:
+    for seed in range(10):
+        result = compare_pair(tmp_path, 100 + seed, slower={"beta": 1.3})
+        [failure] = compare.failures(result, TIME_GATE)
+        flagged = result.times[result.times["verdict"] == compare.SLOWER]
+        assert set(flagged["workload"]) == {"beta"}, seed
+        assert "beta" in failure and "alpha" not in failure and "gamma" not in failure
+
+
+def test_noise_larger_than_the_threshold_is_inconclusive_with_its_size(tmp_path) -> None:
+    rng = np.random.default_rng(7)
+    base = simulated_run(rng, tmp_path, "base", spread=0.25, slower={})
+    new = simulated_run(rng, tmp_path, "new", spread=0.25, slower={})
+    result = compare.compare_runs(base.runs[0], base.cases, new.runs[0], new.cases)
+    inconclusive = result.times[result.times["verdict"] == compare.INCONCLUSIVE]
+    assert len(inconclusive) == len(result.times)  # ±25 % noise cannot resolve ±10 %
+    assert all(row["noise"] > 0.10 and f"noise ±{row['noise']:.0%} between processes" in row["reason"]
+               for row in inconclusive.to_dict("records"))
+    assert compare.failures(result, TIME_GATE) == []
+
+
+def test_a_changed_graph_node_count_is_always_flagged(tmp_path) -> None:
+    result = compare_pair(tmp_path, 3, graph_nodes={"gamma": 4})
+    changed = result.counts
+    assert set(changed["workload"]) == {"gamma"} and set(changed["metric"]) == {"graph_nodes"}
+    assert len(changed) == len(SIZES)  # gamma's grad case at every size
+    assert compare.failures(result, compare.Gates(time=None, ratio=None, peak=None)) == [
+        "3 exact counts changed: gamma grad forward 2^10 cpu float32 graph_nodes, gamma grad forward 2^14 cpu "
+        "float32 graph_nodes, gamma grad forward 2^18 cpu float32 graph_nodes"]
+
+
+def test_single_replicates_are_inconclusive_not_judged(tmp_path) -> None:
+    rng = np.random.default_rng(1)
+    base = simulated_run(rng, tmp_path, "base", spread=0.05, slower={}, replicates=1)
+    new = simulated_run(rng, tmp_path, "new", spread=0.05, slower={"alpha": 2.0}, replicates=1)
+    result = compare.compare_runs(base.runs[0], base.cases, new.runs[0], new.cases)
+    assert set(result.times["verdict"]) == {compare.INCONCLUSIVE}
+    assert all("1 replicate" in reason for reason in result.times["reason"])
+
+
+def test_judge_on_exact_small_samples() -> None:
+    # 5 against 5, fully separated: the exact two-sided permutation p is 2/252.
+    row = compare.judge([1.0, 1.01, 0.99, 1.02, 0.98], [1.3, 1.31, 1.29, 1.32, 1.28], threshold=0.10)
+    assert row["p_value"] == pytest.approx(2 / 252)
+    assert row["ratio"] == pytest.approx(1.3, rel=1e-3)
+    assert row["ci_low"] > 1.2 and row["ci_high"] < 1.4
+    compare.finish_verdicts([row], threshold=0.10)
+    assert row["verdict"] == compare.SLOWER and row["p_adjusted"] == pytest.approx(2 / 252)
+    zero = compare.judge([0.0, 1.0], [1.0, 1.0], threshold=0.10)
+    assert zero["verdict"] == compare.INCONCLUSIVE and "zero" in zero["reason"]
