@@ -54,7 +54,8 @@ def run_replicates(pytest_args: Sequence[str], repeat: int, workdir: Path) -> tu
         seconds = time.perf_counter() - clock
         if code != 0:
             raise ReplicateFailed(f"replicate {index}/{repeat} ended with pytest exit status {code}", code)
-        if not json_path.is_file():
+        # Some pytest-benchmark versions create the file when parsing options and leave it empty.
+        if not json_path.is_file() or json_path.stat().st_size == 0:
             raise ReplicateFailed(f"replicate {index}/{repeat} measured no case (see the skip reasons above)",
                                   EXIT_FAILED)
         docs.append(json.loads(json_path.read_text()))

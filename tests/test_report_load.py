@@ -214,3 +214,13 @@ def test_real_runs_load_and_the_first_renders(tmp_path: Path) -> None:
         assert len(load_runs([path]).cases) > 0, path
     written = write_report(analyse(paths[:1]), tmp_path / "index.html")
     assert all(p.stat().st_size > 0 for p in written)
+
+
+def test_real_run_files_from_an_h200_read_cleanly() -> None:
+    # Trimmed from real runs (CPU: elementwise forward; CUDA: mlp at 2^18, where backward's net
+    # retained bytes are negative: it frees the saved tensors it consumed).
+    loaded = load_runs([DATA / "real_h200_cpu_elementwise.json", DATA / "real_h200_cuda_mlp.json"])
+    assert len(loaded.cases) == 12 + 8
+    cuda = loaded.cases[loaded.cases["device"] == "cuda"]
+    assert (cuda["retained_tensor_bytes"] < 0).any()
+    assert set(cuda["tensor_memory_method"]) == {"cuda-allocator"}

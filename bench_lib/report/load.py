@@ -297,9 +297,10 @@ def _check_case(source: str, bench: Mapping[str, Any]) -> None:
 
 
 # extra_info metrics by kind: an integer >= 0, a number >= 0, a name; each may be null.
-COUNT_METRICS = ("elements", "input_bytes", "peak_tensor_bytes", "retained_tensor_bytes", "cuda_peak_reserved_bytes",
-                 "peak_rss_bytes", "saved_bytes", "saved_tensor_count", "graph_nodes", "rounds_planned",
-                 "interleaved_rounds")
+COUNT_METRICS = ("elements", "input_bytes", "peak_tensor_bytes", "cuda_peak_reserved_bytes", "peak_rss_bytes",
+                 "saved_bytes", "saved_tensor_count", "graph_nodes", "rounds_planned", "interleaved_rounds")
+# Net changes, which can be negative: on CUDA a backward frees the saved tensors it consumed.
+SIGNED_METRICS = ("retained_tensor_bytes",)
 REQUIRED_COUNTS = ("elements", "input_bytes")  # known for every case on every device
 NUMBER_METRICS = ("interleaved_median", "interleaved_q1", "interleaved_q3")
 NAME_METRICS = ("tensor_memory_method", "rss_method")
@@ -312,6 +313,10 @@ def _check_metrics(source: str, where: str, info: Mapping[str, Any]) -> None:
     for key in COUNT_METRICS:
         if info.get(key) is not None and not _is_count(info[key]):
             raise InputError(source, f"{where}: {key} must be an integer >= 0 or null, got {_short(info[key])}")
+    for key in SIGNED_METRICS:
+        value = info.get(key)
+        if value is not None and not (isinstance(value, int) and not isinstance(value, bool)):
+            raise InputError(source, f"{where}: {key} must be an integer or null, got {_short(value)}")
     for key in NUMBER_METRICS:
         value = info.get(key)
         if value is not None and not (_is_finite_number(value) and 0 <= value <= MAX_SECONDS):
