@@ -70,6 +70,14 @@ def skip_reason(text: str) -> Callable[[Doc], None]:
     return mutate
 
 
+def invalid_error(text: str) -> Callable[[Doc], None]:
+    def mutate(doc: Doc) -> None:
+        doc["gradbench"]["invalid"] = [{"scenario": "inplace", "variant": "relu_", "workload": "tanh_relu",
+                                        "mode": "grad", "pass": "step", "size": 65536, "device": "cpu",
+                                        "dtype": "float32", "error": text}]
+    return mutate
+
+
 def node(text: str) -> Callable[[Doc], None]:
     def mutate(doc: Doc) -> None:
         doc["machine_info"]["node"] = text
@@ -144,6 +152,8 @@ HOSTILE = [
             mutate=section(replicates=0)),
     Hostile("a skip reason with <script>", 0, "&lt;script&gt;", mutate=skip_reason("<script>alert(1)</script>")),
     Hostile("a machine name with HTML and Markdown", 0, "&lt;b&gt;", mutate=node("<b>|x|</b>")),
+    Hostile("PyTorch's error of a rejected case with <script>", 0, "&lt;script&gt;",
+            mutate=invalid_error("<script>alert(1)</script>")),
     Hostile("compare: a run without replicates", 2, "has no replicates", command="compare"),
     Hostile("compare: an incomplete run", 2, "is incomplete", replicated=True, command="compare",
             mutate=section(complete=False)),

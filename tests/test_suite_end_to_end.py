@@ -206,3 +206,19 @@ def test_a_run_that_measures_nothing_fails_with_the_reasons(tmp_path):
     assert "gradbench: error: replicate 1/2 measured no case (see the skip reasons above)" in result.stderr
     assert "size 562949953421312 needs about" in result.stdout  # pytest's -rs lines
     assert not list(tmp_path.rglob("*.json"))
+
+
+def test_a_run_interrupted_by_hand_is_saved_as_incomplete(tmp_path):
+    # pytest benchmarks --benchmark-save, without the launcher: pytest-benchmark saves what it has.
+    result = run_suite(*TINY, "--benchmark-save=partial", f"--benchmark-storage={tmp_path}",
+                       "-p", "tests.plugins.interrupt_after_first_case")
+    assert result.returncode == 2, result.stdout + result.stderr  # pytest's "interrupted"
+    [path] = tmp_path.rglob("*.json")
+    assert json.loads(path.read_text())["gradbench"]["complete"] is False
+
+
+def test_make_passes_values_with_spaces_whole():
+    result = subprocess.run(["make", "-n", "bench", "SIZES=2^10, 2^12", "WORKLOADS=mlp"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "--gb-sizes='2^10, 2^12'" in result.stdout and "--gb-workloads='mlp'" in result.stdout
