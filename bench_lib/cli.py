@@ -12,9 +12,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from bench_lib.report.errors import InputError
+
+if TYPE_CHECKING:
+    from bench_lib.report.compare import Comparison, Gates
+    from bench_lib.report.load import Run
 
 EXIT_REGRESSION, EXIT_INPUT = 1, 2
 
@@ -99,7 +103,6 @@ def _bench(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from bench_lib.report import runs
     from bench_lib.report.build import analyse, write_report
-
     from bench_lib.report.output import OutputError
 
     paths = runs.resolve_all(args.runs, args.storage)
@@ -166,7 +169,7 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_comparable(run_id: str, run: Any, gates: Any) -> None:
+def _check_comparable(run_id: str, run: Run, gates: Gates) -> None:
     if run.replicates is None:
         raise InputError(run_id, "has no replicates (written by pytest directly or before schema 4); "
                                  "make bench records them")
@@ -177,7 +180,7 @@ def _check_comparable(run_id: str, run: Any, gates: Any) -> None:
                                  "(make bench PRESET=ci, or REPEAT=5); --fail-above off compares the rest")
 
 
-def _gate_summary(gates: Any) -> str:
+def _gate_summary(gates: Gates) -> str:
     def pct(value: float | None) -> str:
         return "off" if value is None else f"{value:.0%}"
 
@@ -185,7 +188,7 @@ def _gate_summary(gates: Any) -> str:
             f"counts {'exact' if gates.counts else 'off'}")
 
 
-def _comparison_lines(result: Any, show: int) -> list[str]:
+def _comparison_lines(result: Comparison, show: int) -> list[str]:
     from bench_lib.report import compare
 
     times, ratios = result.times, result.ratios
@@ -200,7 +203,8 @@ def _comparison_lines(result: Any, show: int) -> list[str]:
             chosen = table[table["verdict"] == verdict]
             chosen = chosen.sort_values("ratio", ascending=verdict == compare.FASTER)
             for row in chosen.head(show).to_dict("records"):
-                interval = "" if row["ci_low"] != row["ci_low"] else f" (95% CI {row['ci_low']:.3f}-{row['ci_high']:.3f})"
+                known = row["ci_low"] == row["ci_low"]  # NaN without replicates
+                interval = f" (95% CI {row['ci_low']:.3f}-{row['ci_high']:.3f})" if known else ""
                 name = compare.case_name(row, ratio=table is ratios)
                 lines.append(f"  {verdict:<12} {row['ratio']:6.3f}x{interval}  {name}: {row['reason']}")
             if len(chosen) > show:

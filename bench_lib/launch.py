@@ -111,15 +111,6 @@ def bench(pytest_args: Sequence[str], repeat: int, name: str, storage: Path) -> 
 
 def print_summary(doc: dict) -> None:
     """The terminal summary and the scenario claims, once, for the merged run."""
-    from bench_lib import claims, summary
+    from bench_lib.terminal import run_summary
 
-    cases = [{key: value for key, value in bench.items()} for bench in doc["benchmarks"]]
-    matrix = [case for case in cases if "scenario" not in case["extra_info"]]
-    scenario_cases = [case for case in cases if "scenario" in case["extra_info"]]
-    invalid = doc.get("gradbench", {}).get("invalid") or []
-    lines = summary.format_summary(matrix) if matrix else []
-    if scenario_cases or invalid:
-        lines += ["", "gradbench scenarios: each claim checked from this run's numbers"]
-        lines += [f"  {c.scenario}: {c.verdict.upper()}. {c.sentence}"
-                  for c in claims.check_claims(scenario_cases, invalid).values()]
-    print("\n".join(["", *lines]))
+    print("\n".join(run_summary(doc["benchmarks"], doc.get("gradbench", {}).get("invalid") or [])))

@@ -9,7 +9,7 @@ from typing import Any, NoReturn
 import pytest
 import torch
 
-from bench_lib import claims, environment, summary
+from bench_lib import environment
 from bench_lib.cases import (
     CaseSpec,
     ScenarioSelection,
@@ -24,6 +24,7 @@ from bench_lib.scenarios import ScenarioSpec, autograd_rejection, prepare_scenar
 from bench_lib.scenarios import machine_skip_reason as scenario_machine_skip_reason
 from bench_lib.scenarios import static_skip_reason as scenario_skip_reason
 from bench_lib.schema import SCHEMA_VERSION
+from bench_lib.terminal import run_summary
 from bench_lib.workloads import WORKLOADS
 
 LIST_OPTIONS = ("workloads", "modes", "passes", "sizes", "devices", "dtypes")
@@ -221,17 +222,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         return
     session = getattr(terminalreporter.config, "_benchmarksession", None)
     cases = [bench.as_dict(include_data=False) for bench in getattr(session, "benchmarks", [])]
-    # Scenario variants share their spec keys; the mode-matrix summary and physics check would mix them.
-    matrix = [case for case in cases if "scenario" not in case["extra_info"]]
-    scenario_cases = [case for case in cases if "scenario" in case["extra_info"]]
-    if matrix:
-        terminalreporter.write_line("")
-        for line in summary.format_summary(matrix):
-            terminalreporter.write_line(line)
     state = terminalreporter.config.stash.get(STATE, None)
-    invalid = state.invalid if state else []
-    if scenario_cases or invalid:
-        terminalreporter.write_line("")
-        terminalreporter.write_line("gradbench scenarios: each claim checked from this run's numbers")
-        for claim in claims.check_claims(scenario_cases, invalid).values():
-            terminalreporter.write_line(f"  {claim.scenario}: {claim.verdict.upper()}. {claim.sentence}")
+    for line in run_summary(cases, state.invalid if state else []):
+        terminalreporter.write_line(line)

@@ -9,8 +9,8 @@ render test is built in memory by ``synthetic_run`` instead of being committed.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -276,9 +276,9 @@ def _comparison_cases(rng: np.random.Generator, factors: dict[tuple[str, int], f
             bench = case("pointwise", mode, "forward", n, noisy(rng, t, 30), **saved,
                          peak_tensor_bytes=12 * n if changed else 8 * n)
             interleaved = [round(float(v), 12) for v in t * window * (1.0 + 0.01 * rng.standard_normal(20))]
-            bench["extra_info"].update(interleaved_median=float(np.median(interleaved)), interleaved_q1=min(interleaved),
-                                       interleaved_q3=max(interleaved), interleaved_rounds=len(interleaved),
-                                       interleaved_data=interleaved)
+            bench["extra_info"].update(interleaved_median=float(np.median(interleaved)),
+                                       interleaved_q1=min(interleaved), interleaved_q3=max(interleaved),
+                                       interleaved_rounds=len(interleaved), interleaved_data=interleaved)
             benchmarks.append(bench)
     if not in_new:
         benchmarks.append(case("pointwise", "grad", "forward", 2**22,

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from bench_lib.runner import machine_skip_reason
 from bench_lib.cases import CaseSpec
+from bench_lib.runner import machine_skip_reason
 from bench_lib.schema import CASE_KEYS, ENVIRONMENT_KEYS, REPLICATE_KEYS, SCHEMA_VERSION
 
 ROOT = Path(__file__).resolve().parents[1]

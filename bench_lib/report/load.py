@@ -24,9 +24,9 @@ from bench_lib.schema import (
     CASE_KEYS,
     INVALID_KEYS,
     MAX_SIZE,
-    REPLICATE_KEYS,
     MODES,
     PASSES,
+    REPLICATE_KEYS,
     SCENARIO_KEYS,
     SCENARIOS,
     SCHEMA_VERSION,
@@ -326,7 +326,8 @@ def _check_metrics(source: str, where: str, info: Mapping[str, Any]) -> None:
         raise InputError(source, f"{where}: interleaved_median must be above 0 (a pass takes time), got 0")
     background = info.get("background_cpu")
     if background is not None and not (_is_finite_number(background) and 0 <= background <= 1):
-        raise InputError(source, f"{where}: background_cpu must be a share from 0 to 1 or null, got {_short(background)}")
+        raise InputError(source, f"{where}: background_cpu must be a share from 0 to 1 or null, "
+                                 f"got {_short(background)}")
     for key in NAME_METRICS:
         if info.get(key) is not None and not (isinstance(info[key], str) and NAME.match(info[key])):
             raise InputError(source, f"{where}: {key} must be a name of letters, digits and _ . : + = - or null, "

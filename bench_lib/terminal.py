@@ -1,0 +1,25 @@
+"""What a benchmark run prints at its end: the mode-matrix summary and the scenario claims.
+
+Printed once per run: by the pytest session (``pytest benchmarks``) or, for replicates, by
+``python -m bench_lib bench`` from the merged run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from bench_lib import claims, summary
+
+
+def run_summary(cases: Sequence[Mapping[str, Any]], invalid: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Lines for ``cases`` (benchmark dicts as saved) and the scenario cases autograd rejected."""
+    # Scenario variants share their spec keys; the mode-matrix summary and physics check would mix them.
+    matrix = [case for case in cases if "scenario" not in case["extra_info"]]
+    scenario_cases = [case for case in cases if "scenario" in case["extra_info"]]
+    lines = ["", *summary.format_summary(matrix)] if matrix else []
+    if scenario_cases or invalid:
+        lines += ["", "gradbench scenarios: each claim checked from this run's numbers"]
+        lines += [f"  {claim.scenario}: {claim.verdict.upper()}. {claim.sentence}"
+                  for claim in claims.check_claims(scenario_cases, invalid).values()]
+    return lines
