@@ -41,9 +41,17 @@ BENCH_OPTIONS = --benchmark-disable-gc
 
 COMPARE_OPTIONS = --group-by=group --sort=name --columns=median,iqr,min,rounds
 
-.PHONY: install bench compare report test clean
+.PHONY: help install bench compare report test clean
 
-install: $(VENV)/.installed
+help:  ## this list: targets, then every variable with its default
+	@echo "targets:"
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z]+):.*## /  make \1\t/' | expand -t 16
+	@echo "variables (make bench VAR=value; empty means the preset's choice):"
+	@$(foreach v,PRESET REPEAT WORKLOADS MODES PASSES SIZES DEVICES DTYPES THREADS SEED SCENARIOS MICROBATCHES \
+		SCENARIO_SIZES ALLOC_ENV RUNS BASE VENV PYTHON TORCH_SPEC,printf '  %-15s %s\n' '$(v)' '$($(v))';)
+	@echo "details: README.md; the pytest options behind them: .venv/bin/pytest benchmarks --help"
+
+install: $(VENV)/.installed  ## create .venv and install (CPU torch only when it has none)
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -51,20 +59,20 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -e .
 	touch $@
 
-bench: install
+bench: install  ## measure (PRESET=quick|default|full|ci), save the run, build the report
 	$(ALLOC_ENV) $(PY) -m bench_lib bench --preset='$(PRESET)' $(if $(REPEAT),--repeat='$(REPEAT)') \
 		-- $(BENCH_SELECTION) $(BENCH_OPTIONS)
 	$(PY) -m bench_lib report
 
 # RUNS: run ids (0001), paths or globs (default: the latest run); BASE: a run to compare against.
-report: install
+report: install  ## rebuild reports/ from the latest run (RUNS=, BASE= to compare)
 	$(PY) -m bench_lib report $(RUNS) $(if $(BASE),--base $(BASE))
 
-compare: install
+compare: install  ## pytest-benchmark compare over saved runs (RUNS=)
 	$(VENV)/bin/pytest-benchmark compare $(COMPARE_OPTIONS) $(RUNS)
 
-test: install
-	$(PY) -m pytest tests
+test: install  ## the project's tests, with the reason of every skip
+	$(PY) -m pytest tests -rs
 
-clean:
+clean:  ## remove the generated report
 	rm -f reports/index.html reports/summary.csv reports/scenarios.csv reports/summary.md

@@ -227,16 +227,20 @@ class ScenarioSelection:
 
 def parse_scenario_selection(
     *, preset: str = "default", scenarios: str | None = None, microbatches: str | None = None,
-    sizes: str | None = None,
+    sizes: str | None = None, narrowed: bool = False,
 ) -> ScenarioSelection:
     """Build a ScenarioSelection from option strings; None means the preset's choice.
+
+    ``narrowed``: the mode matrix's workloads or sizes were named. The scenarios have workloads and
+    sizes of their own, so they cannot follow such a selection; they are then off unless
+    ``scenarios`` names some (they do follow the devices and dtypes).
 
     ``scenarios`` is a comma-separated list, ``all`` or ``none``. ``microbatches`` lists positive
     integers; 1 is added when missing, as the full-batch baseline the others are compared to.
     """
     if preset not in PRESETS:
         raise SelectionError(f"unknown preset {preset!r}; allowed: {', '.join(PRESETS)}")
-    if scenarios is None and not PRESETS[preset].scenarios:
+    if scenarios is None and (narrowed or not PRESETS[preset].scenarios):
         chosen: tuple[str, ...] = ()
     elif scenarios is not None and scenarios.strip() in ("none", "all"):
         chosen = () if scenarios.strip() == "none" else SCENARIOS

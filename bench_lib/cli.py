@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -30,7 +31,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m bench_lib", description="Measure gradbench runs, report on them, compare them.")
+    parser = _Parser(prog="gradbench", description="Measure gradbench runs, report on them, compare them.",
+                     epilog="The case selection (workloads, modes, sizes, devices, scenarios, ...) is passed to "
+                            "pytest after `bench --`: `pytest benchmarks --help` lists those options under "
+                            "'gradbench case selection', and `make help` lists them as Make variables.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     storage = dict(type=Path, default=Path(".benchmarks"), help="where runs are saved (default: .benchmarks)")
 
@@ -70,6 +74,16 @@ def _parser() -> argparse.ArgumentParser:
                       help="cases listed per verdict (default: 10)")
     comp.add_argument("--storage", **storage)
     return parser
+
+
+def run() -> NoReturn:
+    """The ``gradbench`` console script and ``python -m bench_lib``."""
+    try:
+        sys.exit(main())
+    except Exception:  # a bug, not bad input: keep the traceback, but never exit 1 ("a gate failed")
+        traceback.print_exc()
+        print("gradbench: internal error (a bug in gradbench; the traceback is above)", file=sys.stderr)
+        sys.exit(EXIT_INPUT)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
@@ -97,7 +98,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--gb-seed", default="0", help="seed for weights and inputs (default: 0)")
     group.addoption(
         "--gb-scenarios", default=None,
-        help="scenarios to run: accumulation, zero_grad, freezing, inplace, all or none (default: all)",
+        help="scenarios to run: accumulation, zero_grad, freezing, inplace, all or none (default: all; none "
+             "for the ci preset, or when --gb-workloads or --gb-sizes is given)",
     )
     group.addoption(
         "--gb-microbatches", default=None,
@@ -127,6 +129,7 @@ def pytest_configure(config: pytest.Config) -> None:
             scenarios=config.getoption("gb_scenarios"),
             microbatches=config.getoption("gb_microbatches"),
             sizes=config.getoption("gb_scenario_sizes"),
+            narrowed=any(config.getoption(f"gb_{name}") is not None for name in ("workloads", "sizes")),
         )
         if all(static_skip_reason(spec) for spec in selection.cases()):
             raise SelectionError(
@@ -154,8 +157,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "scenario_case" in metafunc.fixturenames:
         assert state.scenarios is not None
         specs = scenario_specs(state.scenarios, state.selection.devices, state.selection.dtypes)
-        # An empty selection (--gb-scenarios=none) leaves one case that pytest reports as skipped.
         _parametrize(metafunc, "scenario_case", state, specs, scenario_skip_reason)
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    # No scenario selected: no scenario module, rather than pytest's "got empty parameter set" skip.
+    state = config.stash.get(STATE, None)
+    if collection_path.name == "test_scenarios.py" and state is not None and state.scenarios is not None:
+        return True if not state.scenarios.scenarios else None
+    return None
 
 
 def _parametrize(

@@ -101,6 +101,8 @@ def test_every_preset_keeps_every_scenario_with_unique_ids_and_one_group_per_sce
             assert static_skip_reason(s) is None  # preset sizes divide into every k
         assert set(SCENARIO_SIZES[preset]) == set(SCENARIOS)
     assert parse_scenario_selection(preset="ci").scenarios == ()  # ci gates the mode matrix only
+    assert parse_scenario_selection(preset="quick", narrowed=True).scenarios == ()  # WORKLOADS= or SIZES= named
+    assert parse_scenario_selection(preset="quick", narrowed=True, scenarios="inplace").scenarios == ("inplace",)
     quick = scenario_specs(parse_scenario_selection(preset="quick"), ("cpu",), ("float32",))
     # 4 k + 3 resets + 3 freezing + 3 in-place variants x 3 modes, at one size each
     assert len(quick) == 4 + 3 + 3 + 9
@@ -310,7 +312,8 @@ def scenario_run(tmp_path_factory):
         [
             sys.executable, "-m", "pytest", "benchmarks", "-p", "no:cacheprovider", "-rs",
             "--gb-preset=quick", "--gb-workloads=elementwise", "--gb-modes=grad", "--gb-passes=forward",
-            "--gb-sizes=1024", "--gb-devices=cpu", "--gb-scenario-sizes=4096", "--gb-microbatches=2",
+            "--gb-sizes=1024", "--gb-devices=cpu", "--gb-scenarios=all", "--gb-scenario-sizes=4096",
+            "--gb-microbatches=2",
             "--gb-threads=1", "--benchmark-save=scen", "--benchmark-save-data", "--benchmark-disable-gc",
             f"--benchmark-storage={storage}",
         ],

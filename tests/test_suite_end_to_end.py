@@ -222,3 +222,27 @@ def test_make_passes_values_with_spaces_whole():
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "--gb-sizes='2^10, 2^12'" in result.stdout and "--gb-workloads='mlp'" in result.stdout
+
+
+def test_naming_workloads_or_sizes_turns_the_scenarios_off_without_a_stray_skip(tmp_path):
+    # As `make bench WORKLOADS=elementwise SIZES=1024`: only those cases, no scenario module at all.
+    result = run_suite("--gb-workloads=elementwise", "--gb-sizes=1024", "--gb-modes=grad", "--gb-passes=forward",
+                       "--gb-devices=cpu", "--collect-only", "-q")
+    assert result.returncode == 0, result.stdout + result.stderr
+    collected = [line for line in result.stdout.splitlines() if "::" in line]
+    assert collected == ["benchmarks/test_gradbench.py::test_gradbench[elementwise-forward-grad-1024-cpu-float32]"]
+    asked = run_suite("--gb-workloads=elementwise", "--gb-sizes=1024", "--gb-scenarios=zero_grad",
+                      "--gb-devices=cpu", "--collect-only", "-q")
+    assert any("test_scenarios.py::" in line and "zero_grad" in line for line in asked.stdout.splitlines())
+
+
+def test_the_commands_can_be_found():
+    help_text = subprocess.run(["make", "help"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert help_text.returncode == 0
+    for word in ("make bench", "make test", "PRESET", "REPEAT", "SIZES", "SCENARIOS", "ALLOC_ENV"):
+        assert word in help_text.stdout
+    script = Path(sys.executable).parent / "gradbench"
+    if not script.exists():
+        pytest.skip("the gradbench console script is installed by `pip install -e .` (make install)")
+    cli_help = subprocess.run([script, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert cli_help.returncode == 0 and "pytest benchmarks --help" in cli_help.stdout
