@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 import report_fixtures
@@ -224,3 +225,17 @@ def test_real_run_files_from_an_h200_read_cleanly() -> None:
     cuda = loaded.cases[loaded.cases["device"] == "cuda"]
     assert (cuda["retained_tensor_bytes"] < 0).any()
     assert set(cuda["tensor_memory_method"]) == {"cuda-allocator"}
+
+
+def test_a_bookkeeping_cost_that_noise_explains_reads_not_resolved(tmp_path: Path) -> None:
+    # grad and no_grad with the same fixed cost: the fitted difference is noise, its interval spans zero.
+    rng = np.random.default_rng(4)
+    cases = [report_fixtures.case("pointwise", mode, "forward", n,
+                                  report_fixtures.noisy(rng, 20e-6 + 0.5e-9 * n, 15, spread=0.2))
+             for mode in ("grad", "no_grad") for n in (2**10, 2**14, 2**18)]
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(report_fixtures.run_doc(cases)))
+    texts = [item.text for item in analyse([path]).summaries[0].findings.items]
+    [overhead] = [text for text in texts if text.startswith("Overhead model")]
+    assert "autograd's bookkeeping per call is not resolved on this machine: a(grad) − a(no_grad) = " in overhead
+    assert "95% CI -" in overhead  # the interval reaches below zero

@@ -132,3 +132,17 @@ def test_units_and_number_formatting() -> None:
     assert format_bytes(64 * 2**20) == "64.0 MiB" and format_bytes(12) == "12 B"
     assert [number(v) for v in (1234.5, 12.345, 0.12345, 0.0)] == ["1234", "12.3", "0.123", "0"]
     assert size_label(1024) == "2^10" and size_label(1000) == "1000"
+
+
+def test_fixed_costs_match_the_overhead_fit_curve_by_curve() -> None:
+    xs = [1024.0, 16384.0, 262144.0]
+    curves = [[30e-6, 38e-6, 160e-6], [20e-6, 29e-6, 150e-6]]
+    vectorised = stats.fixed_costs(xs, curves)
+    assert list(vectorised) == pytest.approx([stats.fit_overhead(xs, ys).a for ys in curves], rel=1e-9)
+
+
+def test_mean_interval_by_hand() -> None:
+    # Mean 2, sample sd 1, n = 3: 2 ± t(0.975, 2) · 1/sqrt(3) = 2 ± 4.302653 · 0.577350.
+    interval = stats.mean_ci([1.0, 2.0, 3.0])
+    assert interval.low == pytest.approx(2 - 4.302653 * 0.577350, abs=1e-5)
+    assert interval.high == pytest.approx(2 + 4.302653 * 0.577350, abs=1e-5)

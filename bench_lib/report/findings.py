@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from bench_lib.contention import CONTENDED_FRACTION
 from bench_lib.report import stats
 from bench_lib.report.units import format_bytes, number, size_label
@@ -39,23 +41,27 @@ class Findings:
     groups_shown: int
 
 
-def overhead_fits(cases: pd.DataFrame) -> pd.DataFrame:
+def overhead_fits(cases: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame:
     """time(n) = a + b*n per workload x pass x device x dtype x mode with two or more sizes.
 
-    Columns: the keys, sizes, a_us (fixed cost per call), b_ns (cost per element) and
-    a_minus_no_grad_us, which for grad reads as autograd's bookkeeping cost per call.
+    Columns: the keys, sizes, a_us (fixed cost per call), b_ns (cost per element),
+    a_minus_no_grad_us, which for grad reads as autograd's bookkeeping cost per call, and its 95 %
+    interval a_minus_no_grad_low_us / _high_us. The interval comes from the replicates where a run
+    has two or more (one fit per process: the variance that matters), else from a bootstrap of
+    each size's rounds ("within one process" only, and so narrower than the truth).
     """
     import pandas as pd
 
     keys = ["workload", "pass", "device", "dtype", "mode"]
     # Grouped in plain Python: pandas' per-group overhead is most of the cost for large runs.
-    points: dict[tuple[Any, ...], list[tuple[float, float]]] = {}
-    columns = [cases[k].tolist() for k in keys] + [cases["elements"].tolist(), cases["median"].tolist()]
-    for *key, elements, median in zip(*columns, strict=True):
-        points.setdefault(tuple(key), []).append((float(elements), float(median)))
+    points: dict[tuple[Any, ...], list[tuple[float, float, Any, Any]]] = {}
+    columns = [cases[k].tolist() for k in keys] + [cases[c].tolist() for c in ("elements", "median", "samples",
+                                                                               "rep_medians")]
+    for *key, elements, median, samples, replicates in zip(*columns, strict=True):
+        points.setdefault(tuple(key), []).append((float(elements), float(median), samples, replicates))
     rows = []
     for key in sorted(points):
-        xs, ys = zip(*points[key], strict=True)
+        xs, ys, _, _ = zip(*points[key], strict=True)
         if len(set(xs)) < 2:
             continue
         fit = stats.fit_overhead(xs, ys)
@@ -65,7 +71,49 @@ def overhead_fits(cases: pd.DataFrame) -> pd.DataFrame:
     base = fits.loc[fits["mode"] == "no_grad", keys[:-1] + ["a_us"]].rename(columns={"a_us": "no_grad_a_us"})
     fits = fits.merge(base, on=keys[:-1], how="left")
     fits["a_minus_no_grad_us"] = fits["a_us"] - fits.pop("no_grad_a_us")
+    cache: dict[tuple[Any, ...], np.ndarray] = {}
+    intervals = [_difference_interval(points, key, seed, cache)
+                 for key in fits[keys].itertuples(index=False, name=None)]
+    fits["a_minus_no_grad_low_us"] = [i.low * 1e6 if i else math.nan for i in intervals]
+    fits["a_minus_no_grad_high_us"] = [i.high * 1e6 if i else math.nan for i in intervals]
     return fits
+
+
+BOOTSTRAP_RESAMPLES = 500
+
+
+def _difference_interval(points: Mapping[tuple[Any, ...], list[tuple[float, float, Any, Any]]],
+                         key: tuple[Any, ...], seed: int,
+                         cache: dict[tuple[Any, ...], np.ndarray]) -> stats.Interval | None:
+    """95 % interval of a(mode) − a(no_grad), in seconds, at the sizes both modes have."""
+    reference = (*key[:-1], "no_grad")
+    if key[-1] == "no_grad" or reference not in points:
+        return None
+    mine = {x: (samples, reps) for x, _, samples, reps in points[key]}
+    theirs = {x: (samples, reps) for x, _, samples, reps in points[reference]}
+    sizes = sorted(set(mine) & set(theirs))
+    if len(sizes) < 2:
+        return None
+    counts = {len(side[x][1]) for side in (mine, theirs) for x in sizes}
+    if len(counts) == 1 and (replicates := counts.pop()) >= 2:
+        per_process = [stats.fixed_costs(sizes, [mine[x][1][r] for x in sizes])
+                       - stats.fixed_costs(sizes, [theirs[x][1][r] for x in sizes]) for r in range(replicates)]
+        return stats.mean_ci(per_process)
+    rng = np.random.default_rng(seed)
+
+    def resampled_fixed_costs(side: Mapping[float, Any]) -> np.ndarray:
+        columns = []
+        for x in sizes:
+            samples = np.asarray(side[x][0], dtype=float)
+            draws = samples[rng.integers(0, samples.size, (BOOTSTRAP_RESAMPLES, samples.size))]
+            columns.append(np.median(draws, axis=1))
+        return stats.fixed_costs(sizes, np.column_stack(columns))
+
+    # no_grad's resamples serve every other mode of its group.
+    cache_key = (*reference, *sizes)
+    if cache_key not in cache:
+        cache[cache_key] = resampled_fixed_costs(theirs)
+    return stats.percentile_interval(resampled_fixed_costs(mine) - cache[cache_key])
 
 
 def compute(cases: pd.DataFrame, skipped: pd.DataFrame, fits: pd.DataFrame, *, scenario_cases: int = 0) -> Findings:
@@ -151,10 +199,18 @@ def _overhead(where: str, fits: pd.DataFrame, workload: str, device: str, dtype:
     if "grad" not in by_mode or "no_grad" not in by_mode:
         return None
     grad, nograd = by_mode["grad"], by_mode["no_grad"]
+    low, high = grad["a_minus_no_grad_low_us"], grad["a_minus_no_grad_high_us"]
+    interval = f"95% CI {number(low)} to {number(high)} µs" if low == low else "no interval"
+    if low == low and low > 0:
+        verdict = (f"so autograd's bookkeeping costs about {number(grad['a_minus_no_grad_us'])} µs per call "
+                   f"({interval})")
+    else:
+        # An interval that reaches zero, or below (grad cheaper than no_grad: impossible), resolves nothing.
+        verdict = (f"so autograd's bookkeeping per call is not resolved on this machine: a(grad) − a(no_grad) = "
+                   f"{number(grad['a_minus_no_grad_us'])} µs ({interval})")
     return (f"Overhead model, forward, {where}: time(n) = a + b·n gives a fixed cost a = {number(grad['a_us'])} µs "
-            f"per call under grad vs {number(nograd['a_us'])} µs under no_grad, so autograd's bookkeeping costs "
-            f"about {number(grad['a_minus_no_grad_us'])} µs per call; per element b = {number(grad['b_ns'])} ns "
-            f"vs {number(nograd['b_ns'])} ns.")
+            f"per call under grad vs {number(nograd['a_us'])} µs under no_grad, {verdict}; per element "
+            f"b = {number(grad['b_ns'])} ns vs {number(nograd['b_ns'])} ns.")
 
 
 def _memory(where: str, by_size: Mapping[int, Mapping[str, Mapping[str, Any]]]) -> str | None:

@@ -328,19 +328,22 @@ def _overhead(report: Report) -> str:
     head = ('<section id="overhead">\n<h2>Overhead model: time(n) = a + b·n</h2>\n'
             "<p>Fitted per run and mode to the medians, weighting each size by its relative error. "
             "<i>a</i> is the fixed cost of one call, <i>b</i> the cost per element; "
-            "a(grad) − a(no_grad) is autograd's bookkeeping per call.</p>")
+            "a(grad) − a(no_grad) is autograd's bookkeeping per call, with its 95% interval: from the replicate "
+            "processes where a run has several, else from resampling each size's rounds (within one process "
+            "only, so narrower than the truth). An interval that reaches zero resolves nothing.</p>")
     rows = []
     for summary in report.summaries:
         for r in summary.fits.to_dict("records"):
             label = f"{r['workload']} · {r['pass']} · {r['device']} · {r['dtype']} · {r['mode']}"
-            extra = r["a_minus_no_grad_us"]
+            extra, low, high = r["a_minus_no_grad_us"], r["a_minus_no_grad_low_us"], r["a_minus_no_grad_high_us"]
             rows.append(tables.Row(label + (f" · {summary.run.label}" if several else ""), r["mode"], [
                 tables.Cell(str(r["sizes"])), tables.Cell(number(r["a_us"])), tables.Cell(number(r["b_ns"])),
-                tables.Cell(number(extra) if extra == extra else "-")]))
+                tables.Cell(number(extra) if extra == extra else "-"),
+                tables.Cell(f"{number(low)} to {number(high)}" if low == low else "-")]))
     if not rows:
         return head + '<p class="note">No workload has two or more sizes, so nothing was fitted.</p>\n</section>'
     table = tables.Table("fixed and per-element cost per mode",
-                         ["sizes", "a (µs)", "b (ns per element)", "a − a(no_grad) (µs)"], rows)
+                         ["sizes", "a (µs)", "b (ns per element)", "a − a(no_grad) (µs)", "95% CI (µs)"], rows)
     corner = "workload · pass · device · dtype · mode" + (" · run" if several else "")
     return head + _collapsible(_table(table, corner), len(rows), "the fit table") + "\n</section>"
 

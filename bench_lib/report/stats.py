@@ -167,6 +167,36 @@ def fit_overhead(elements: Sequence[float], seconds: Sequence[float]) -> LinearF
     return fit_linear(elements, ys, weights=1.0 / ys**2)
 
 
+def fixed_costs(elements: ArrayLike, seconds: ArrayLike) -> np.ndarray:
+    """fit_overhead's intercept a for many curves at once: ``seconds`` has one row per curve and
+    one column per size in ``elements`` (closed-form weighted least squares, weights 1/time^2)."""
+    x = np.asarray(elements, dtype=float)
+    y = np.asarray(seconds, dtype=float)
+    w = 1.0 / y**2
+    s0, s1, s2 = w.sum(axis=-1), (w * x).sum(axis=-1), (w * x * x).sum(axis=-1)
+    t0, t1 = (w * y).sum(axis=-1), (w * x * y).sum(axis=-1)
+    return (s2 * t0 - s1 * t1) / (s0 * s2 - s1 * s1)
+
+
+def mean_ci(values: Sequence[float], *, confidence: float = 0.95) -> Interval:
+    """Student's t interval of the mean of independent values (e.g. one per replicate process)."""
+    from scipy import stats as scipy_stats
+
+    v = _nonempty(values)
+    if v.size < 2:
+        raise ValueError("a t interval needs at least two values")
+    if np.ptp(v) == 0:
+        return Interval(float(v[0]), float(v[0]))
+    interval = scipy_stats.ttest_1samp(v, 0.0).confidence_interval(confidence_level=confidence)
+    return Interval(float(interval.low), float(interval.high))
+
+
+def percentile_interval(values: ArrayLike, *, confidence: float = 0.95) -> Interval:
+    tail = (1.0 - confidence) / 2.0 * 100.0
+    low, high = np.percentile(np.asarray(values, dtype=float), [tail, 100.0 - tail])
+    return Interval(float(low), float(high))
+
+
 def _nonempty(samples: Sequence[float]) -> np.ndarray:
     values = np.asarray(samples, dtype=float)
     if values.size == 0:
