@@ -55,4 +55,11 @@ def add_scenario_derived(scenarios: pd.DataFrame) -> pd.DataFrame:
     out["rel_iqr"] = relative_iqr(out["iqr"].astype(float), median)
     out["unstable"] = is_unstable(out["rel_iqr"])
     out["contended"] = out["background_cpu"].astype(float).fillna(0.0) > CONTENDED_FRACTION
+    # The figures the claims compare (bench_lib.claims): the interleaved rounds where a case has
+    # them, else its own; the tables show these, so a claim and its table name one number.
+    interleaved = out["interleaved_median"].notna()
+    out["cmp_interleaved"] = interleaved
+    for figure in ("median", "q1", "q3"):
+        out[f"cmp_{figure}"] = out[f"interleaved_{figure}"].where(interleaved, out[figure]).astype(float)
+    out["cmp_rel_iqr"] = relative_iqr(out["cmp_q3"] - out["cmp_q1"], out["cmp_median"])
     return out

@@ -211,7 +211,12 @@ def _scenarios(report: Report) -> str:
              "numbers by <code>bench_lib/claims.py</code>, the check that ends <code>make bench</code>. A time "
              f"counts as higher or lower only beyond noise: more than {claims.NOISE_TOLERANCE:.0%} apart and outside "
              "the other's quartiles. Verdicts: <span class=\"tag holds\">holds</span> "
-             "<span class=\"tag fails\">does not hold</span> <span class=\"tag unmeasured\">not measured</span></p>"]
+             "<span class=\"tag fails\">does not hold</span> <span class=\"tag unmeasured\">not measured</span></p>",
+             "<p>In the tables, times marked † are the figures the claims compare: the variants of a group timed "
+             "in interleaved rounds, in one shared window (each case's own, separately timed median is in the "
+             f"cell's tooltip, and is not compared). Times are medians with the IQR in brackets; ⚠ marks an IQR "
+             f"above {UNSTABLE_REL_IQR:.0%} of the median, * a case timed while other processes used more than "
+             f"{CONTENDED_FRACTION:.0%} of the CPUs.</p>"]
     for scenario in SCENARIOS:
         holders = [(summary, claim) for summary in report.summaries for claim in summary.claims
                    if claim.scenario == scenario]

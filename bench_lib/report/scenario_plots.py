@@ -110,14 +110,15 @@ def _y_axis(ax: Any, values: Sequence[float], label: str, headroom: float = 1.15
 
 
 def _time_scale(records: Sequence[Record]) -> tuple[float, str]:
-    return time_unit(float(r["median"]) for r in records)
+    return time_unit(float(r["cmp_median"]) for r in records)
 
 
 def _iqr(records: Sequence[Record], scale: float) -> tuple[list[float], list[float], list[float]]:
-    """Medians and the distances down to q1 and up to q3, in ``scale``: error bars from quartiles."""
-    medians = [float(r["median"]) / scale for r in records]
-    below = [max(0.0, m - float(r["q1"]) / scale) for m, r in zip(medians, records, strict=True)]
-    above = [max(0.0, float(r["q3"]) / scale - m) for m, r in zip(medians, records, strict=True)]
+    """The claims' medians (interleaved where measured, as in the tables) and the distances down to
+    q1 and up to q3, in ``scale``: error bars from quartiles."""
+    medians = [float(r["cmp_median"]) / scale for r in records]
+    below = [max(0.0, m - float(r["cmp_q1"]) / scale) for m, r in zip(medians, records, strict=True)]
+    above = [max(0.0, float(r["cmp_q3"]) / scale - m) for m, r in zip(medians, records, strict=True)]
     return medians, below, above
 
 
@@ -180,13 +181,13 @@ def _accumulation(title: str, records: Sequence[Record], groups: Sequence[GroupK
 # A bar panel: its title, the metric's kind ("time", "bytes" or "count"), the record's key and
 # the y label (a unit is appended for times and bytes).
 Panel = tuple[str, str, str, str]
-_ZERO_GRAD: tuple[Panel, ...] = (("training step time (median, IQR bars)", "time", "median", "median time"),
+_ZERO_GRAD: tuple[Panel, ...] = (("training step time (median, IQR bars)", "time", "cmp_median", "median time"),
                                  ("peak tensor memory", "bytes", "peak_tensor_bytes", "peak tensor memory"))
 _FREEZING: tuple[Panel, ...] = (("saved for backward", "bytes", "saved_bytes", "saved bytes"),
                                 ("autograd graph nodes", "count", "graph_nodes", "nodes reachable from the loss"),
-                                ("backward time (median, IQR bars)", "time", "median", "median time"))
+                                ("backward time (median, IQR bars)", "time", "cmp_median", "median time"))
 _INPLACE: tuple[Panel, ...] = (("peak tensor memory", "bytes", "peak_tensor_bytes", "peak tensor memory"),
-                               ("time per pass (median, IQR bars)", "time", "median", "median time"))
+                               ("time per pass (median, IQR bars)", "time", "cmp_median", "median time"))
 
 
 def _variant_bars(title: str, scenario: str, records: Sequence[Record], groups: Sequence[GroupKey],

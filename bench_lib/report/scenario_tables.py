@@ -21,6 +21,8 @@ from bench_lib.report.variants import REFERENCE, GroupKey, Style, group_key, gro
 
 Record = Mapping[str, Any]
 INPLACE_MODES = ("grad", "no_grad", "inference_mode")
+# Marks the time columns: they hold the figure the claim compares (see the legend above the tables).
+TIME_MARK = " †"
 REJECTED = "rejected by autograd"
 
 
@@ -49,12 +51,12 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
         Column("peak ÷ peak(k=1)", "fraction", _ratio("peak_tensor_bytes")),
         Column("1/k", "fraction", lambda record, _ref: 1.0 / int(record["microbatches"])),
         Column("saved, one micro-batch", "bytes", _get("saved_bytes")),
-        Column("time per effective batch [IQR]", "time", _get("median")),
-        Column("time ÷ time(k=1)", "ratio", _ratio("median")),
+        Column("time per effective batch [IQR]", "time", _get("cmp_median")),
+        Column("time ÷ time(k=1)", "ratio", _ratio("cmp_median")),
     ),
     "zero_grad": (
-        Column("training step [IQR]", "time", _get("median")),
-        Column("time ÷ zero_", "ratio", _ratio("median")),
+        Column("training step [IQR]", "time", _get("cmp_median")),
+        Column("time ÷ zero_", "ratio", _ratio("cmp_median")),
         Column("peak tensors", "bytes", _get("peak_tensor_bytes")),
         Column("one set of gradients", "bytes", _get("trainable_parameter_bytes")),
         Column("parameter tensors", "count", _get("parameter_tensors")),
@@ -66,13 +68,13 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
         Column("graph nodes", "count", _get("graph_nodes")),
         Column("saved for backward", "bytes", _get("saved_bytes")),
         Column("peak tensors", "bytes", _get("peak_tensor_bytes")),
-        Column("backward [IQR]", "time", _get("median")),
-        Column("time ÷ all_trainable", "ratio", _ratio("median")),
+        Column("backward [IQR]", "time", _get("cmp_median")),
+        Column("time ÷ all_trainable", "ratio", _ratio("cmp_median")),
     ),
     "inplace": (
         Column("pass", "text", _get("pass")),
-        Column("time per pass [IQR]", "time", _get("median")),
-        Column("time ÷ relu", "ratio", _ratio("median")),
+        Column("time per pass [IQR]", "time", _get("cmp_median")),
+        Column("time ÷ relu", "ratio", _ratio("cmp_median")),
         Column("peak tensors", "bytes", _get("peak_tensor_bytes")),
         Column("saved for backward", "bytes", _get("saved_bytes")),
         Column("graph nodes", "count", _get("graph_nodes")),
@@ -162,7 +164,7 @@ def _format(column: Column, measured: Sequence[_Line]) -> tuple[str, Formatter]:
     figures = [float(v) for v in values if _finite(v)]
     if column.kind == "time":
         scale, unit = time_unit(figures)
-        return f"{column.name} ({unit})", lambda record, _ref: _time_cell(record, scale, unit)
+        return f"{column.name} ({unit}){TIME_MARK}", lambda record, _ref: _time_cell(record, scale, unit)
     if column.kind == "bytes":
         scale, unit = byte_unit(figures)
         return f"{column.name} ({unit})", lambda record, ref: _bytes_cell(column.value(record, ref), scale)
@@ -176,13 +178,20 @@ def _format(column: Column, measured: Sequence[_Line]) -> tuple[str, Formatter]:
 
 
 def _time_cell(record: Record, scale: float, unit: str) -> Cell:
-    text = f"{number(record['median'] / scale)} [{number(record['iqr'] / scale)}]"
-    notes = [f"{record['rounds']} rounds; q1 {number(record['q1'] / scale)}, q3 {number(record['q3'] / scale)} {unit}"]
+    """The claims' figure (interleaved where measured), with the case's own median as a secondary
+    note: the two differ when the machine drifted between cases, and only the first is compared."""
+    iqr = record["cmp_q3"] - record["cmp_q1"]
+    text = f"{number(record['cmp_median'] / scale)} [{number(iqr / scale)}]"
+    source = "interleaved rounds" if record["cmp_interleaved"] else f"{record['rounds']} rounds"
+    notes = [f"{source}; q1 {number(record['cmp_q1'] / scale)}, q3 {number(record['cmp_q3'] / scale)} {unit}"]
+    if record["cmp_interleaved"]:
+        notes.append(f"timed on its own (not compared): median {number(record['median'] / scale)} {unit} "
+                     f"over {record['rounds']} rounds")
     marks, css = "", ""
-    if record["unstable"]:
+    if record["cmp_rel_iqr"] > UNSTABLE_REL_IQR:
         marks += " ⚠"
         css = "unstable"
-        notes.insert(0, f"IQR is {record['rel_iqr']:.0%} of the median (above {UNSTABLE_REL_IQR:.0%})")
+        notes.insert(0, f"IQR is {record['cmp_rel_iqr']:.0%} of the median (above {UNSTABLE_REL_IQR:.0%})")
     if record["contended"]:
         marks += " *"
         css = css or "contended"
