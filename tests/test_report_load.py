@@ -239,3 +239,16 @@ def test_a_bookkeeping_cost_that_noise_explains_reads_not_resolved(tmp_path: Pat
     [overhead] = [text for text in texts if text.startswith("Overhead model")]
     assert "autograd's bookkeeping per call is not resolved on this machine: a(grad) − a(no_grad) = " in overhead
     assert "95% CI -" in overhead  # the interval reaches below zero
+
+
+def test_a_run_timed_on_a_busy_machine_says_so_in_the_physics_box(tmp_path: Path) -> None:
+    doc = json.loads((DATA / "report_small.json").read_text())
+    for bench in doc["benchmarks"]:
+        bench["extra_info"]["background_cpu"] = 0.5
+    path = tmp_path / "busy.json"
+    path.write_text(json.dumps(doc))
+    write_report(analyse([path]), tmp_path / "index.html")
+    page = (tmp_path / "index.html").read_text()
+    box = page[page.index('<div class="box'):page.index("</div>", page.index('<div class="box'))]
+    assert box.startswith('<div class="box warn"><b>Physics check passed:</b>')
+    assert f"But {len(doc['benchmarks'])} of {len(doc['benchmarks'])} cases were timed while other processes" in box

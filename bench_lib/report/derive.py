@@ -10,6 +10,10 @@ from bench_lib.report.stats import is_unstable, relative_iqr, relative_spread
 if TYPE_CHECKING:
     import pandas as pd
 
+# Above this share of contended cases, the run as a whole was timed on a busy machine (the page's
+# and the Markdown's physics line say so).
+BUSY_RUN_SHARE = 0.25
+
 # A case's peers in other modes: same run, workload, pass, size, device and dtype.
 PEER_KEYS = ["run", "workload", "pass", "size", "device", "dtype"]
 

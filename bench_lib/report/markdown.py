@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bench_lib.report import compare
+from bench_lib.report.derive import BUSY_RUN_SHARE
 from bench_lib.report.units import format_seconds, size_label
 
 if TYPE_CHECKING:
@@ -54,7 +55,10 @@ def _run(summary: RunSummary, cases: pd.DataFrame) -> list[str]:
             lines.append(f"- and {len(problems) - MAX_CHANGES} more")
         lines.append("")
     elif run.benchmarks:
-        lines += ["**Physics check passed.**", ""]
+        contended = int(cases["contended"].sum())
+        busy = (f" But {contended} of {len(cases)} cases were timed on a busy machine: their times are suspect."
+                if contended > len(cases) * BUSY_RUN_SHARE else "")
+        lines += [f"**Physics check passed.**{busy}", ""]
     lines += ["**Findings**", ""]
     # Findings quote skip reasons and errors from the run file: no raw HTML may reach the PR.
     lines += [f"- {_no_html(item.text)}" for item in summary.findings.items]

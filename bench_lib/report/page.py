@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from bench_lib import claims
 from bench_lib.contention import CONTENDED_FRACTION
 from bench_lib.report import compare, plots, scenario_plots, scenario_tables, tables, variants
+from bench_lib.report.derive import BUSY_RUN_SHARE
 from bench_lib.report.stats import UNSTABLE_REL_IQR
 from bench_lib.report.style import MODE_COLORS
 from bench_lib.report.units import format_bytes, number, size_label, time_unit
@@ -181,9 +182,16 @@ def _findings(report: Report) -> str:
                          f"{'s' if len(problems) != 1 else ''}.</b> These numbers are artifacts of the harness or "
                          f"the machine, not findings.<ul>{items}{more}</ul></div>")
         elif summary.run.benchmarks:
-            parts.append('<div class="box ok"><b>Physics check passed:</b> grad\'s forward is never faster than '
-                         "no_grad's or inference_mode's beyond noise, nothing is saved for backward outside grad "
-                         "and detach, and no pass peaks below the bytes it saves.</div>")
+            own = report.cases_of(summary.run)
+            contended = int(own["contended"].sum())
+            # A machine busy with other work makes every time suspect: said in the same box, and the box
+            # is not green then, whatever the check found.
+            busy = (f" But {contended} of {len(own)} cases were timed while other processes used more than "
+                    f"{CONTENDED_FRACTION:.0%} of the CPUs: their times are suspect (marked * below); measure on "
+                    "a quiet machine." if contended > len(own) * BUSY_RUN_SHARE else "")
+            parts.append(f'<div class="box {"warn" if busy else "ok"}"><b>Physics check passed:</b> grad\'s forward '
+                         "is never faster than no_grad's or inference_mode's beyond noise, nothing is saved for "
+                         f"backward outside grad and detach, and no pass peaks below the bytes it saves.{busy}</div>")
         found = summary.findings
         parts.append("<ul>" + "".join(f"<li>{escape(item.text)}</li>" for item in found.items) + "</ul>")
         if found.groups_shown < found.groups_total:
