@@ -39,6 +39,7 @@ class ReplicateFailed(Exception):
 def pytest_command(pytest_args: Sequence[str], json_path: Path) -> list[str]:
     # -q and --benchmark-quiet: the launcher prints one summary of the merged run instead of N.
     return [sys.executable, "-m", "pytest", "benchmarks", "-q", "-rs", "--benchmark-quiet", "--gb-summary=no",
+            "--gb-progress=lines",
             f"--benchmark-json={json_path}", *pytest_args]
 
 

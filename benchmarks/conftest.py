@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -33,6 +34,25 @@ MAX_THREADS = 1024
 
 
 @dataclass
+class Progress:
+    """A line every tenth of the cases: the case, how many are done, the time spent and left."""
+
+    total: int
+    started: float = field(default_factory=time.monotonic)
+    done: int = 0
+
+    def step(self, nodeid: str) -> str | None:
+        self.done += 1
+        if self.done != self.total and self.done * 10 // self.total == (self.done - 1) * 10 // self.total:
+            return None
+        elapsed = time.monotonic() - self.started
+        left = elapsed / self.done * (self.total - self.done)
+        case = nodeid.rsplit("[", 1)[-1].rstrip("]")
+        return (f"gradbench: {self.done:>{len(str(self.total))}}/{self.total} cases, {elapsed:.0f} s elapsed, "
+                f"about {left:.0f} s left ({case})")
+
+
+@dataclass
 class RunState:
     selection: Selection
     seed: int
@@ -46,6 +66,7 @@ class RunState:
     # pytest's exit status, known before pytest-benchmark writes the run file: a run that was
     # interrupted or had a failing case is saved with "complete": false, never as a whole run.
     exit_status: int | None = None
+    progress: Progress | None = None
 
     def interleaved_for(self, spec: CaseSpec) -> dict[str, object]:
         if spec.group not in self.interleaved:
@@ -106,6 +127,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="micro-batch counts of accumulation; 1 is always added (default: 1,2,4,8)",
     )
     group.addoption("--gb-scenario-sizes", default=None, help="sizes of the scenario cases (default: the preset's)")
+    group.addoption("--gb-progress", default="dots", choices=("dots", "lines"),
+                    help="pytest's dots, or a line every tenth of the cases with the time left "
+                         "(python -m bench_lib bench uses lines)")
     group.addoption("--gb-summary", default="yes", choices=("yes", "no"),
                     help="print gradbench's summary and claims at the end (default: yes; "
                          "python -m bench_lib bench prints one for all replicates instead)")
@@ -200,6 +224,28 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"{torch.get_num_threads()} threads, torch {torch.__version__}",
         f"gradbench allocator: {environment.allocator_note(settings)}",
     ]
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if STATE in session.config.stash and session.config.getoption("gb_progress") == "lines":
+        session.config.stash[STATE].progress = Progress(total=len(session.items))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    yield
+    state = item.config.stash.get(STATE, None)
+    line = state.progress.step(item.nodeid) if state and state.progress else None
+    if line:
+        item.config.pluginmanager.get_plugin("terminalreporter").write_line(line)
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:
+    # With progress lines, pytest's dots (one per case, 254 in a quick run) say nothing more.
+    if config.getoption("gb_progress") == "lines" and report.outcome in ("passed", "skipped"):
+        if report.when == "call" or (report.when == "setup" and report.skipped):
+            return report.outcome, "", report.outcome.upper()
+    return None
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)

@@ -162,6 +162,9 @@ def test_replicates_are_merged_into_one_run(tmp_path):
         assert len(case["stats"]["data"]) == case["stats"]["rounds"] == sum(e["rounds"] for e in replicates)
         assert case["extra_info"]["interleaved_rounds"] == sum(e["interleaved_rounds"] for e in replicates)
     assert "replicate 2/2 done" in result.stdout and "elementwise forward on cpu float32" in result.stdout
+    # Progress names the case and the time left, instead of pytest's dots.
+    assert "gradbench: 2/2 cases, " in result.stdout and "s left (elementwise-forward-" in result.stdout
+    assert ".." not in result.stdout.replace("...", "")
     listed = subprocess.run([Path(sys.executable).parent / "pytest-benchmark", f"--storage={tmp_path}", "compare",
                              "0001"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert listed.returncode == 0 and "elementwise-forward-grad-1024-cpu-float32" in listed.stdout, listed.stderr
