@@ -54,3 +54,21 @@ def test_bad_interleaved_samples_are_a_one_line_error(tmp_path):
     path.write_text(json.dumps(run))
     with pytest.raises(InputError, match="extra_info interleaved_data must be a list of numbers >= 0"):
         load_runs([path])
+
+
+def test_the_time_table_shows_the_figure_the_speedups_use(tmp_path):
+    from bench_lib.report import tables
+
+    run = json.loads((DATA / "report_small.json").read_text())
+    info = next(b["extra_info"] for b in run["benchmarks"] if b["extra_info"]["pass"] == "forward")
+    workload, size = info["workload"], info["size"]
+    _, path = _with_interleaved(tmp_path, {(workload, "grad", size): 30e-6, (workload, "no_grad", size): 20e-6})
+    cases = add_derived(load_runs([path]).cases)
+    records = cases[(cases["workload"] == workload) & (cases["pass"] == "forward")].to_dict("records")
+    table = tables.time_table(records, ["run"])
+    column = [tables.size_label(s) for s in sorted({r["size"] for r in records})].index(tables.size_label(size))
+    shown = {row.label: row.cells[column].text for row in table.rows}
+    assert shown["grad"].startswith("30.0 [") and shown["no_grad"].startswith("20.0 [")  # µs, interleaved
+    own = _forward(cases, workload, "no_grad", size)["median"]
+    assert own != 20e-6 and "timed on its own: " in next(
+        row.cells[column].title for row in table.rows if row.label == "no_grad")

@@ -19,8 +19,8 @@ PEER_KEYS = ["run", "workload", "pass", "size", "device", "dtype"]
 
 
 def add_derived(cases: pd.DataFrame) -> pd.DataFrame:
-    """A copy of ``cases`` with rel_iqr, unstable, contended, throughput_Bps, speedup_vs_grad, rel_to_no_grad,
-    replicates and replicate_noise.
+    """A copy of ``cases`` with cmp_q1, cmp_q3, rel_iqr, unstable (of the compared figures), contended,
+    throughput_Bps, speedup_vs_grad, rel_to_no_grad, replicates and replicate_noise.
 
     speedup_vs_grad = median(grad)/median(mode) and rel_to_no_grad = median(mode)/median(no_grad),
     at the same size, on the comparison medians (interleaved rounds where measured, see load);
@@ -28,7 +28,12 @@ def add_derived(cases: pd.DataFrame) -> pd.DataFrame:
     """
     out = cases.copy()
     median = out["median"].astype(float)
-    out["rel_iqr"] = relative_iqr(out["iqr"], median)
+    # The figures a case is shown and compared by (load's interleaved-or-own rule): its quartiles
+    # too, so a table's median, its IQR and its ⚠ all describe one set of rounds.
+    interleaved = out["cmp_interleaved"].astype(bool)
+    for figure in ("q1", "q3"):
+        out[f"cmp_{figure}"] = out[f"interleaved_{figure}"].where(interleaved, out[figure]).astype(float)
+    out["rel_iqr"] = relative_iqr(out["cmp_q3"] - out["cmp_q1"], out["cmp_median"].astype(float))
     out["unstable"] = is_unstable(out["rel_iqr"])
     # Timed while other processes used a tenth of the CPUs or more: the times are suspect.
     out["contended"] = out["background_cpu"].astype(float).fillna(0.0) > CONTENDED_FRACTION

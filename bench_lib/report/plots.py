@@ -94,11 +94,12 @@ def _line(ax: Any, mode: str, xs: list[float], ys: list[float]) -> None:
 
 
 def _time_panel(title: str, records: Sequence[Record]) -> Plot:
-    scale, unit = time_unit(r["median"] for r in records)
+    scale, unit = time_unit(r["cmp_median"] for r in records)
     fig, ax = _new_axes(f"{title}: time per pass", f"median time ({unit})")
-    q1 = _series(records, lambda r: r["q1"] / scale)
-    q3 = _series(records, lambda r: r["q3"] / scale)
-    for mode, (xs, ys) in _series(records, lambda r: r["median"] / scale).items():
+    # The tables' figures: interleaved rounds where measured.
+    q1 = _series(records, lambda r: r["cmp_q1"] / scale)
+    q3 = _series(records, lambda r: r["cmp_q3"] / scale)
+    for mode, (xs, ys) in _series(records, lambda r: r["cmp_median"] / scale).items():
         _line(ax, mode, xs, ys)
         ax.fill_between(xs, q1[mode][1], q3[mode][1], color=MODE_COLORS[mode], alpha=0.15, linewidth=0)
     ax.legend(fontsize=8, title="line: median; band: IQR", title_fontsize=7)
