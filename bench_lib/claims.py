@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench_lib.contention import CONTENDED_FRACTION
-from bench_lib.physics import comparable_times
+from bench_lib.physics import comparable_times, compared_median
 from bench_lib.schema import FREEZING_VARIANTS, SCENARIOS
-from bench_lib.summary import format_bytes, size_label, time_unit
+from bench_lib.units import format_bytes, size_label, time_unit
 
 HOLDS = "holds"
 FAILS = "does not hold"
@@ -154,12 +154,6 @@ def _combine(scenario: str, checks: list[Check]) -> ScenarioClaim:
 # --- figures ----------------------------------------------------------------------------------
 
 
-def _median(bench: Mapping[str, Any]) -> float:
-    # Interleaved rounds where the variant has them: they share one window with the other variants'.
-    interleaved = bench["extra_info"].get("interleaved_median")
-    return float(bench["stats"]["median"] if interleaved is None else interleaved)
-
-
 def _slower_beyond_noise(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     """a's median is above b's by more than the tolerance and above b's third quartile."""
     _, a_stats, b_stats = comparable_times(a, b)
@@ -172,7 +166,7 @@ def _faster_beyond_noise(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
 
 
 def _time(seconds: float) -> str:
-    scale, unit = time_unit(seconds)
+    scale, unit = time_unit([seconds])
     return f"{seconds / scale:.3g} {unit}"
 
 
@@ -204,8 +198,8 @@ def _accumulation(cases: Mapping[tuple[str, str], Mapping[str, Any]]) -> tuple[s
     sentence = (
         f"peak tensor memory {peak_list} (k={k_max}: {ratio:.2f} of the full batch's, 1/k = {1 / k_max:.2f}"
         + (f"; gradients alone take {format_bytes(grads)}" if grads else "")
-        + f"), time per effective batch {_time(_median(full))} at k=1 and {_time(_median(last))} "
-        f"at k={k_max} ({_median(last) / _median(full):.2f}x)"
+        + f"), time per effective batch {_time(compared_median(full))} at k=1 and {_time(compared_median(last))} "
+        f"at k={k_max} ({compared_median(last) / compared_median(full):.2f}x)"
     )
     reasons = []
     if not memory_ok:
@@ -226,11 +220,11 @@ def _zero_grad(cases: Mapping[tuple[str, str], Mapping[str, Any]]) -> tuple[str,
     sentence = (
         f"set_to_none peaks at {format_bytes(_peak(none))} against zero_'s {format_bytes(_peak(zero))} "
         f"(gradients: {format_bytes(zero['extra_info'].get('trainable_parameter_bytes') or 0)}), "
-        f"a training step takes {_time(_median(none))} against {_time(_median(zero))} "
-        f"({_median(none) / _median(zero):.2f}x)"
+        f"a training step takes {_time(compared_median(none))} against {_time(compared_median(zero))} "
+        f"({compared_median(none) / compared_median(zero):.2f}x)"
     )
     if "accumulate" in variants:
-        sentence += f", and {_time(_median(variants['accumulate']))} with no reset (gradients pile up)"
+        sentence += f", and {_time(compared_median(variants['accumulate']))} with no reset (gradients pile up)"
     reasons = []
     if not less_memory:
         reasons.append("set_to_none does not lower the peak")
@@ -249,7 +243,7 @@ def _freezing(cases: Mapping[tuple[str, str], Mapping[str, Any]]) -> tuple[str, 
     saved = [int(b["extra_info"]["saved_bytes"]) for b in benches]
     peaks = [_peak(b) for b in benches]
     sentence = ", ".join(
-        f"{v}: {n} nodes, {format_bytes(s)} saved, peak {format_bytes(p)}, backward {_time(_median(b))}"
+        f"{v}: {n} nodes, {format_bytes(s)} saved, peak {format_bytes(p)}, backward {_time(compared_median(b))}"
         for v, n, s, p, b in zip(present, nodes, saved, peaks, benches)
     )
     reasons = []
@@ -276,7 +270,7 @@ def _inplace(
         measured = True
         parts.append(
             f"under {mode} relu_ peaks at {format_bytes(_peak(inplace))} against relu's {format_bytes(_peak(out))} "
-            f"and takes {_time(_median(inplace))} against {_time(_median(out))}"
+            f"and takes {_time(compared_median(inplace))} against {_time(compared_median(out))}"
         )
         if not _peak(inplace) < _peak(out):
             reasons.append(f"relu_ does not lower the peak under {mode}")

@@ -7,8 +7,10 @@ file's benchmark dicts only, so the live summary and the report share it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from bench_lib.contention import CONTENDED_FRACTION
+from bench_lib.units import format_seconds
 
 # Grad may look faster than a no-graph mode by this much before it counts, and only when the
 # middle halves of the two distributions do not overlap (grad's q3 below the other's q1):
@@ -27,6 +29,13 @@ def contended(cases: Iterable[Mapping[str, object]]) -> list[tuple[str, float]]:
     """(case name, share of CPUs used by others) for every case timed on a busy machine, busiest first."""
     busy = [(str(case["name"]), _background(case)) for case in cases if _background(case) > CONTENDED_FRACTION]
     return sorted(busy, key=lambda item: -item[1])
+
+
+def compared_median(case: Mapping[str, Any]) -> float:
+    """The figure a case is shown and compared by: the median of its interleaved rounds where it has
+    them (they shared one time window with the rest of its group), else of its own rounds."""
+    interleaved = case["extra_info"].get("interleaved_median")
+    return float(case["stats"]["median"] if interleaved is None else interleaved)
 
 
 def comparable_times(
@@ -78,8 +87,8 @@ def violations(cases: Iterable[Mapping[str, object]]) -> list[str]:
             if grad["median"] < other["median"] * (1 - FORWARD_TOLERANCE) and grad["q3"] < other["q1"]:
                 busy = max(_background(modes["grad"]), _background(modes[other_name]))
                 problems.append(
-                    f"{workload} forward n={size} {device} {dtype}: grad median {grad['median'] * 1e6:.1f} us "
-                    f"is below {other_name} median {other['median'] * 1e6:.1f} us beyond noise ({source} rounds)"
+                    f"{workload} forward n={size} {device} {dtype}: grad median {format_seconds(grad['median'])} "
+                    f"is below {other_name} median {format_seconds(other['median'])} beyond noise ({source} rounds)"
                     + (f" (other processes used {busy:.0%} of the CPUs)" if busy > CONTENDED_FRACTION else "")
                 )
     return problems

@@ -6,28 +6,7 @@ from collections.abc import Mapping, Sequence
 
 from bench_lib import physics
 from bench_lib.schema import MODES
-
-_TIME_UNITS = ((1.0, "s"), (1e-3, "ms"), (1e-6, "us"), (1e-9, "ns"))
-
-
-def time_unit(seconds: float) -> tuple[float, str]:
-    """The largest unit in which ``seconds`` is at least 1 (ns at the bottom)."""
-    for scale, name in _TIME_UNITS:
-        if seconds >= scale:
-            return scale, name
-    return _TIME_UNITS[-1]
-
-
-def size_label(size: int) -> str:
-    exponent = size.bit_length() - 1
-    return f"2^{exponent}" if size == 1 << exponent else str(size)
-
-
-def format_bytes(count: float) -> str:
-    for scale, name in ((2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
-        if abs(count) >= scale:
-            return f"{count / scale:.1f} {name}"
-    return f"{count:.0f} B"
+from bench_lib.units import format_bytes, number, size_label, time_unit
 
 
 def format_summary(cases: Sequence[Mapping[str, object]]) -> list[str]:
@@ -39,20 +18,21 @@ def format_summary(cases: Sequence[Mapping[str, object]]) -> list[str]:
         key = (info["workload"], info["pass"], info["device"], info["dtype"])
         tables.setdefault(key, {})[(str(info["mode"]), int(info["size"]))] = case  # type: ignore[arg-type]
     lines = [
-        "gradbench summary: median time per pass; saved = bytes kept for backward; "
-        "* = ratio from interleaved rounds of the modes"
+        "gradbench summary: median time per pass (forward: of the interleaved rounds of the modes, as the "
+        "ratios); saved = bytes kept for backward; * = ratio from interleaved rounds"
     ]
     for (workload, pass_, device, dtype), cells in sorted(tables.items(), key=str):
         sizes = sorted({size for _, size in cells})
         modes = [mode for mode in MODES if any(m == mode for m, _ in cells)]
-        medians = [c["stats"]["median"] for c in cells.values()]  # type: ignore[index]
-        scale, unit = time_unit(min(medians))
+        medians = [physics.compared_median(c) for c in cells.values()]
+        scale, unit = time_unit(medians)
         lines.append("")
         lines.append(f"{workload} {pass_} on {device} {dtype} (median, {unit})")
         lines.append(f"  {'mode':<16}" + "".join(f"{size_label(s):>11}" for s in sizes))
         for mode in modes:
             row = "".join(
-                f"{cells[(mode, s)]['stats']['median'] / scale:>11.4g}" if (mode, s) in cells else f"{'-':>11}"  # type: ignore[index]
+                f"{number(physics.compared_median(cells[(mode, s)]) / scale):>11}"
+                if (mode, s) in cells else f"{'-':>11}"
                 for s in sizes
             )
             lines.append(f"  {mode:<16}{row}")

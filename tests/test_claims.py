@@ -130,7 +130,7 @@ def test_freezing_holds_when_everything_shrinks():
     assert claim.sentence == (
         "deep_mlp n=2^16 cpu float32: all_trainable: 80 nodes, 3.8 MiB saved, peak 1.4 MiB, backward 11.7 ms, "
         "first_half_frozen: 40 nodes, 2.0 MiB saved, peak 963.5 KiB, backward 4.6 ms, "
-        "last_layer_only: 5 nodes, 256.0 KiB saved, peak 320.5 KiB, backward 740 us."
+        "last_layer_only: 5 nodes, 256.0 KiB saved, peak 320.5 KiB, backward 740 µs."
     )
 
 
@@ -170,7 +170,7 @@ def test_inplace_holds_with_the_rejection_recorded():
     assert claim.verdict == HOLDS
     assert claim.sentence.startswith(
         "tanh_relu n=2^16 cpu float32: under no_grad relu_ peaks at 256.0 KiB against relu's 512.0 KiB "
-        "and takes 340 us against 350 us, under inference_mode"
+        "and takes 340 µs against 350 µs, under inference_mode"
     )
     assert 'under grad relu_ is rejected ("one of the variables needed for gradient computation' in claim.sentence
     assert "..." in claim.sentence  # the message is shortened in the sentence; the run file keeps it whole

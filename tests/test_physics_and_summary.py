@@ -1,5 +1,6 @@
 from bench_lib import physics
-from bench_lib.summary import format_bytes, format_summary, size_label, time_unit
+from bench_lib.summary import format_summary
+from bench_lib.units import format_bytes, size_label, time_unit
 
 
 def case(mode, median, q1=None, *, workload="elementwise", pass_="forward", size=1024, saved=0, peak="auto", busy=0.0):
@@ -22,7 +23,7 @@ def test_consistent_run_has_no_violations():
 def test_grad_faster_than_no_grad_beyond_noise_is_a_violation():
     cases = [case("grad", 1.5e-3, saved=4096), case("no_grad", 13.8e-3)]
     assert physics.violations(cases) == [
-        "elementwise forward n=1024 cpu float32: grad median 1500.0 us is below no_grad median 13800.0 us beyond noise"
+        "elementwise forward n=1024 cpu float32: grad median 1.50 ms is below no_grad median 13.8 ms beyond noise"
         " (sequential rounds)"
     ]
 
@@ -39,7 +40,7 @@ def test_interleaved_rounds_decide_when_both_cases_have_them():
     assert format_summary(drifted)[6] == "  grad / no_grad*       1.09x"
     wrong = [interleaved(case("grad", 12e-6), 8e-6), interleaved(case("no_grad", 11e-6), 11e-6)]
     [problem] = physics.violations(wrong)
-    assert problem.endswith("grad median 8.0 us is below no_grad median 11.0 us beyond noise (interleaved rounds)")
+    assert problem.endswith("grad median 8.00 µs is below no_grad median 11.0 µs beyond noise (interleaved rounds)")
     # Only one side interleaved: fall back to each case's own rounds.
     mixed = [interleaved(case("grad", 12e-6), 8e-6), case("no_grad", 11e-6)]
     assert physics.comparable_times(*mixed)[0] == "sequential"
@@ -83,8 +84,8 @@ def test_violations_and_summary_name_the_contention_behind_them():
 
 
 def test_units_and_labels():
-    assert time_unit(2.5) == (1.0, "s") and time_unit(3e-3) == (1e-3, "ms") and time_unit(4e-6) == (1e-6, "us")
-    assert time_unit(5e-10) == (1e-9, "ns")
+    assert time_unit([2.5]) == (1.0, "s") and time_unit([3e-3]) == (1e-3, "ms") and time_unit([4e-6]) == (1e-6, "µs")
+    assert time_unit([5e-10]) == (1e-9, "ns") and time_unit([2.5, 4e-6]) == (1e-6, "µs")  # the smallest decides
     assert size_label(1024) == "2^10" and size_label(1000) == "1000"
     assert format_bytes(512) == "512 B" and format_bytes(4096) == "4.0 KiB" and format_bytes(64 * 2**20) == "64.0 MiB"
 
@@ -96,10 +97,10 @@ def test_summary_table_has_one_unit_modes_as_rows_sizes_as_columns_and_the_check
     ]
     lines = format_summary(cases)
     assert lines[2:7] == [
-        "elementwise forward on cpu float32 (median, us)",
+        "elementwise forward on cpu float32 (median, µs)",
         "  mode                   2^10       2^20",
-        "  grad                     12       2000",
-        "  no_grad                  10       1900",
+        "  grad                   12.0       2000",
+        "  no_grad                10.0       1900",
         "  grad / no_grad        1.20x      1.05x",
     ]
     assert lines[7] == "  saved (grad)        4.0 KiB    4.0 MiB"

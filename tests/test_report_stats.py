@@ -8,7 +8,7 @@ import math
 import pytest
 
 from bench_lib.report import stats
-from bench_lib.report.units import byte_unit, format_bytes, number, size_label, time_unit
+from bench_lib.units import byte_unit, format_bytes, number, size_label, time_unit
 
 
 def test_stability_flag_is_iqr_over_median_above_ten_percent() -> None:

@@ -370,4 +370,4 @@ def test_the_claims_are_checked_and_printed(scenario_run):
         assert claim.verdict in (claims.HOLDS, claims.FAILS), claim  # every scenario was measured
         assert f"  {claim.scenario}: {claim.verdict.upper()}. " in stdout
     assert 'under grad relu_ is rejected ("one of the variables' in checked["inplace"].sentence
-    assert "elementwise forward on cpu float32 (median, us)" in stdout  # the mode matrix's summary, alone
+    assert "elementwise forward on cpu float32 (median, µs)" in stdout  # the mode matrix's summary, alone

@@ -94,7 +94,7 @@ def test_a_cuda_case_without_a_gpu_is_skipped_with_the_reason():
 
 def test_live_summary_is_printed(saved_run):
     _, _, _, stdout = saved_run
-    assert "mlp forward on cpu float32 (median, us)" in stdout
+    assert "mlp forward on cpu float32 (median, µs)" in stdout
     assert "saved (grad)        8.0 KiB   32.0 KiB" in stdout
     assert "physics check:" in stdout
 

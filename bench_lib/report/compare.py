@@ -230,7 +230,7 @@ def failures(comparison: Comparison, gates: Gates) -> list[str]:
 
 def case_name(row: dict[str, Any], *, ratio: bool = False) -> str:
     """``workload mode pass size device dtype [metric]``; with ``ratio``, the mode reads grad/mode."""
-    from bench_lib.report.units import size_label
+    from bench_lib.units import size_label
 
     mode = f"{REFERENCE_MODE}/{row['mode']}" if ratio else row.get("mode", "")
     parts = [row["workload"], mode, row["pass"], size_label(int(row["size"])), row["device"],

@@ -15,7 +15,7 @@ import numpy as np
 
 from bench_lib.contention import CONTENDED_FRACTION
 from bench_lib.report import stats
-from bench_lib.report.units import format_bytes, number, size_label
+from bench_lib.units import format_bytes, number, size_label
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from bench_lib.report import compare
 from bench_lib.report.derive import BUSY_RUN_SHARE
-from bench_lib.report.units import format_seconds, size_label
+from bench_lib.units import format_seconds, size_label
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -13,7 +13,7 @@ from bench_lib.report import compare, plots, scenario_plots, scenario_tables, ta
 from bench_lib.report.derive import BUSY_RUN_SHARE
 from bench_lib.report.stats import UNSTABLE_REL_IQR
 from bench_lib.report.style import MODE_COLORS
-from bench_lib.report.units import format_bytes, number, size_label, time_unit
+from bench_lib.units import format_bytes, number, size_label, time_unit
 from bench_lib.schema import MODES, SCENARIOS
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ from functools import partial
 from typing import Any
 
 from bench_lib.report.style import MODE_COLORS, MODE_MARKERS
-from bench_lib.report.units import byte_unit, number, size_label, time_unit
+from bench_lib.units import byte_unit, number, size_label, time_unit
 from bench_lib.schema import MODES
 
 Record = Mapping[str, Any]

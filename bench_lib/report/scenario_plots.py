@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bench_lib.report.units import byte_unit, number, time_unit
+from bench_lib.units import byte_unit, number, time_unit
 from bench_lib.report.variants import GroupKey, Style, group_key, group_label, ordered_variants, short_labels
 
 Record = Mapping[str, Any]

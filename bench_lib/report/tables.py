@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bench_lib.report.units import byte_unit, number, size_label, time_unit
+from bench_lib.units import byte_unit, number, size_label, time_unit
 from bench_lib.schema import MODES, PASSES
 
 MEMORY_METRICS = (

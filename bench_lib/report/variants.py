@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from bench_lib.report.style import VARIANT_COLORS, VARIANT_HATCHES
-from bench_lib.report.units import size_label
+from bench_lib.units import size_label
 from bench_lib.schema import FREEZING_VARIANTS, INPLACE_VARIANTS, ZERO_GRAD_VARIANTS
 
 KNOWN_VARIANTS = {"zero_grad": ZERO_GRAD_VARIANTS, "freezing": FREEZING_VARIANTS, "inplace": INPLACE_VARIANTS}
