@@ -16,9 +16,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bench_lib.contention import CONTENDED_FRACTION
 from bench_lib.physics import comparable_times, compared_median
-from bench_lib.schema import FREEZING_VARIANTS, SCENARIOS
+from bench_lib.schema import CONTENDED_FRACTION, FREEZING_VARIANTS, SCENARIOS
 from bench_lib.units import format_bytes, size_label, time_unit
 
 HOLDS = "holds"

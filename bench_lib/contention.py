@@ -14,8 +14,6 @@ from types import SimpleNamespace
 
 import psutil
 
-# Above this share of all CPUs used by others, a case's times are flagged as contended.
-CONTENDED_FRACTION = 0.1
 # The kernel counts CPU time in clock ticks (10 ms on Linux), per CPU and per process.
 TICK_SECONDS = 1.0 / os.sysconf("SC_CLK_TCK")
 

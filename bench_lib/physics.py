@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from bench_lib.contention import CONTENDED_FRACTION
+from bench_lib.schema import CONTENDED_FRACTION
 from bench_lib.units import format_seconds
 
 # Grad may look faster than a no-graph mode by this much before it counts, and only when the

@@ -112,6 +112,10 @@ ENVIRONMENT_KEYS = (
     "platform",
 )
 
+# Above this share of all CPUs used by other processes while a case was timed (its
+# background_cpu), the case's times are flagged as contended: suspect.
+CONTENDED_FRACTION = 0.1
+
 # The largest size (input elements) a case may have: far beyond any machine's memory, far below
 # an overflow. Option parsing and the run-file reader both hold to it.
 MAX_SIZE = 2**50

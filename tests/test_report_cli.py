@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bench_lib import cli
-from bench_lib.report import build
+from bench_lib.report import model
 
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).parent.parent
@@ -154,7 +154,7 @@ def test_failures_leave_the_previous_report_whole(tmp_path: Path, monkeypatch: p
     assert cli.main(["report", str(DATA / "bad_truncated.json"), "--out", str(out)]) == 2
     assert out.read_text() == "previous page"
 
-    def broken_render(report: build.Report) -> str:
+    def broken_render(report: model.Report) -> str:
         raise RuntimeError("renderer failed half-way")
 
     monkeypatch.setattr("bench_lib.report.page.render", broken_render)
@@ -183,3 +183,28 @@ def test_import_bench_lib_stays_light() -> None:
     code = "import sys, bench_lib, bench_lib.cli; print(sorted({'pandas', 'matplotlib', 'torch'} & set(sys.modules)))"
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert json.loads(result.stdout.replace("'", '"')) == []
+
+
+BLOCK_TORCH_AND_PSUTIL = """
+import sys
+class Absent:
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in ('torch', 'psutil'):
+            raise ImportError(f'{name} is not installed here')
+sys.meta_path.insert(0, Absent())
+from bench_lib.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("args", [
+    ["report", "tests/data/report_scenarios.json", "--base", "tests/data/report_base.json"],
+    ["compare", "tests/data/report_base.json", "tests/data/report_new.json", "--fail-above", "25%",
+     "--fail-ratio-above", "off", "--fail-peak-above", "off", "--no-fail-on-count-change"],
+])
+def test_report_and_compare_need_neither_torch_nor_psutil(args: list[str], tmp_path: Path) -> None:
+    if args[0] == "report":
+        args = [*args, "--out", str(tmp_path / "index.html")]
+    result = subprocess.run([sys.executable, "-c", BLOCK_TORCH_AND_PSUTIL, *args], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr

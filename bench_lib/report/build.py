@@ -1,59 +1,20 @@
-"""From run files to the report's files: the pipeline, with no rendering of its own."""
+"""From run files to the report's files: load -> model (bench_lib.report.model) -> views -> files.
+
+The views (page, markdown, tidy) import the model, never this module."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from bench_lib import claims, physics
 from bench_lib.report import findings
-from bench_lib.report.compare import Comparison, compare_runs
+from bench_lib.report.compare import compare_runs
 from bench_lib.report.derive import add_derived, add_scenario_derived
-from bench_lib.report.load import Loaded, Run, load_runs
+from bench_lib.report.load import Run, load_runs
+from bench_lib.report.model import Report, RunSummary
 from bench_lib.report.output import write_set
 from bench_lib.schema import SCENARIOS
-
-if TYPE_CHECKING:
-    import pandas as pd
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    """What one run says on its own: its overhead model, headline findings, physics check and
-    the claims of the scenarios it holds (measured, skipped or rejected), in SCENARIOS order."""
-
-    run: Run
-    fits: pd.DataFrame
-    findings: findings.Findings
-    violations: list[str]
-    claims: list[claims.ScenarioClaim]
-
-
-@dataclass(frozen=True)
-class Report:
-    """Everything the page and the summaries show, computed once."""
-
-    loaded: Loaded
-    cases: pd.DataFrame           # every run's cases, with add_derived's columns
-    scenarios: pd.DataFrame       # every run's measured scenario cases, with add_scenario_derived's columns
-    summaries: list[RunSummary]   # one per run, in the order the runs were named
-    comparison: Comparison | None  # the newest run against the base run, if one was given
-
-    @property
-    def primary(self) -> Run:
-        return self.loaded.primary
-
-    @property
-    def has_scenarios(self) -> bool:
-        return any(summary.claims for summary in self.summaries)
-
-    def cases_of(self, run: Run) -> pd.DataFrame:
-        return self.cases[self.cases["run"] == run.label]
-
-    def newest_first(self) -> list[Run]:
-        return sorted(self.loaded.runs, key=lambda run: run.datetime, reverse=True)
 
 
 def analyse(run_paths: Sequence[Path], base_path: Path | None = None) -> Report:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bench_lib.contention import CONTENDED_FRACTION
 from bench_lib.report.stats import is_unstable, relative_iqr, relative_spread
+from bench_lib.schema import CONTENDED_FRACTION
 
 if TYPE_CHECKING:
     import pandas as pd

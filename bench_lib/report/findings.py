@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bench_lib.contention import CONTENDED_FRACTION
 from bench_lib.report import stats
+from bench_lib.schema import CONTENDED_FRACTION
 from bench_lib.units import format_bytes, number, size_label
 
 if TYPE_CHECKING:

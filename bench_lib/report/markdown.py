@@ -13,7 +13,7 @@ from bench_lib.units import format_seconds, size_label
 if TYPE_CHECKING:
     import pandas as pd
 
-    from bench_lib.report.build import Report, RunSummary
+    from bench_lib.report.model import Report, RunSummary
 
 MAX_CHANGES = 10
 

@@ -8,16 +8,15 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 
 from bench_lib import claims
-from bench_lib.contention import CONTENDED_FRACTION
 from bench_lib.report import compare, plots, scenario_plots, scenario_tables, tables, variants
 from bench_lib.report.derive import BUSY_RUN_SHARE
 from bench_lib.report.stats import UNSTABLE_REL_IQR
 from bench_lib.report.style import MODE_COLORS
+from bench_lib.schema import CONTENDED_FRACTION, MODES, SCENARIOS
 from bench_lib.units import format_bytes, number, size_label, time_unit
-from bench_lib.schema import MODES, SCENARIOS
 
 if TYPE_CHECKING:
-    from bench_lib.report.build import Report
+    from bench_lib.report.model import Report
     from bench_lib.report.load import Run
 
 # A panel costs 0.1-0.2 s on a 2-core machine, and loading plus tables about 0.3 s per 1,000
