@@ -23,6 +23,9 @@ SEED ?= 0
 SCENARIOS ?=
 MICROBATCHES ?=
 SCENARIO_SIZES ?=
+# Your own workloads (or any pytest plugin): comma-separated importable modules, loaded with -p.
+PLUGINS ?=
+comma := ,
 
 # glibc reads these at process start. They keep large blocks on the heap and stop it shrinking,
 # so every mode gets the steady-state allocator of a training loop instead of a page fault per
@@ -36,7 +39,8 @@ BENCH_SELECTION = --gb-seed='$(SEED)' \
 	$(if $(DEVICES),--gb-devices='$(DEVICES)') $(if $(DTYPES),--gb-dtypes='$(DTYPES)') \
 	$(if $(THREADS),--gb-threads='$(THREADS)') $(if $(SCENARIOS),--gb-scenarios='$(SCENARIOS)') \
 	$(if $(MICROBATCHES),--gb-microbatches='$(MICROBATCHES)') \
-	$(if $(SCENARIO_SIZES),--gb-scenario-sizes='$(SCENARIO_SIZES)')
+	$(if $(SCENARIO_SIZES),--gb-scenario-sizes='$(SCENARIO_SIZES)') \
+	$(foreach plugin,$(subst $(comma), ,$(PLUGINS)),-p '$(plugin)')
 BENCH_OPTIONS = --benchmark-disable-gc
 
 COMPARE_OPTIONS = --group-by=group --sort=name --columns=median,iqr,min,rounds
@@ -48,7 +52,7 @@ help:  ## this list: targets, then every variable with its default
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z]+):.*## /  make \1\t/' | expand -t 16
 	@echo "variables (make bench VAR=value; empty means the preset's choice):"
 	@$(foreach v,PRESET REPEAT WORKLOADS MODES PASSES SIZES DEVICES DTYPES THREADS SEED SCENARIOS MICROBATCHES \
-		SCENARIO_SIZES ALLOC_ENV RUNS BASE VENV PYTHON TORCH_SPEC,printf '  %-15s %s\n' '$(v)' '$($(v))';)
+		SCENARIO_SIZES PLUGINS ALLOC_ENV RUNS BASE VENV PYTHON TORCH_SPEC,printf '  %-15s %s\n' '$(v)' '$($(v))';)
 	@echo "details: README.md; the pytest options behind them: .venv/bin/pytest benchmarks --help"
 
 install: $(VENV)/.installed  ## create .venv and install (CPU torch only when it has none)

@@ -249,3 +249,24 @@ def test_the_commands_can_be_found():
         pytest.skip("the gradbench console script is installed by `pip install -e .` (make install)")
     cli_help = subprocess.run([script, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert cli_help.returncode == 0 and "pytest benchmarks --help" in cli_help.stdout
+
+
+def test_a_workload_from_the_users_own_module(tmp_path):
+    # make bench PLUGINS=my_workloads: a module outside the project, loaded with -p, registers it.
+    (tmp_path / "plugin").mkdir()
+    (tmp_path / "plugin" / "my_workloads.py").write_text(
+        "import math\nimport torch\nfrom torch import nn\nfrom bench_lib.workloads import Workload, register\n\n\n"
+        "class Tanh(nn.Module):\n    def forward(self, x):\n        return torch.tanh(x)\n\n\n"
+        "register(Workload(name='my_tanh', description='tanh', input_shape=lambda size: (size,),\n"
+        "                  make_model=lambda shape: Tanh(), saved_bytes=lambda shape, b: math.prod(shape) * b))\n")
+    dry = subprocess.run(["make", "-n", "bench", "PLUGINS=my_workloads,other"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60)
+    assert "-p 'my_workloads' -p 'other'" in dry.stdout
+    storage = tmp_path / "storage"
+    result = launch(storage, "--", "-p", "my_workloads", "--gb-workloads=my_tanh", "--gb-sizes=1024",
+                    "--gb-modes=grad", "--gb-passes=forward", "--gb-devices=cpu",
+                    env={**os.environ, "PYTHONPATH": f"{tmp_path / 'plugin'}{os.pathsep}{ROOT}"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    [path] = storage.rglob("*.json")
+    [case] = json.loads(path.read_text())["benchmarks"]
+    assert case["extra_info"]["workload"] == "my_tanh" and case["extra_info"]["saved_bytes"] == 4096
