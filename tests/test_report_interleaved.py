@@ -33,12 +33,17 @@ def _forward(cases, workload, mode, size):
     return rows.iloc[0]
 
 
-def test_speedups_use_interleaved_medians_and_fall_back_to_the_cases_own(tmp_path):
+def _grad_30_no_grad_20(tmp_path):
+    """The first forward group of report_small, with interleaved medians 30 µs (grad) and 20 µs (no_grad)."""
     run = json.loads((DATA / "report_small.json").read_text())
     info = next(b["extra_info"] for b in run["benchmarks"] if b["extra_info"]["pass"] == "forward")
     workload, size = info["workload"], info["size"]
     _, path = _with_interleaved(tmp_path, {(workload, "grad", size): 30e-6, (workload, "no_grad", size): 20e-6})
-    cases = add_derived(load_runs([path]).cases)
+    return add_derived(load_runs([path]).cases), workload, size
+
+
+def test_speedups_use_interleaved_medians_and_fall_back_to_the_cases_own(tmp_path):
+    cases, workload, size = _grad_30_no_grad_20(tmp_path)
     no_grad = _forward(cases, workload, "no_grad", size)
     assert no_grad["speedup_vs_grad"] == 1.5  # 30 / 20, whatever the sequential medians say
     assert list(no_grad["cmp_samples"]) == [20e-6 * 0.99, 20e-6, 20e-6 * 1.01]
@@ -59,11 +64,7 @@ def test_bad_interleaved_samples_are_a_one_line_error(tmp_path):
 def test_the_time_table_shows_the_figure_the_speedups_use(tmp_path):
     from bench_lib.report import tables
 
-    run = json.loads((DATA / "report_small.json").read_text())
-    info = next(b["extra_info"] for b in run["benchmarks"] if b["extra_info"]["pass"] == "forward")
-    workload, size = info["workload"], info["size"]
-    _, path = _with_interleaved(tmp_path, {(workload, "grad", size): 30e-6, (workload, "no_grad", size): 20e-6})
-    cases = add_derived(load_runs([path]).cases)
+    cases, workload, size = _grad_30_no_grad_20(tmp_path)
     records = cases[(cases["workload"] == workload) & (cases["pass"] == "forward")].to_dict("records")
     table = tables.time_table(records, ["run"])
     column = [tables.size_label(s) for s in sorted({r["size"] for r in records})].index(tables.size_label(size))
