@@ -189,9 +189,10 @@ def _check_comparable(run_id: str, run: Run, gates: Gates) -> None:
                                  "make bench records them")
     if run.complete is False:
         raise InputError(run_id, "is incomplete (interrupted, or a case failed): compare complete runs")
-    if gates.time is not None and run.replicates < 2:
-        raise InputError(run_id, f"has {run.replicates} replicate: a gate on times needs >= 2 per run "
-                                 "(make bench PRESET=ci, or REPEAT=5); --fail-above off compares the rest")
+    if (gates.time is not None or gates.ratio is not None) and run.replicates < 2:
+        raise InputError(run_id, f"has {run.replicates} replicate: a gate on times or overhead ratios needs >= 2 "
+                                 "per run (make bench PRESET=ci, or REPEAT=5); --fail-above off --fail-ratio-above "
+                                 "off compares the exact counts and memory")
 
 
 def _gate_summary(gates: Gates) -> str:

@@ -25,7 +25,9 @@ from pathlib import Path
 from bench_lib.replicates import merge
 
 EXIT_FAILED, EXIT_INTERRUPTED = 1, 130
-_RUN_FILE = re.compile(r"^(\d{4})_")
+_RUN_FILE = re.compile(r"^(\d{4,})_")
+# The suite itself: beside the package in a checkout (pip install -e .), whatever the current folder.
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
 class ReplicateFailed(Exception):
@@ -38,7 +40,7 @@ class ReplicateFailed(Exception):
 
 def pytest_command(pytest_args: Sequence[str], json_path: Path) -> list[str]:
     # -q and --benchmark-quiet: the launcher prints one summary of the merged run instead of N.
-    return [sys.executable, "-m", "pytest", "benchmarks", "-q", "-rs", "--benchmark-quiet", "--gb-summary=no",
+    return [sys.executable, "-m", "pytest", str(BENCHMARKS), "-q", "-rs", "--benchmark-quiet", "--gb-summary=no",
             "--gb-progress=lines",
             f"--benchmark-json={json_path}", *pytest_args]
 
@@ -81,19 +83,30 @@ def save_run(doc: dict, storage: Path, name: str) -> Path:
             numbers = [int(m.group(1)) for p in folder.iterdir() if (m := _RUN_FILE.match(p.name))]
             target = folder / f"{max(numbers, default=0) + 1:04d}_{name}.json"
             try:
-                os.link(tmp, target)  # fails if another run took the number meanwhile: take the next
-                return target
+                # Reserve the number (another run may be saving beside this one), then fill it in one rename.
+                os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
             except FileExistsError:
                 continue
+            os.replace(tmp, target)
+            return target
     finally:
-        os.unlink(tmp)
+        Path(tmp).unlink(missing_ok=True)
 
 
 def bench(pytest_args: Sequence[str], repeat: int, name: str, storage: Path) -> int:
+    if not BENCHMARKS.is_dir():
+        print(f"gradbench: error: {BENCHMARKS}: no benchmarks folder; run from a checkout of gradbench installed "
+              "with pip install -e .", file=sys.stderr)
+        return EXIT_FAILED
     workdir = Path(tempfile.mkdtemp(prefix="gradbench-replicates-"))
     try:
         docs, times = run_replicates(pytest_args, repeat, workdir)
         doc = merge(docs, times)
+        path = save_run(doc, storage, name)
+    except (ValueError, OSError) as error:  # a replicate file that is not JSON, counts that disagree, a full disk
+        print(f"gradbench: error: {error}; nothing saved under {storage} (the replicate files are in {workdir})",
+              file=sys.stderr)
+        return EXIT_FAILED
     except ReplicateFailed as error:
         print(f"gradbench: error: {error}; nothing saved under {storage} "
               f"(the replicate files written so far are in {workdir})", file=sys.stderr)
@@ -102,7 +115,6 @@ def bench(pytest_args: Sequence[str], repeat: int, name: str, storage: Path) -> 
         print(f"\ngradbench: interrupted; nothing saved under {storage} "
               f"(the replicate files written so far are in {workdir})", file=sys.stderr)
         return EXIT_INTERRUPTED
-    path = save_run(doc, storage, name)
     shutil.rmtree(workdir, ignore_errors=True)
     print_summary(doc)
     total = sum(t["seconds"] for t in times)

@@ -36,6 +36,8 @@ Schema history:
 
 from __future__ import annotations
 
+import re
+
 SCHEMA_VERSION = 4
 
 # What identifies a case; together they are unique within a run.
@@ -115,6 +117,12 @@ ENVIRONMENT_KEYS = (
 # Above this share of all CPUs used by other processes while a case was timed (its
 # background_cpu), the case's times are flagged as contended: suspect.
 CONTENDED_FRACTION = 0.1
+
+# How a workload, variant, device, dtype or memory method is named: a letter or digit, then
+# letters, digits and _ . : + = -, at most 80 (use fullmatch). Such names reach HTML, Markdown,
+# CSV, the terminal and plot labels, so they can carry no markup; the registry and the run-file
+# reader both hold to it.
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:+=-]{0,79}")
 
 # The largest size (input elements) a case may have: far beyond any machine's memory, far below
 # an overflow. Option parsing and the run-file reader both hold to it.

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from bench_lib.schema import NAME
+
 Shape = tuple[int, ...]
 
 
@@ -41,6 +43,9 @@ WORKLOADS: dict[str, Workload] = {}
 
 
 def register(workload: Workload) -> Workload:
+    if not NAME.fullmatch(workload.name):
+        raise ValueError(f"workload name {workload.name!r} must be a letter or digit, then letters, digits and "
+                         "_ . : + = - (at most 80): it is shown in HTML, Markdown, CSV and plot labels")
     if workload.name in WORKLOADS:
         raise ValueError(f"workload {workload.name!r} is already registered")
     WORKLOADS[workload.name] = workload

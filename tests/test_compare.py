@@ -106,10 +106,36 @@ def test_single_replicates_are_inconclusive_not_judged(tmp_path) -> None:
 def test_judge_on_exact_small_samples() -> None:
     # 5 against 5, fully separated: the exact two-sided permutation p is 2/252.
     row = compare.judge([1.0, 1.01, 0.99, 1.02, 0.98], [1.3, 1.31, 1.29, 1.32, 1.28], threshold=0.10)
-    assert row["p_value"] == pytest.approx(2 / 252)
+    assert row["p_exact"] == pytest.approx(2 / 252)
+    assert row["p_value"] < 1e-6  # Welch's t on the logs: far beyond the noise
     assert row["ratio"] == pytest.approx(1.3, rel=1e-3)
     assert row["ci_low"] > 1.2 and row["ci_high"] < 1.4
     compare.finish_verdicts([row], threshold=0.10)
-    assert row["verdict"] == compare.SLOWER and row["p_adjusted"] == pytest.approx(2 / 252)
+    assert row["verdict"] == compare.SLOWER and row["p_adjusted"] == pytest.approx(row["p_value"])
     zero = compare.judge([0.0, 1.0], [1.0, 1.0], threshold=0.10)
     assert zero["verdict"] == compare.INCONCLUSIVE and "zero" in zero["reason"]
+
+
+def test_one_case_far_beyond_its_noise_is_caught_among_many(tmp_path) -> None:
+    # A 3x slowdown of one case out of 18: an exact test alone could not survive the correction
+    # (2/252 x 18 > 0.05); Welch's p can, and the exact test still agrees at its own level.
+    rng = np.random.default_rng(11)
+    base = simulated_run(rng, tmp_path, "base", spread=0.03, slower={})
+    new = simulated_run(rng, tmp_path, "new", spread=0.03, slower={})
+    cases = new.cases.copy()
+    one = (cases["workload"] == "alpha") & (cases["mode"] == "grad") & (cases["size"] == 2**14)
+    cases.loc[one, "rep_medians"] = cases.loc[one, "rep_medians"].map(lambda values: values * 3.0)
+    result = compare.compare_runs(base.runs[0], base.cases, new.runs[0], cases)
+    [failure] = compare.failures(result, TIME_GATE)
+    assert failure == "1 case significantly slower by more than 10%: alpha grad forward 2^14 cpu float32"
+
+
+def test_three_replicates_cannot_call_a_change_and_say_why(tmp_path) -> None:
+    rng = np.random.default_rng(2)
+    base = simulated_run(rng, tmp_path, "base", spread=0.02, slower={}, replicates=3)
+    new = simulated_run(rng, tmp_path, "new", spread=0.02, slower={"alpha": 2.0}, replicates=3)
+    result = compare.compare_runs(base.runs[0], base.cases, new.runs[0], new.cases)
+    alpha = result.times[result.times["workload"] == "alpha"]
+    assert set(alpha["verdict"]) == {compare.INCONCLUSIVE}
+    assert all(reason.startswith("too few replicates (3 and 3): the exact permutation test cannot go below p = 0.1")
+               for reason in alpha["reason"])

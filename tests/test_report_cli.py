@@ -115,7 +115,7 @@ def test_compare_refuses_vacuous_or_meaningless_comparisons(tmp_path: Path) -> N
     for name, doc in (("single", single), ("other", other), ("incomplete", incomplete)):
         (tmp_path / f"{name}.json").write_text(json.dumps(doc))
     expected = {
-        "single": "has 1 replicate: a gate on times needs >= 2 per run",
+        "single": "has 1 replicate: a gate on times or overhead ratios needs >= 2 per run",
         "other": "shares no measured case with tests/data/report_base.json: nothing to compare",
         "incomplete": "is incomplete (interrupted, or a case failed): compare complete runs",
     }
@@ -124,9 +124,12 @@ def test_compare_refuses_vacuous_or_meaningless_comparisons(tmp_path: Path) -> N
         assert result.returncode == 2, result.stdout + result.stderr
         assert result.stderr.startswith(f"gradbench: error: {tmp_path / name}.json: {message}"), result.stderr
         assert len(result.stderr.splitlines()) == 1, result.stderr
-    # Without the gate on times, a single replicate still compares counts and memory.
+    # The ratio gate alone is as vacuous with a single replicate.
+    ratio_only = _run("compare", "tests/data/report_base.json", str(tmp_path / "single.json"), "--fail-above", "off")
+    assert ratio_only.returncode == 2 and "a gate on times or overhead ratios needs >= 2" in ratio_only.stderr
+    # Without the gates on times and ratios, a single replicate still compares counts and memory.
     result = _run("compare", "tests/data/report_base.json", str(tmp_path / "single.json"), "--fail-above", "off",
-                  "--no-fail-on-count-change")
+                  "--fail-ratio-above", "off", "--no-fail-on-count-change")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "the new run has 1 replicate: its noise between processes is unknown" in result.stdout
 

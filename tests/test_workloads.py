@@ -36,3 +36,11 @@ def test_readme_example_registers_and_runs_with_exact_saved_bytes(readme_workloa
 def test_registering_a_name_twice_is_refused():
     with pytest.raises(ValueError, match="workload 'mlp' is already registered"):
         register(Workload("mlp", "again", input_shape=lambda n: (n,), make_model=lambda shape: None))
+
+
+@pytest.mark.parametrize("name", ["my model", "resnet/18", "_x", "<b>", "mlp\n", ""])
+def test_a_workload_name_that_could_carry_markup_is_refused_at_registration(name):
+    from bench_lib.workloads import Workload, register
+
+    with pytest.raises(ValueError, match="must be a letter or digit"):
+        register(Workload(name=name, description="", input_shape=lambda size: (size,), make_model=lambda s: None))

@@ -5,9 +5,11 @@ the rounds of one process agree within a few %, so a test over rounds calls pure
 a change (p = 1e-58 between two runs of identical code). Every statistic here therefore treats
 one replicate process as one observation. Four families of figures, each with its own gate:
 
-* times: each case's per-replicate medians, on a log scale (a slowdown is a factor). An exact
-  permutation test of the difference, Welch's t interval of the ratio, and Benjamini-Hochberg
-  across all cases of the comparison.
+* times: each case's per-replicate medians, on a log scale (a slowdown is a factor). Welch's t
+  test and interval of the ratio, Benjamini-Hochberg across all cases of the comparison, and an
+  exact permutation test as a distribution-free check: a change is called only where both agree
+  (with 5 replicates the exact test alone could never survive the correction for a change
+  confined to a few cases; with 2 or 3 it can never reach its level, and says so).
 * overhead ratios: median(grad) / median(mode) per forward group and replicate, from the
   interleaved rounds, where drift cancels; the same tests.
 * counts (saved bytes, saved tensors, graph nodes): exact, so any change is a change.
@@ -38,6 +40,8 @@ if TYPE_CHECKING:
 FDR = 0.05
 CONFIDENCE = 0.95
 MIN_REPLICATES = 2  # a spread between processes needs two of them
+# The distribution-free check: the exact permutation p (unadjusted) must be at most this.
+PERMUTATION_LEVEL = 0.05
 
 SLOWER, FASTER, UNCHANGED, INCONCLUSIVE = "slower", "faster", "unchanged", "inconclusive"
 VERDICTS = (SLOWER, FASTER, UNCHANGED, INCONCLUSIVE)
@@ -45,8 +49,8 @@ COUNT_METRICS = ("saved_bytes", "saved_tensor_count", "graph_nodes")
 GROUP_KEYS = ("workload", "pass", "size", "device", "dtype")
 REFERENCE_MODE = "grad"
 
-JUDGED = ["base", "new", "ratio", "ci_low", "ci_high", "p_value", "p_adjusted", "noise", "verdict", "reason",
-          "base_replicates", "new_replicates"]
+JUDGED = ["base", "new", "ratio", "ci_low", "ci_high", "p_value", "p_adjusted", "p_exact", "noise", "verdict",
+          "reason", "base_replicates", "new_replicates"]
 TIME_COLUMNS = [*SPEC_KEYS, *JUDGED]
 RATIO_COLUMNS = [*GROUP_KEYS, "mode", *JUDGED]
 COUNT_COLUMNS = [*SPEC_KEYS, "metric", "base", "new"]
@@ -108,8 +112,8 @@ def judge(base: Sequence[float], new: Sequence[float], threshold: float) -> dict
         lb, ln = np.log(np.asarray(base, dtype=float)), np.log(np.asarray(new, dtype=float))
     ratio = math.exp(float(ln.mean() - lb.mean()))
     out = dict(base=math.exp(float(lb.mean())), new=math.exp(float(ln.mean())), ratio=ratio, ci_low=math.nan,
-               ci_high=math.nan, p_value=math.nan, p_adjusted=math.nan, noise=math.nan, verdict=INCONCLUSIVE,
-               reason="", base_replicates=lb.size, new_replicates=ln.size)
+               ci_high=math.nan, p_value=math.nan, p_adjusted=math.nan, p_exact=math.nan, noise=math.nan,
+               verdict=INCONCLUSIVE, reason="", base_replicates=lb.size, new_replicates=ln.size)
     if not (np.all(np.isfinite(lb)) and np.all(np.isfinite(ln))):
         out.update(base=math.nan, new=math.nan, ratio=math.nan,
                    reason="a replicate's value is zero: no ratio can be formed")
@@ -123,28 +127,37 @@ def judge(base: Sequence[float], new: Sequence[float], threshold: float) -> dict
     # Pooled standard deviation of the log values: the typical factor between two processes.
     dof = lb.size + ln.size - 2
     pooled = math.sqrt((float(np.sum((lb - lb.mean()) ** 2)) + float(np.sum((ln - ln.mean()) ** 2))) / dof)
-    out.update(ci_low=math.exp(interval.low), ci_high=math.exp(interval.high), p_value=stats.permutation_p(ln, lb),
-               noise=math.exp(pooled) - 1.0)
+    out.update(ci_low=math.exp(interval.low), ci_high=math.exp(interval.high), p_value=stats.welch_p(ln, lb),
+               p_exact=stats.permutation_p(ln, lb), noise=math.exp(pooled) - 1.0)
     return out
 
 
 def finish_verdicts(rows: list[dict[str, Any]], threshold: float) -> None:
     """Benjamini-Hochberg across ``rows`` (in place), then each row's verdict and its reason.
 
-    * slower / faster: the adjusted p-value is below FDR;
+    * slower / faster: Welch's p, adjusted, is below FDR and the exact permutation p is at most
+      PERMUTATION_LEVEL;
     * unchanged: not significant, and the whole interval lies within ±threshold;
-    * inconclusive: neither; the noise between processes is too large to tell a change of
-      ``threshold`` from none (or a run has a single replicate).
+    * inconclusive: neither, and the reason says why: the noise between processes is too large to
+      tell a change of ``threshold`` from none, too few replicates for the exact test to reach its
+      level, or a single replicate.
     """
     tested = [row for row in rows if not math.isnan(row["p_value"])]
     for row, adjusted in zip(tested, stats.adjust_p([row["p_value"] for row in tested]), strict=True):
         row["p_adjusted"] = float(adjusted)
-        if adjusted < FDR:
+        exact_ok = row["p_exact"] <= PERMUTATION_LEVEL
+        if adjusted < FDR and exact_ok:
             row["verdict"] = SLOWER if row["ratio"] > 1.0 else FASTER
-            row["reason"] = f"p = {adjusted:.3g} after Benjamini-Hochberg (below {FDR:g})"
+            row["reason"] = (f"p = {adjusted:.3g} after Benjamini-Hochberg (below {FDR:g}); exact permutation "
+                             f"p = {row['p_exact']:.3g}")
         elif row["ci_low"] >= 1.0 / (1.0 + threshold) and row["ci_high"] <= 1.0 + threshold:
             row["verdict"] = UNCHANGED
             row["reason"] = f"the {CONFIDENCE:.0%} interval lies within ±{threshold:.0%}"
+        elif adjusted < FDR:
+            row["verdict"] = INCONCLUSIVE
+            row["reason"] = (f"too few replicates ({row['base_replicates']} and {row['new_replicates']}): the exact "
+                             f"permutation test cannot go below p = {row['p_exact']:.3g} (needs <= "
+                             f"{PERMUTATION_LEVEL:g}; 5 replicates per run can)")
         else:
             row["verdict"] = INCONCLUSIVE
             row["reason"] = (f"noise ±{row['noise']:.0%} between processes: the {CONFIDENCE:.0%} interval "

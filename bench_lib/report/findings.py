@@ -46,9 +46,10 @@ def overhead_fits(cases: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame:
 
     Columns: the keys, sizes, a_us (fixed cost per call), b_ns (cost per element),
     a_minus_no_grad_us, which for grad reads as autograd's bookkeeping cost per call, and its 95 %
-    interval a_minus_no_grad_low_us / _high_us. The interval comes from the replicates where a run
-    has two or more (one fit per process: the variance that matters), else from a bootstrap of
-    each size's rounds ("within one process" only, and so narrower than the truth).
+    interval a_minus_no_grad_low_us / _high_us. The interval comes from the replicates where every
+    case of the two curves has the same number, two or more (one fit per process: the variance that
+    matters), else from a bootstrap of each size's own rounds (within one process only, and so
+    narrower than the truth). No interval where the two modes were fitted on different sizes.
     """
     import pandas as pd
 
@@ -91,17 +92,18 @@ def _difference_interval(points: Mapping[tuple[Any, ...], list[tuple[float, floa
         return None
     mine = {x: (samples, reps) for x, _, samples, reps in points[key]}
     theirs = {x: (samples, reps) for x, _, samples, reps in points[reference]}
-    sizes = sorted(set(mine) & set(theirs))
-    if len(sizes) < 2:
-        return None
+    sizes = sorted(mine)
+    if set(theirs) != set(mine) or len(sizes) < 2:
+        return None  # the point estimates were fitted on different sizes: no interval of their difference
     counts = {len(side[x][1]) for side in (mine, theirs) for x in sizes}
     if len(counts) == 1 and (replicates := counts.pop()) >= 2:
         per_process = [stats.fixed_costs(sizes, [mine[x][1][r] for x in sizes])
                        - stats.fixed_costs(sizes, [theirs[x][1][r] for x in sizes]) for r in range(replicates)]
         return stats.mean_ci(per_process)
-    rng = np.random.default_rng(seed)
-
-    def resampled_fixed_costs(side: Mapping[float, Any]) -> np.ndarray:
+    def resampled_fixed_costs(side: Mapping[float, Any], stream: int) -> np.ndarray:
+        # One stream for no_grad, another for the mode: resampling the same rounds of both would
+        # pair them, which their separately timed rounds are not.
+        rng = np.random.default_rng([seed, stream])
         columns = []
         for x in sizes:
             samples = np.asarray(side[x][0], dtype=float)
@@ -112,8 +114,8 @@ def _difference_interval(points: Mapping[tuple[Any, ...], list[tuple[float, floa
     # no_grad's resamples serve every other mode of its group.
     cache_key = (*reference, *sizes)
     if cache_key not in cache:
-        cache[cache_key] = resampled_fixed_costs(theirs)
-    return stats.percentile_interval(resampled_fixed_costs(mine) - cache[cache_key])
+        cache[cache_key] = resampled_fixed_costs(theirs, 0)
+    return stats.percentile_interval(resampled_fixed_costs(mine, 1) - cache[cache_key])
 
 
 def compute(cases: pd.DataFrame, skipped: pd.DataFrame, fits: pd.DataFrame, *, scenario_cases: int = 0) -> Findings:

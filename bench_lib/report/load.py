@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from bench_lib.schema import (
     INVALID_KEYS,
     MAX_SIZE,
     MODES,
+    NAME,
     PASSES,
     REPLICATE_KEYS,
     SCENARIO_KEYS,
@@ -132,9 +132,6 @@ def load_runs(paths: Sequence[Path]) -> Loaded:
 
 # A run file of 10,000 cases with raw samples is tens of MB; anything far larger is not one.
 MAX_RUN_BYTES = 1 << 30
-# Names from a run file end up in HTML, Markdown, CSV, the terminal and plot labels: they are held
-# to the characters a workload, device, dtype or memory method is written with.
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:+=-]{0,79}$")
 MAX_SECONDS = 86_400.0  # a pass longer than a day is not a measurement
 
 
@@ -265,7 +262,7 @@ def _check_spec(source: str, where: str, info: Mapping[str, Any]) -> None:
     if not _is_count(info["size"]) or not 1 <= info["size"] <= MAX_SIZE:
         raise InputError(source, f"{where}: size must be an integer from 1 to 2^50, got {_short(info['size'])}")
     for key in ("workload", "device", "dtype"):
-        if not isinstance(info[key], str) or not NAME.match(info[key]):
+        if not isinstance(info[key], str) or not NAME.fullmatch(info[key]):
             raise InputError(source, f"{where}: {key} must be a name: a letter or digit, then letters, "
                                      f"digits and _ . : + = - (at most 80), got {_short(info[key])}")
 
@@ -315,7 +312,8 @@ def _check_metrics(source: str, where: str, info: Mapping[str, Any]) -> None:
             raise InputError(source, f"{where}: {key} must be an integer >= 0 or null, got {_short(info[key])}")
     for key in SIGNED_METRICS:
         value = info.get(key)
-        if value is not None and not (isinstance(value, int) and not isinstance(value, bool)):
+        if value is not None and not (isinstance(value, int) and not isinstance(value, bool)
+                                      and abs(value) <= MAX_INTEGER):
             raise InputError(source, f"{where}: {key} must be an integer or null, got {_short(value)}")
     for key in NUMBER_METRICS:
         value = info.get(key)
@@ -329,7 +327,7 @@ def _check_metrics(source: str, where: str, info: Mapping[str, Any]) -> None:
         raise InputError(source, f"{where}: background_cpu must be a share from 0 to 1 or null, "
                                  f"got {_short(background)}")
     for key in NAME_METRICS:
-        if info.get(key) is not None and not (isinstance(info[key], str) and NAME.match(info[key])):
+        if info.get(key) is not None and not (isinstance(info[key], str) and NAME.fullmatch(info[key])):
             raise InputError(source, f"{where}: {key} must be a name of letters, digits and _ . : + = - or null, "
                                      f"got {_short(info[key])}")
     if not isinstance(info.get("shape", ""), str):
@@ -362,7 +360,7 @@ def _check_scenario_case(source: str, bench: Mapping[str, Any]) -> None:
 def _check_labels(source: str, where: str, entry: Mapping[str, Any]) -> None:
     if entry["scenario"] not in SCENARIOS:
         raise InputError(source, f"{where}: scenario must be one of {', '.join(SCENARIOS)}, got {entry['scenario']!r}")
-    if not isinstance(entry.get("variant"), str) or not NAME.match(entry["variant"]):
+    if not isinstance(entry.get("variant"), str) or not NAME.fullmatch(entry["variant"]):
         raise InputError(source, f"{where}: variant must be a name: a letter or digit, then letters, digits and "
                                  f"_ . : + = - (at most 80), got {_short(entry.get('variant'))}")
     k = entry.get("microbatches")
@@ -420,12 +418,18 @@ def _check_unique(source: str, infos: Sequence[Mapping[str, Any]], keys: Sequenc
         seen.add(key)
 
 
+# Integers beyond this are not counts of anything (and overflow a float, or numpy's int64).
+MAX_INTEGER = 2**62
+
+
 def _is_count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_INTEGER
 
 
 def _is_finite_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return abs(value) <= MAX_INTEGER  # math.isfinite would overflow on 10**400
+    return isinstance(value, float) and math.isfinite(value)
 
 
 def _case_row(run: Run, bench: Mapping[str, Any]) -> dict[str, Any]:
@@ -479,7 +483,7 @@ def _numbers(run: Run, bench: Mapping[str, Any], data: Any, what: str) -> np.nda
     problem = InputError(str(run.path), f"benchmark {bench['name']!r}: {what} must be a list of numbers >= 0")
     try:
         values = np.asarray(data, dtype=float)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise problem from None
     if values.ndim != 1 or not np.all(np.isfinite(values) & (values >= 0)):
         raise problem

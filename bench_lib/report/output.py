@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -32,8 +33,7 @@ def write_set(texts: Mapping[Path, str]) -> None:
             staged[path] = _stage(path, text)
         for path in texts:
             if path.is_file():
-                backups[path] = _temporary_name(path, ".old")
-                os.link(path, backups[path])
+                backups[path] = _backup(path)
         for path, tmp in staged.items():
             _replace(tmp, path)
             replaced.append(path)
@@ -76,8 +76,16 @@ def _replace(tmp: str, path: Path) -> None:
         raise OutputError(path, exc.strerror) from None
 
 
-def _temporary_name(path: Path, suffix: str) -> str:
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+def _backup(path: Path) -> str:
+    """A copy of the old file beside it: a hard link where the file system has them, else a copy."""
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old")
     os.close(fd)
-    os.unlink(name)  # only the unique name is wanted: os.link will create it
+    os.unlink(name)  # only the unique name is wanted
+    try:
+        os.link(path, name)
+    except OSError:
+        try:
+            shutil.copy2(path, name)
+        except OSError as exc:
+            raise OutputError(path, f"cannot keep a copy of the old file ({exc.strerror})") from None
     return name

@@ -16,8 +16,8 @@ from bench_lib.schema import CONTENDED_FRACTION, MODES, SCENARIOS
 from bench_lib.units import format_bytes, number, size_label, time_unit
 
 if TYPE_CHECKING:
-    from bench_lib.report.model import Report
     from bench_lib.report.load import Run
+    from bench_lib.report.model import Report
 
 # A panel costs 0.1-0.2 s on a 2-core machine, and loading plus tables about 0.3 s per 1,000
 # cases, all inside a 10 s budget: a large run leaves less time for panels. 32 panels draw

@@ -15,8 +15,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bench_lib.units import byte_unit, number, time_unit
 from bench_lib.report.variants import GroupKey, Style, group_key, group_label, ordered_variants, short_labels
+from bench_lib.units import byte_unit, number, time_unit
 
 Record = Mapping[str, Any]
 PANEL_WIDTH, HEIGHT, DPI = 4.1, 3.5, 100  # inches, inches, pixels per inch: three panels fit the page

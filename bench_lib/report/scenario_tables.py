@@ -16,8 +16,8 @@ from typing import Any
 
 from bench_lib.report.stats import UNSTABLE_REL_IQR
 from bench_lib.report.tables import Cell, Row, Table
-from bench_lib.units import byte_unit, number, time_unit
 from bench_lib.report.variants import REFERENCE, GroupKey, Style, group_key, group_label, ordered_variants
+from bench_lib.units import byte_unit, number, time_unit
 
 Record = Mapping[str, Any]
 INPLACE_MODES = ("grad", "no_grad", "inference_mode")

@@ -8,8 +8,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from bench_lib.report.style import VARIANT_COLORS, VARIANT_HATCHES
-from bench_lib.units import size_label
 from bench_lib.schema import FREEZING_VARIANTS, INPLACE_VARIANTS, ZERO_GRAD_VARIANTS
+from bench_lib.units import size_label
 
 KNOWN_VARIANTS = {"zero_grad": ZERO_GRAD_VARIANTS, "freezing": FREEZING_VARIANTS, "inplace": INPLACE_VARIANTS}
 # The variant each scenario's ratios are taken against (accumulation: the full batch).
