@@ -31,11 +31,17 @@ def contended(cases: Iterable[Mapping[str, object]]) -> list[tuple[str, float]]:
     return sorted(busy, key=lambda item: -item[1])
 
 
+def has_interleaved(info: Mapping[str, Any]) -> bool:
+    """The rule of every comparison between the members of a group (modes, or a scenario's
+    variants): a case that has interleaved rounds is compared on them, since they shared one time
+    window with the rest of its group; otherwise on its own rounds."""
+    return info.get("interleaved_median") is not None
+
+
 def compared_median(case: Mapping[str, Any]) -> float:
-    """The figure a case is shown and compared by: the median of its interleaved rounds where it has
-    them (they shared one time window with the rest of its group), else of its own rounds."""
-    interleaved = case["extra_info"].get("interleaved_median")
-    return float(case["stats"]["median"] if interleaved is None else interleaved)
+    """The figure a case is shown and compared by (has_interleaved's rule)."""
+    info = case["extra_info"]
+    return float(info["interleaved_median"] if has_interleaved(info) else case["stats"]["median"])
 
 
 def comparable_times(
@@ -47,7 +53,7 @@ def comparable_times(
     the machine's speed cancels. Otherwise each case's own pytest-benchmark rounds.
     """
     infos = [case["extra_info"] for case in (a, b)]
-    if all(isinstance(info, Mapping) and info.get("interleaved_median") is not None for info in infos):
+    if all(isinstance(info, Mapping) and has_interleaved(info) for info in infos):
         pairs = [{key: info[f"interleaved_{key}"] for key in ("median", "q1", "q3")} for info in infos]  # type: ignore[index]
         return "interleaved", pairs[0], pairs[1]
     return "sequential", a["stats"], b["stats"]  # type: ignore[return-value]

@@ -66,7 +66,7 @@ def add_scenario_derived(scenarios: pd.DataFrame) -> pd.DataFrame:
     out["contended"] = out["background_cpu"].astype(float).fillna(0.0) > CONTENDED_FRACTION
     # The figures the claims compare (bench_lib.claims): the interleaved rounds where a case has
     # them, else its own; the tables show these, so a claim and its table name one number.
-    interleaved = out["interleaved_median"].notna()
+    interleaved = out["interleaved_median"].notna()  # bench_lib.physics.has_interleaved, as a column
     out["cmp_interleaved"] = interleaved
     for figure in ("median", "q1", "q3"):
         out[f"cmp_{figure}"] = out[f"interleaved_{figure}"].where(interleaved, out[figure]).astype(float)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bench_lib.physics import compared_median, has_interleaved
 from bench_lib.report.errors import InputError
 from bench_lib.schema import (
     CASE_KEYS,
@@ -439,13 +440,12 @@ def _case_row(run: Run, bench: Mapping[str, Any]) -> dict[str, Any]:
     row.update({key: info.get(key) for key in METRIC_KEYS})
     row.update({key: stats.get(key) for key in STAT_KEYS})
     row["samples"] = _samples(run, bench)
+    # The comparison figures, by the one rule (bench_lib.physics.has_interleaved).
+    row["cmp_interleaved"] = has_interleaved(info)
+    row["cmp_median"] = compared_median(bench)
     interleaved = info.get("interleaved_data")
-    row["cmp_interleaved"] = bool(info.get("interleaved_median") is not None and interleaved)
-    if row["cmp_interleaved"]:
-        row["cmp_median"] = info["interleaved_median"]
-        row["cmp_samples"] = _numbers(run, bench, interleaved, "extra_info interleaved_data")
-    else:
-        row["cmp_median"], row["cmp_samples"] = row["median"], row["samples"]
+    row["cmp_samples"] = (_numbers(run, bench, interleaved, "extra_info interleaved_data")
+                          if row["cmp_interleaved"] and interleaved else row["samples"])
     import numpy as np
 
     replicates = info.get("replicates") or [{"median": stats["median"], "interleaved_median": info.get(
