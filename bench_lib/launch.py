@@ -104,22 +104,22 @@ def bench(pytest_args: Sequence[str], repeat: int, name: str, storage: Path) -> 
         doc = merge(docs, times)
         path = save_run(doc, storage, name)
     except (ValueError, OSError) as error:  # a replicate file that is not JSON, counts that disagree, a full disk
-        print(f"gradbench: error: {error}; nothing saved under {storage} (the replicate files are in {workdir})",
-              file=sys.stderr)
-        return EXIT_FAILED
+        return _nothing_saved(f"error: {error}", storage, workdir, EXIT_FAILED)
     except ReplicateFailed as error:
-        print(f"gradbench: error: {error}; nothing saved under {storage} "
-              f"(the replicate files written so far are in {workdir})", file=sys.stderr)
-        return error.exit_code
+        return _nothing_saved(f"error: {error}", storage, workdir, error.exit_code)
     except KeyboardInterrupt:
-        print(f"\ngradbench: interrupted; nothing saved under {storage} "
-              f"(the replicate files written so far are in {workdir})", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _nothing_saved("interrupted", storage, workdir, EXIT_INTERRUPTED, lead="\n")
     shutil.rmtree(workdir, ignore_errors=True)
     print_summary(doc)
     total = sum(t["seconds"] for t in times)
     print(f"gradbench: saved {path} ({repeat} replicate{'s' if repeat != 1 else ''}, {total:.0f} s of measuring)")
     return 0
+
+
+def _nothing_saved(what: str, storage: Path, workdir: Path, code: int, lead: str = "") -> int:
+    print(f"{lead}gradbench: {what}; nothing saved under {storage} (the replicate files written so far are in "
+          f"{workdir})", file=sys.stderr)
+    return code
 
 
 def print_summary(doc: dict) -> None:

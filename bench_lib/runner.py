@@ -20,6 +20,7 @@ from bench_lib.cases import CaseSpec, Preset
 from bench_lib.contention import BackgroundLoad
 from bench_lib.memory import PassProbe, RssProbe, SavedTensorCounter, count_graph_nodes
 from bench_lib.modes import Mode, get_mode
+from bench_lib.replicates import pooled_stats
 from bench_lib.schema import SCHEMA_VERSION
 from bench_lib.workloads import WORKLOADS, Workload
 
@@ -284,12 +285,8 @@ def interleaved_times(
 
 def quartiles(samples: list[float]) -> dict[str, float]:
     """Median and quartiles computed by pytest-benchmark's own code, as for its stats."""
-    from pytest_benchmark.stats import Stats
-
-    stats = Stats()
-    for sample in samples:
-        stats.update(sample)
-    return {"median": stats.median, "q1": stats.q1, "q3": stats.q3}
+    stats = pooled_stats(samples)
+    return {"median": stats["median"], "q1": stats["q1"], "q3": stats["q3"]}
 
 
 def interleaved_stats(cases: Mapping[K, PassCase], preset: Preset) -> dict[K, dict[str, object]]:
