@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from bench_lib.schema import MAX_SIZE, MODES, PASSES, SCENARIOS
+from bench_lib.schema import MAX_SIZE, MODES, PASSES
 
 DEVICES = ("cpu", "cuda")
 DTYPES = ("float32", "float16", "bfloat16")
@@ -49,23 +50,6 @@ PRESETS: dict[str, Preset] = {
                  scenarios=False),
 }
 
-# Sizes (input elements) of each scenario's cases, per preset; --gb-scenario-sizes sets one list
-# for all. Each claim has its own regime: accumulation's 1/k needs activations well above the
-# mlp's 194 KiB of gradients (at 2^16 they keep peak(k=8) at 0.35 of peak(k=1)); the cost of a
-# reset per parameter tensor shows at small sizes and drowns in the matmuls at large ones;
-# deep_mlp (zero_grad, freezing) does about 5x the mlp's work per element, so it stays smaller.
-SCENARIO_SIZES: dict[str, dict[str, tuple[int, ...]]] = {
-    "quick": {"accumulation": (2**18,), "zero_grad": (2**12,), "freezing": (2**16,), "inplace": (2**16,)},
-    "ci": {"accumulation": (2**18,), "zero_grad": (2**12,), "freezing": (2**16,), "inplace": (2**16,)},
-    "default": {
-        "accumulation": (2**16, 2**20), "zero_grad": (2**12, 2**16), "freezing": (2**16, 2**18),
-        "inplace": (2**16, 2**20),
-    },
-    "full": {
-        "accumulation": (2**14, 2**16, 2**18, 2**20, 2**22), "zero_grad": (2**10, 2**12, 2**14, 2**16, 2**18),
-        "freezing": (2**12, 2**14, 2**16, 2**18, 2**20), "inplace": (2**12, 2**16, 2**20, 2**24),
-    },
-}
 # Micro-batch counts of the accumulation scenario; k = 1 (the full batch) is always measured.
 MICROBATCHES = (1, 2, 4, 8)
 MAX_MICROBATCHES = 4096
@@ -90,6 +74,11 @@ class CaseSpec:
     def group(self) -> str:
         # pytest-benchmark compares the members of a group: here, the four modes.
         return f"{self.workload} {self.pass_} n={self.size} {self.device} {self.dtype}"
+
+    def labels(self) -> dict[str, object]:
+        """What names the case beyond SPEC_KEYS: nothing for the mode matrix (a scenario's variant
+        adds its scenario and variant)."""
+        return {}
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -208,7 +197,7 @@ def parse_selection(
 
 @dataclass(frozen=True)
 class ScenarioSelection:
-    """Which scenarios run (bench_lib/scenarios.py), with how many micro-batches, at which sizes.
+    """Which scenarios run (bench_lib/scenarios/), with how many micro-batches, at which sizes.
 
     Devices and dtypes are the mode matrix's (``Selection``).
     """
@@ -226,10 +215,12 @@ class ScenarioSelection:
 
 
 def parse_scenario_selection(
-    *, preset: str = "default", scenarios: str | None = None, microbatches: str | None = None,
-    sizes: str | None = None, narrowed: bool = False,
+    *, known: Mapping[str, Mapping[str, tuple[int, ...]]], preset: str = "default", scenarios: str | None = None,
+    microbatches: str | None = None, sizes: str | None = None, narrowed: bool = False,
 ) -> ScenarioSelection:
     """Build a ScenarioSelection from option strings; None means the preset's choice.
+
+    ``known``: each registered scenario's sizes per preset, in reading order.
 
     ``narrowed``: the mode matrix's workloads or sizes were named. The scenarios have workloads and
     sizes of their own, so they cannot follow such a selection; they are then off unless
@@ -240,12 +231,13 @@ def parse_scenario_selection(
     """
     if preset not in PRESETS:
         raise SelectionError(f"unknown preset {preset!r}; allowed: {', '.join(PRESETS)}")
+    names = tuple(known)
     if scenarios is None and (narrowed or not PRESETS[preset].scenarios):
         chosen: tuple[str, ...] = ()
     elif scenarios is not None and scenarios.strip() in ("none", "all"):
-        chosen = () if scenarios.strip() == "none" else SCENARIOS
+        chosen = () if scenarios.strip() == "none" else names
     else:
-        chosen = _choose("scenario", scenarios, SCENARIOS + ("all", "none"), SCENARIOS)
+        chosen = _choose("scenario", scenarios, names + ("all", "none"), names)
         if "all" in chosen or "none" in chosen:
             raise SelectionError(f"scenario selection {scenarios!r} mixes all/none with names; use one or the other")
     if microbatches is None:
@@ -256,7 +248,7 @@ def parse_scenario_selection(
             raise SelectionError(f"empty microbatches selection {microbatches!r}; write counts like 1,2,4,8")
         ks = tuple(sorted({1, *(parse_count("microbatches", item, low=1, high=MAX_MICROBATCHES) for item in items)}))
     if sizes is None:
-        per_scenario = {scenario: SCENARIO_SIZES[preset][scenario] for scenario in chosen}
+        per_scenario = {scenario: tuple(known[scenario][preset]) for scenario in chosen}
     else:
         items = _split(sizes)
         if not items:

@@ -124,6 +124,7 @@ def _nothing_saved(what: str, storage: Path, workdir: Path, code: int, lead: str
 
 def print_summary(doc: dict) -> None:
     """The terminal summary and the scenario claims, once, for the merged run."""
+    from bench_lib.scenarios import SCENARIOS
     from bench_lib.terminal import run_summary
 
-    print("\n".join(run_summary(doc["benchmarks"], doc.get("gradbench", {}).get("invalid") or [])))
+    print("\n".join(run_summary(doc["benchmarks"], doc.get("gradbench", {}).get("invalid") or [], SCENARIOS)))

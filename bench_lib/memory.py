@@ -145,6 +145,50 @@ class SavedTensorCounter:
         self._hooks.__exit__(*exc)
 
 
+class LiveSavedTensorCounter(SavedTensorCounter):
+    """The most bytes saved for backward that are alive at once.
+
+    For a pass with one graph this is SavedTensorCounter's figure (saved tensors live until
+    backward). Accumulation builds and frees one graph per micro-batch, and a freed storage's
+    address can come back in the next micro-batch: here a storage leaves the count when a
+    weak-reference finaliser sees it freed, so the figure is one micro-batch's saved bytes.
+    """
+
+    def __init__(self, existing: list[torch.Tensor]) -> None:
+        super().__init__(existing)
+        self._live: dict[int, int] = {}
+        self._live_bytes = 0
+        self._peak = (0, 0)  # (bytes, storages) when the live bytes peaked
+        self._finalizers: list[weakref.finalize] = []
+
+    def _pack(self, tensor: torch.Tensor) -> torch.Tensor:
+        storage = tensor.untyped_storage()
+        key = storage.data_ptr()
+        if key not in self._existing and key not in self._live and storage.nbytes() > 0:
+            self._live[key] = storage.nbytes()
+            self._live_bytes += storage.nbytes()
+            self._peak = max(self._peak, (self._live_bytes, len(self._live)))
+            self._finalizers.append(weakref.finalize(storage, self._release, key))
+        return tensor
+
+    def _release(self, key: int) -> None:
+        self._live_bytes -= self._live.pop(key, 0)
+
+    @property
+    def saved_bytes(self) -> int:
+        return self._peak[0]
+
+    @property
+    def saved_count(self) -> int:
+        return self._peak[1]
+
+    def __exit__(self, *exc: object) -> None:
+        super().__exit__(*exc)
+        for finalizer in self._finalizers:  # figures are final once the pass is over
+            finalizer.detach()
+        self._finalizers.clear()
+
+
 def count_graph_nodes(output: torch.Tensor | None) -> int:
     """Autograd nodes reachable from ``output`` (AccumulateGrad nodes included)."""
     root = output.grad_fn if output is not None else None

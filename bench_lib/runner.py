@@ -11,18 +11,20 @@ import statistics
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
 import torch
 
 from bench_lib import devices
 from bench_lib.cases import CaseSpec, Preset
 from bench_lib.contention import BackgroundLoad
-from bench_lib.memory import PassProbe, RssProbe, SavedTensorCounter, count_graph_nodes
+from bench_lib.memory import LiveSavedTensorCounter, PassProbe, RssProbe, SavedTensorCounter, count_graph_nodes
 from bench_lib.modes import Mode, get_mode
 from bench_lib.replicates import pooled_stats
-from bench_lib.schema import SCHEMA_VERSION
-from bench_lib.workloads import WORKLOADS, Workload
+from bench_lib.scenario import ScenarioSpec
+from bench_lib.scenarios import SCENARIOS
+from bench_lib.schema import SCENARIO_KEYS, SCHEMA_VERSION
+from bench_lib.workloads import WORKLOADS, Workload, make_deep_mlp
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 # Headroom kept free when deciding whether a size fits: other processes, allocator slack.
@@ -30,10 +32,21 @@ FIT_FRACTION = 0.7
 
 
 K = TypeVar("K")
+Spec = CaseSpec | ScenarioSpec  # a mode-matrix case or a scenario's variant: one protocol
+
+# Messages of the errors by which autograd rejects a combination (a practice's misuse, which the
+# run records as invalid) rather than a bug of the harness (which must fail the run).
+AUTOGRAD_REJECTIONS = (
+    "modified by an inplace operation",
+    "is being used in an in-place operation",
+    "Inference tensors cannot be saved for backward",
+)
 
 
-def static_skip_reason(spec: CaseSpec) -> str | None:
+def static_skip_reason(spec: Spec) -> str | None:
     """Why the case cannot exist on any machine (a pass the mode does not have), or None."""
+    if isinstance(spec, ScenarioSpec):
+        return SCENARIOS[spec.scenario].static_skip_reason(spec, scenario_input_shape(spec))
     if spec.pass_ == "forward":
         return None
     workload = WORKLOADS[spec.workload]
@@ -41,13 +54,21 @@ def static_skip_reason(spec: CaseSpec) -> str | None:
     return get_mode(spec.mode).backward_skip_reason(has_parameters)
 
 
-def estimated_peak_bytes(spec: CaseSpec) -> int:
-    workload = WORKLOADS[spec.workload]
-    shape = workload.input_shape(spec.size)
-    return int(math.prod(shape) * DTYPES[spec.dtype].itemsize * workload.memory_factor(shape))
+def scenario_input_shape(spec: ScenarioSpec) -> tuple[int, ...]:
+    return WORKLOADS[SCENARIOS[spec.scenario].shape_like].input_shape(spec.size)
 
 
-def machine_skip_reason(spec: CaseSpec) -> str | None:
+def estimated_peak_bytes(spec: Spec) -> int:
+    if isinstance(spec, ScenarioSpec):
+        shape, factor = scenario_input_shape(spec), SCENARIOS[spec.scenario].memory_factor
+    else:
+        workload = WORKLOADS[spec.workload]
+        shape = workload.input_shape(spec.size)
+        factor = workload.memory_factor(shape)
+    return int(math.prod(shape) * DTYPES[spec.dtype].itemsize * factor)
+
+
+def machine_skip_reason(spec: Spec) -> str | None:
     """Why the case cannot run on this machine (no such device, size does not fit), or None."""
     return device_skip_reason(spec.device, spec.size, estimated_peak_bytes(spec))
 
@@ -66,7 +87,15 @@ def device_skip_reason(device: str, size: int, needed: int) -> str | None:
     return None
 
 
-def unrunnable_reason(spec: CaseSpec, error: BaseException) -> str | None:
+def autograd_rejection(error: BaseException) -> str | None:
+    """PyTorch's message (first line) when ``error`` is autograd rejecting the case; else None."""
+    text = str(error)
+    if isinstance(error, RuntimeError) and any(marker in text for marker in AUTOGRAD_REJECTIONS):
+        return text.splitlines()[0]
+    return None
+
+
+def unrunnable_reason(spec: Spec, error: BaseException) -> str | None:
     """The skip reason for an error that means "cannot run here", or None for a real failure."""
     first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
     if devices.is_out_of_memory(error):
@@ -84,13 +113,13 @@ class PassCase:
     setup and target; the memory probes, warm-up and timing work on this interface.
     """
 
-    spec: Any  # CaseSpec or scenarios.ScenarioSpec
+    spec: Any  # a Spec
     model: torch.nn.Module
     x: torch.Tensor
     device: torch.device
     loss: torch.Tensor | None = field(default=None)
     # measure_memory runs setup inside the probes when setup makes state the pass frees.
-    count_setup: ClassVar[bool] = False
+    count_setup: bool = field(default=False, kw_only=True)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -161,21 +190,86 @@ def prepare(spec: CaseSpec, seed: int) -> PreparedCase:
     return PreparedCase(spec=spec, mode=mode, model=model, x=x, device=device)
 
 
+@dataclass
+class ScenarioCase(PassCase):
+    """A scenario's variant: PassCase's lifecycle with the scenario's own pass (``step``) and,
+    untimed before each pass, its own preparation (``before``). Both get the case, whose
+    ``loss`` the step sets (graph_nodes counts from it)."""
+
+    spec: ScenarioSpec
+    step: Callable[[ScenarioCase], None] = field(kw_only=True)
+    before: Callable[[ScenarioCase], None] | None = field(default=None, kw_only=True)
+
+    def setup(self) -> None:
+        self.teardown()
+        if self.before is not None:
+            self.before(self)
+        devices.synchronize(self.device)
+
+    def target(self) -> None:
+        self.step(self)
+        devices.synchronize(self.device)
+
+
+def scenario_case(
+    spec: ScenarioSpec,
+    seed: int,
+    make_model: Callable[[tuple[int, ...]], torch.nn.Module],
+    step: Callable[[ScenarioCase], None],
+    *,
+    before: Callable[[ScenarioCase], None] | None = None,
+    count_setup: bool = False,
+) -> ScenarioCase:
+    """The variant's model and input (the same weights and data in every variant, for ``seed``),
+    on its device and dtype, around its step. The input is data (requires_grad=False)."""
+    device = torch.device(spec.device)
+    dtype = DTYPES[spec.dtype]
+    shape = scenario_input_shape(spec)
+    torch.manual_seed(seed)
+    model = make_model(shape).to(device=device, dtype=dtype)
+    x = torch.randn(shape, dtype=torch.float32).to(device=device, dtype=dtype)
+    return ScenarioCase(spec, model, x, device, step=step, before=before, count_setup=count_setup)
+
+
+class _Kit:
+    """bench_lib.scenario.Kit: what a scenario's build uses from here."""
+
+    case = staticmethod(scenario_case)
+
+    @staticmethod
+    def model(workload: str, shape: tuple[int, ...]) -> torch.nn.Module:
+        return make_deep_mlp(shape[1]) if workload == "deep_mlp" else WORKLOADS[workload].make_model(shape)
+
+    @staticmethod
+    def mode(name: str) -> Mode:
+        return get_mode(name)
+
+
+KIT = _Kit()
+
+
+def build(spec: Spec, seed: int) -> PassCase:
+    """The case of a mode-matrix spec or of a scenario's variant, ready to run."""
+    if isinstance(spec, ScenarioSpec):
+        return SCENARIOS[spec.scenario].build(spec, seed, KIT)  # type: ignore[no-any-return]
+    return prepare(spec, seed)
+
+
 def measure_memory(
     case: PassCase,
     tensor_probe: Callable[[], PassProbe],
     rss_probe: Callable[[], PassProbe] = RssProbe,
-    *,
-    saved_counter: Callable[[list[torch.Tensor]], SavedTensorCounter] = SavedTensorCounter,
-    count_setup: bool = False,
 ) -> dict[str, object]:
     """Memory metrics of one pass, from two untimed executions (one hooked, one plain).
 
-    ``count_setup`` puts the case's setup inside the memory probes, for a case whose setup makes
-    state the pass frees or replaces (gradients before a training step): the probes only see
-    frees of tensors made inside them.
+    A case with ``count_setup`` has its setup inside the memory probes: its setup makes state the
+    pass frees or replaces (gradients before a training step), and the probes only see frees of
+    tensors made inside them. A scenario's saved bytes are the most alive at once
+    (LiveSavedTensorCounter): accumulation frees one micro-batch's graph before the next.
     """
-    saved = saved_counter(case.tensors_before_pass())
+    count_setup = case.count_setup
+    counter = LiveSavedTensorCounter if isinstance(case, ScenarioCase) else SavedTensorCounter
+    saved = counter(case.tensors_before_pass())
     with saved:  # the forward that saves may be setup (backward pass) or target
         if not count_setup:
             case.setup()
@@ -228,7 +322,24 @@ def plan_rounds(round_seconds: float, preset: Preset) -> int:
 
 
 def case_info(case: PassCase, memory: dict[str, object], rounds: int) -> dict[str, object]:
-    """The case's extra_info: schema.CASE_KEYS, nothing else."""
+    """The case's extra_info before its timed rounds: schema.CASE_KEYS, plus SCENARIO_KEYS for a
+    scenario's variant. The caller adds ``background_cpu`` and the interleaved figures after."""
+    info = _case_keys(case, memory, rounds)
+    if isinstance(case, ScenarioCase):
+        parameters = list(case.model.parameters())
+        trainable = [p for p in parameters if p.requires_grad]
+        info |= {
+            **case.spec.labels(),
+            "microbatches": case.spec.microbatches,
+            "parameter_tensors": len(parameters),
+            "trainable_parameter_tensors": len(trainable),
+            "trainable_parameter_bytes": sum(p.numel() * p.element_size() for p in trainable),
+        }
+        assert tuple(info)[-len(SCENARIO_KEYS):] == SCENARIO_KEYS
+    return info
+
+
+def _case_keys(case: PassCase, memory: dict[str, object], rounds: int) -> dict[str, object]:
     elements = case.x.numel()
     return {
         **case.spec.as_dict(),
@@ -241,21 +352,12 @@ def case_info(case: PassCase, memory: dict[str, object], rounds: int) -> dict[st
     }
 
 
-def benchmark_case(
-    benchmark: Any,  # pytest-benchmark's fixture
-    case: PassCase,
-    preset: Preset,
-    measure: Callable[[Any, Callable[[], PassProbe]], dict[str, object]],
-    describe: Callable[[Any, dict[str, object], int], dict[str, object]],
-) -> None:
-    """A case's life under pytest-benchmark: a first run, the memory executions, warm-up, timed rounds.
-
-    ``measure`` is measure_memory or a variant of it; ``describe`` builds the extra_info.
-    """
+def benchmark_case(benchmark: Any, case: PassCase, preset: Preset) -> None:  # benchmark: pytest-benchmark's fixture
+    """A case's life under pytest-benchmark: a first run, the memory executions, warm-up, timed rounds."""
     case.run_once()  # lazy initialisation stays out of the memory figures
-    memory = measure(case, lambda: devices.tensor_probe(case.device))
+    memory = measure_memory(case, lambda: devices.tensor_probe(case.device))
     rounds = plan_rounds(warm_up(case, seconds=preset.seconds_per_case / 4), preset)
-    benchmark.extra_info.update(describe(case, memory, rounds))
+    benchmark.extra_info.update(case_info(case, memory, rounds))
     with BackgroundLoad() as load:
         benchmark.pedantic(case.target, setup=case.setup, teardown=case.teardown, rounds=rounds)
     benchmark.extra_info["background_cpu"] = round(load.fraction, 3)

@@ -131,28 +131,14 @@ MAX_SIZE = 2**50
 MODES = ("grad", "no_grad", "inference_mode", "detach")
 PASSES = ("forward", "backward", "step")
 
-# --- scenarios: the other autograd practices (bench_lib/scenarios.py) -------------------------
-
-SCENARIOS = ("accumulation", "zero_grad", "freezing", "inplace")
-ZERO_GRAD_VARIANTS = ("zero_", "set_to_none", "accumulate")
-FREEZING_VARIANTS = ("all_trainable", "first_half_frozen", "last_layer_only")
-INPLACE_VARIANTS = ("relu", "relu_", "detach_then_modify")
-# accumulation's variants are "k=<microbatches>", k = 1 being the full batch.
+# --- scenarios: the other autograd practices (bench_lib/scenarios/, one module each) ------------
 
 # Added to CASE_KEYS in a scenario case's extra_info; all present in every scenario case, null
-# where they do not apply. CASE_KEYS keep their meaning, with these scenario-specific readings:
-# * accumulation: pass "step" is the forward and backward of all k micro-batches (one effective
-#   batch, no optimizer step); saved_bytes is the most saved bytes alive at once (one
-#   micro-batch's graph); graph_nodes counts the last micro-batch's graph.
-# * zero_grad: pass "step" is a whole training step: the variant's reset, forward, backward and
-#   optimizer.step() (SGD). The gradients that exist before the step are made inside the memory
-#   probe, so peak/retained_tensor_bytes count them (start: the model without gradients).
-# * freezing: pass "backward" (the forward runs untimed in setup, as in the mode matrix).
-# * inplace: workload "tanh_relu" is relu(tanh(x)) on a 1-D x; mode grad runs pass "step"
-#   (the in-place error appears at backward), no_grad and inference_mode run "forward".
-# In every scenario but inplace the input is data (requires_grad=False): only parameters train.
+# where they do not apply. CASE_KEYS keep their meaning; a scenario's module says how its
+# variants read them (e.g. accumulation's saved_bytes: one micro-batch's graph). The input is
+# data (requires_grad=False), only parameters train, unless the module says otherwise.
 SCENARIO_KEYS = (
-    "scenario",                      # one of SCENARIOS
+    "scenario",                      # a registered scenario's name (bench_lib.scenarios.SCENARIOS)
     "variant",                       # e.g. "k=4", "set_to_none", "first_half_frozen", "relu_"
     "microbatches",                  # accumulation: k (1 = the full batch); null elsewhere
     "parameter_tensors",             # parameter tensors in the model (0 for inplace)

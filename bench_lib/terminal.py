@@ -10,10 +10,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bench_lib import claims, summary
+from bench_lib.scenario import Scenario
 
 
-def run_summary(cases: Sequence[Mapping[str, Any]], invalid: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Lines for ``cases`` (benchmark dicts as saved) and the scenario cases autograd rejected."""
+def run_summary(cases: Sequence[Mapping[str, Any]], invalid: Sequence[Mapping[str, Any]],
+                scenarios: Mapping[str, Scenario]) -> list[str]:
+    """Lines for ``cases`` (benchmark dicts as saved) and the scenario cases autograd rejected,
+    with the claims of ``scenarios`` (the registry)."""
     # Scenario variants share their spec keys; the mode-matrix summary and physics check would mix them.
     matrix = [case for case in cases if "scenario" not in case["extra_info"]]
     scenario_cases = [case for case in cases if "scenario" in case["extra_info"]]
@@ -21,5 +24,5 @@ def run_summary(cases: Sequence[Mapping[str, Any]], invalid: Sequence[Mapping[st
     if scenario_cases or invalid:
         lines += ["", "gradbench scenarios: each claim checked from this run's numbers"]
         lines += [f"  {claim.scenario}: {claim.verdict.upper()}. {claim.sentence}"
-                  for claim in claims.check_claims(scenario_cases, invalid).values()]
+                  for claim in claims.check_claims(scenario_cases, invalid, scenarios).values()]
     return lines

@@ -154,3 +154,19 @@ register(
         memory_factor=lambda shape: 12.0 + 3.0 * shape[1] / shape[2],
     )
 )
+
+
+# --- deep_mlp: many layers of one width, for the scenarios (not a mode-matrix workload) -------
+
+# Many parameter tensors (2 per layer) for zero_grad, many layers to freeze or checkpoint.
+DEEP_MLP_LAYERS = 16
+
+
+def make_deep_mlp(width: int, layers: int = DEEP_MLP_LAYERS) -> nn.Sequential:
+    """``layers`` Linear(width, width) with ReLU between: 2 parameter tensors per layer."""
+    modules: list[nn.Module] = []
+    for index in range(layers):
+        modules.append(nn.Linear(width, width))
+        if index < layers - 1:
+            modules.append(nn.ReLU())
+    return nn.Sequential(*modules)

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
 import torch
 
-from bench_lib import environment
+from bench_lib import devices, environment
 from bench_lib.cases import (
-    CaseSpec,
     ScenarioSelection,
     Selection,
     SelectionError,
@@ -21,11 +20,20 @@ from bench_lib.cases import (
     parse_scenario_selection,
     parse_selection,
 )
-from bench_lib.runner import PassCase, interleaved_stats, machine_skip_reason, prepare, static_skip_reason
-from bench_lib.scenarios import ScenarioSpec, autograd_rejection, prepare_scenario, scenario_specs
-from bench_lib.scenarios import machine_skip_reason as scenario_machine_skip_reason
-from bench_lib.scenarios import static_skip_reason as scenario_skip_reason
-from bench_lib.schema import SCHEMA_VERSION
+from bench_lib.runner import (
+    PassCase,
+    Spec,
+    autograd_rejection,
+    benchmark_case,
+    build,
+    interleaved_stats,
+    machine_skip_reason,
+    static_skip_reason,
+    unrunnable_reason,
+)
+from bench_lib.scenario import ScenarioSpec
+from bench_lib.scenarios import SCENARIOS, scenario_specs
+from bench_lib.schema import CASE_KEYS, SCHEMA_VERSION
 from bench_lib.terminal import run_summary
 from bench_lib.workloads import WORKLOADS
 
@@ -52,6 +60,9 @@ class Progress:
                 f"about {left:.0f} s left ({case})")
 
 
+INTERLEAVED_KEYS = tuple(key for key in CASE_KEYS if key.startswith("interleaved_"))
+
+
 @dataclass
 class RunState:
     selection: Selection
@@ -62,28 +73,56 @@ class RunState:
     invalid: list[dict[str, object]] = field(default_factory=list)  # schema.INVALID_KEYS
     # Per group (forward modes, or a scenario's variants): each member's interleaved_* figures,
     # measured once, at the group's first case.
-    interleaved: dict[str, dict[CaseSpec | ScenarioSpec, dict[str, object]]] = field(default_factory=dict)
+    interleaved: dict[str, dict[Spec, dict[str, object]]] = field(default_factory=dict)
     # pytest's exit status, known before pytest-benchmark writes the run file: a run that was
     # interrupted or had a failing case is saved with "complete": false, never as a whole run.
     exit_status: int | None = None
     progress: Progress | None = None
 
-    def interleaved_for(self, spec: CaseSpec) -> dict[str, object]:
-        if spec.group not in self.interleaved:
-            modes = [replace(spec, mode=mode) for mode in self.selection.modes]
-            runnable = [m for m in modes if not static_skip_reason(m) and not machine_skip_reason(m)]
-            cases = {member: prepare(member, self.seed) for member in runnable}
-            self.interleaved[spec.group] = interleaved_stats(cases, self.selection.settings)
-        return self.interleaved[spec.group][spec]
+    def specs(self) -> list[Spec]:
+        """Every case of the run: the mode matrix, then the scenarios' variants."""
+        scenario_cases = scenario_specs(self.scenarios, self.selection.devices, self.selection.dtypes) \
+            if self.scenarios else []
+        return [*self.selection.cases(), *scenario_cases]
 
-    def scenario_interleaved_for(self, spec: ScenarioSpec) -> dict[str, object]:
+    def measure(self, benchmark: Any, spec: Spec) -> None:
+        """One case's life, the same for the mode matrix and the scenarios: skipped with its reason
+        where it cannot run here, recorded as invalid where autograd rejects it, else measured."""
+        reason = machine_skip_reason(spec)
+        if reason:
+            self.skip(spec, reason)
+        benchmark.group = spec.group
+        try:
+            case: PassCase | None = build(spec, self.seed)
+            # Its first run is where autograd rejects an invalid variant.
+            benchmark_case(benchmark, case, self.selection.settings)  # type: ignore[arg-type]
+            case = None  # one case's tensors at a time
+            interleaves = isinstance(spec, ScenarioSpec) or spec.pass_ == "forward"
+            benchmark.extra_info.update(self.interleaved_for(spec) if interleaves
+                                        else dict.fromkeys(INTERLEAVED_KEYS))
+            return
+        except (RuntimeError, NotImplementedError) as error:
+            rejection = autograd_rejection(error) if isinstance(spec, ScenarioSpec) else None
+            reason = None if rejection else unrunnable_reason(spec, error)
+            if rejection is None and reason is None:
+                raise
+        # Out of the except block: the traceback no longer pins the case's tensors.
+        case = None
+        devices.release_memory(torch.device(spec.device))
+        if rejection is not None:
+            self.invalid.append({**spec.labels(), **spec.as_dict(), "error": rejection})  # type: ignore[union-attr]
+            pytest.skip(f"invalid in {spec.mode}: {rejection}")
+        self.skip(spec, reason)  # type: ignore[arg-type]
+
+    def interleaved_for(self, spec: Spec) -> dict[str, object]:
+        """The interleaved figures of ``spec``'s group, timed at the group's first case: its members
+        that can run here and that autograd accepts."""
         if spec.group not in self.interleaved:
-            assert self.scenarios is not None
-            cases: dict[CaseSpec | ScenarioSpec, PassCase] = {}
-            for member in scenario_specs(self.scenarios, self.selection.devices, self.selection.dtypes):
-                if member.group != spec.group or scenario_skip_reason(member) or scenario_machine_skip_reason(member):
+            cases: dict[Spec, PassCase] = {}
+            for member in self.specs():
+                if member.group != spec.group or static_skip_reason(member) or machine_skip_reason(member):
                     continue
-                case = prepare_scenario(member, self.seed)
+                case = build(member, self.seed)
                 try:
                     case.run_once()
                 except RuntimeError as error:
@@ -94,17 +133,13 @@ class RunState:
             self.interleaved[spec.group] = interleaved_stats(cases, self.selection.settings)
         return self.interleaved[spec.group][spec]
 
-    def record_skip(self, spec: CaseSpec | ScenarioSpec, reason: str) -> None:
-        labels = spec.labels() if isinstance(spec, ScenarioSpec) else {}
-        self.skipped.append({**spec.as_dict(), **labels, "reason": reason})
+    def record_skip(self, spec: Spec, reason: str) -> None:
+        self.skipped.append({**spec.as_dict(), **spec.labels(), "reason": reason})
 
-    def skip(self, spec: CaseSpec | ScenarioSpec, reason: str) -> NoReturn:
+    def skip(self, spec: Spec, reason: str) -> NoReturn:
         """Skip the running case, keeping its reason for the run file."""
         self.record_skip(spec, reason)
         pytest.skip(reason)
-
-    def record_invalid(self, spec: ScenarioSpec, error: str) -> None:
-        self.invalid.append({**spec.labels(), **spec.as_dict(), "error": error})
 
 
 STATE = pytest.StashKey[RunState]()
@@ -119,7 +154,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--gb-seed", default="0", help="seed for weights and inputs (default: 0)")
     group.addoption(
         "--gb-scenarios", default=None,
-        help="scenarios to run: accumulation, zero_grad, freezing, inplace, all or none (default: all; none "
+        help=f"scenarios to run: {', '.join(SCENARIOS)}, all or none (default: all; none "
              "for the ci preset, or when --gb-workloads or --gb-sizes is given)",
     )
     group.addoption(
@@ -149,6 +184,7 @@ def pytest_configure(config: pytest.Config) -> None:
         # torch.manual_seed takes at most 2^64 - 1; numpy's generators less: 2^63 - 1 suits both.
         seed = parse_count("--gb-seed", config.getoption("gb_seed"), low=0, high=2**63 - 1)
         scenarios = parse_scenario_selection(
+            known={name: scenario.sizes for name, scenario in SCENARIOS.items()},
             preset=config.getoption("gb_preset"),
             scenarios=config.getoption("gb_scenarios"),
             microbatches=config.getoption("gb_microbatches"),
@@ -177,11 +213,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     state = metafunc.config.stash[STATE]
     if "case" in metafunc.fixturenames:
-        _parametrize(metafunc, "case", state, state.selection.cases(), static_skip_reason)
+        _parametrize(metafunc, "case", state, state.selection.cases())
     if "scenario_case" in metafunc.fixturenames:
         assert state.scenarios is not None
-        specs = scenario_specs(state.scenarios, state.selection.devices, state.selection.dtypes)
-        _parametrize(metafunc, "scenario_case", state, specs, scenario_skip_reason)
+        _parametrize(metafunc, "scenario_case", state,
+                     scenario_specs(state.scenarios, state.selection.devices, state.selection.dtypes))
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
@@ -192,17 +228,11 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     return None
 
 
-def _parametrize(
-    metafunc: pytest.Metafunc,
-    name: str,
-    state: RunState,
-    specs: Sequence[CaseSpec | ScenarioSpec],
-    skip_reason: Callable[[Any], str | None],
-) -> None:
+def _parametrize(metafunc: pytest.Metafunc, name: str, state: RunState, specs: Sequence[Spec]) -> None:
     """One pytest case per spec; one that cannot exist anywhere is skipped, and recorded, with its reason."""
     params = []
     for spec in specs:
-        reason = skip_reason(spec)
+        reason = static_skip_reason(spec)
         marks = []
         if reason:
             state.record_skip(spec, reason)
@@ -279,5 +309,5 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     session = getattr(terminalreporter.config, "_benchmarksession", None)
     cases = [bench.as_dict(include_data=False) for bench in getattr(session, "benchmarks", [])]
     state = terminalreporter.config.stash.get(STATE, None)
-    for line in run_summary(cases, state.invalid if state else []):
+    for line in run_summary(cases, state.invalid if state else [], SCENARIOS):
         terminalreporter.write_line(line)

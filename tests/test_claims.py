@@ -6,8 +6,8 @@ import sys
 import pytest
 
 from bench_lib import claims
-from bench_lib.claims import FAILS, HOLDS, NOT_MEASURED, Check, check_claims, check_run
-from bench_lib.schema import SCENARIOS
+from bench_lib.claims import FAILS, HOLDS, NOT_MEASURED, Check
+from bench_lib.scenarios import SCENARIOS
 
 KiB = 1024
 MS = 1e-3
@@ -27,6 +27,14 @@ def bench(scenario, variant, median, *, peak=0, mode="grad", workload=None, size
     }
 
 
+def check_claims(cases, invalid=()):
+    return claims.check_claims(cases, invalid, SCENARIOS)
+
+
+def check_run(run):
+    return claims.check_run(run, SCENARIOS)
+
+
 def accumulation(peaks, medians, **kwargs):
     return [
         bench("accumulation", f"k={k}", median, peak=peak, k=k, **kwargs)
@@ -36,7 +44,8 @@ def accumulation(peaks, medians, **kwargs):
 
 def test_claims_do_not_import_torch():
     # The report reads saved runs only; importing torch there would cost seconds for nothing.
-    code = "import sys, bench_lib.claims; assert 'torch' not in sys.modules, sorted(sys.modules)"
+    code = ("import sys, bench_lib.claims, bench_lib.scenarios; "
+            "assert 'torch' not in sys.modules, sorted(sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
 
@@ -48,7 +57,7 @@ def test_an_empty_run_measures_nothing_and_mode_matrix_cases_are_ignored():
     for scenario, claim in result.items():
         assert claim.verdict == NOT_MEASURED and claim.checks == ()
         assert claim.sentence == f"No {scenario} case was measured in this run."
-        assert claim.claim == claims.CLAIMS[scenario]
+        assert claim.claim == SCENARIOS[scenario].claim
 
 
 def test_accumulation_holds_when_memory_falls_as_1_over_k_and_time_rises():

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 import report_chromium
+
 from bench_lib.report.build import analyse, write_report
 
 DATA = Path(__file__).parent / "data"

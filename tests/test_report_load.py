@@ -10,14 +10,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 import report_fixtures
+
 from bench_lib.report import runs
 from bench_lib.report.build import analyse, write_report
-from bench_lib.schema import SCHEMA_VERSION
 from bench_lib.report.errors import InputError
 from bench_lib.report.load import SCENARIO_COLUMNS, load_runs
-from bench_lib.schema import SPEC_KEYS
+from bench_lib.schema import SCHEMA_VERSION, SPEC_KEYS
 
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).parent.parent

@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 import report_fixtures
 
 ROOT = Path(__file__).parent.parent

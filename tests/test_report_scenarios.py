@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 import report_fixtures
+
 from bench_lib import claims
 from bench_lib.report.build import analyse, write_report
+from bench_lib.scenarios import SCENARIOS
 
 DATA = Path(__file__).parent / "data"
 VERDICT = re.compile(r'<div class="box verdict (\w+)" data-verdict="([^"]+)"><b>[^<]+</b> '
@@ -47,7 +48,7 @@ def page(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def test_each_verdict_on_the_page_is_check_runs_sentence(page: str) -> None:
-    expected = claims.check_run(json.loads((DATA / "report_scenarios.json").read_text()))
+    expected = claims.check_run(json.loads((DATA / "report_scenarios.json").read_text()), SCENARIOS)
     shown = {}
     for scenario in expected:
         box, verdict, sentence = VERDICT.search(_section(page, scenario)).groups()
@@ -81,7 +82,7 @@ def test_one_figure_and_one_table_per_scenario(page: str) -> None:
 def test_summary_md_has_one_line_per_claim_and_scenarios_csv_every_case(tmp_path: Path) -> None:
     out = tmp_path / "index.html"
     write_report(analyse([DATA / "report_scenarios.json"]), out)
-    expected = claims.check_run(json.loads((DATA / "report_scenarios.json").read_text()))
+    expected = claims.check_run(json.loads((DATA / "report_scenarios.json").read_text()), SCENARIOS)
     md = (tmp_path / "summary.md").read_text().splitlines()
     for scenario, claim in expected.items():
         assert f"- {scenario}: **{claim.verdict}**. {claim.sentence}" in md
@@ -160,7 +161,7 @@ def test_two_sizes_of_every_scenario_share_one_figure_and_one_table(tmp_path: Pa
     page, _ = _render(tmp_path, doc)
     section = re.search(r'<section id="scenarios">.*?</section>', page, re.S).group(0)
     assert section.count("<img ") == 4 and section.count("<table>") == 4
-    expected = claims.check_run(doc)
+    expected = claims.check_run(doc, SCENARIOS)
     for scenario, claim in expected.items():
         assert len(claim.checks) == 2
         part = _section(page, scenario)
@@ -196,8 +197,8 @@ def test_each_table_time_is_the_figure_its_claim_compares() -> None:
     report = analyse([DATA / "report_scenarios.json"])
     for scenario in ("accumulation", "zero_grad", "freezing", "inplace"):
         records = [r for r in report.scenarios.to_dict("records") if r["scenario"] == scenario]
-        styles = variants.styles(variants.ordered_variants(scenario, (r["variant"] for r in records)))
-        table, _ = scenario_tables.scenario_table(scenario, records, [], styles, {})
+        styles = variants.styles(SCENARIOS[scenario].ordered([r["variant"] for r in records]))
+        table, _ = scenario_tables.scenario_table(SCENARIOS[scenario], records, [], styles, {})
         column = next(i for i, name in enumerate(table.columns) if name.endswith("†"))
         scale, _ = time_unit([compared[(scenario, r["variant"], r["mode"])] for r in records])
         shown = sorted(row.cells[column].text.split(" ")[0] for row in table.rows)

@@ -14,7 +14,7 @@ from bench_lib.report.derive import add_derived, add_scenario_derived
 from bench_lib.report.load import Run, load_runs
 from bench_lib.report.model import Report, RunSummary
 from bench_lib.report.output import write_set
-from bench_lib.schema import SCENARIOS
+from bench_lib.scenarios import SCENARIOS
 
 
 def analyse(run_paths: Sequence[Path], base_path: Path | None = None) -> Report:
@@ -40,7 +40,7 @@ def scenario_claims(run: Run) -> list[claims.ScenarioClaim]:
     the run holds at all; a scenario it did not select is left out, not shown as "not measured"."""
     present = {entry["scenario"] for entry in run.scenario_skipped} | {entry["scenario"] for entry in run.invalid}
     present |= {bench["extra_info"]["scenario"] for bench in run.scenario_benchmarks}
-    checked = claims.check_claims(run.scenario_benchmarks, run.invalid)
+    checked = claims.check_claims(run.scenario_benchmarks, run.invalid, SCENARIOS)
     return [checked[scenario] for scenario in SCENARIOS if scenario in present]
 
 

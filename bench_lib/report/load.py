@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from bench_lib.physics import compared_median, has_interleaved
 from bench_lib.report.errors import InputError
+from bench_lib.scenarios import SCENARIOS
 from bench_lib.schema import (
     CASE_KEYS,
     INVALID_KEYS,
@@ -29,7 +30,6 @@ from bench_lib.schema import (
     PASSES,
     REPLICATE_KEYS,
     SCENARIO_KEYS,
-    SCENARIOS,
     SCHEMA_VERSION,
     SPEC_KEYS,
 )

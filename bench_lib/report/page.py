@@ -12,7 +12,8 @@ from bench_lib.report import compare, plots, scenario_plots, scenario_tables, ta
 from bench_lib.report.derive import BUSY_RUN_SHARE
 from bench_lib.report.stats import UNSTABLE_REL_IQR
 from bench_lib.report.style import MODE_COLORS
-from bench_lib.schema import CONTENDED_FRACTION, MODES, SCENARIOS
+from bench_lib.scenarios import SCENARIOS
+from bench_lib.schema import CONTENDED_FRACTION, MODES
 from bench_lib.units import format_bytes, number, size_label, time_unit
 
 if TYPE_CHECKING:
@@ -215,7 +216,8 @@ def _scenarios(report: Report) -> str:
     several = sum(1 for summary in report.summaries if summary.claims) > 1
     parts = ['<section id="scenarios">\n<h2>Scenarios: other autograd practices</h2>',
              "<p>Each scenario measures the variants of one training practice; its claim is checked from the run's "
-             "numbers by <code>bench_lib/claims.py</code>, the check that ends <code>make bench</code>. A time "
+             "numbers by its module in <code>bench_lib/scenarios/</code>, the check that ends <code>make bench</code>. "
+             "A time "
              f"counts as higher or lower only beyond noise: more than {claims.NOISE_TOLERANCE:.0%} apart and outside "
              "the other's quartiles. Verdicts: <span class=\"tag holds\">holds</span> "
              "<span class=\"tag fails\">does not hold</span> <span class=\"tag unmeasured\">not measured</span></p>",
@@ -224,14 +226,14 @@ def _scenarios(report: Report) -> str:
              f"cell's tooltip, and is not compared). Times are medians with the IQR in brackets; ⚠ marks an IQR "
              f"above {UNSTABLE_REL_IQR:.0%} of the median, * a case timed while other processes used more than "
              f"{CONTENDED_FRACTION:.0%} of the CPUs.</p>"]
-    for scenario in SCENARIOS:
+    for scenario, definition in SCENARIOS.items():
         holders = [(summary, claim) for summary in report.summaries for claim in summary.claims
                    if claim.scenario == scenario]
         if not holders:
             continue
         own = [r for r in measured if r["scenario"] == scenario]
         rejected = [r for r in invalid if r["scenario"] == scenario]
-        variant_styles = variants.styles(variants.ordered_variants(scenario, (r["variant"] for r in own + rejected)))
+        variant_styles = variants.styles(definition.ordered([r["variant"] for r in own + rejected]))
         group_styles = variants.styles(variants.group_label(key)
                                        for key in sorted({variants.group_key(r) for r in own + rejected}))
         plot_run = next((run.label for run in report.newest_first() if any(r["run"] == run.label for r in own)), None)
@@ -245,7 +247,7 @@ def _scenarios(report: Report) -> str:
             records = [r for r in own if r["run"] == label]
             run_invalid = [r for r in rejected if r["run"] == label]
             if label == plot_run:
-                figure = scenario_plots.scenario_plot(scenario, records, run_invalid, variant_styles, group_styles)
+                figure = scenario_plots.scenario_plot(definition, records, run_invalid, variant_styles, group_styles)
                 if figure is not None:
                     if several:
                         parts.append(f'<p class="note">Plot: run {escape(label)}, the newest that measured '
@@ -254,7 +256,7 @@ def _scenarios(report: Report) -> str:
                                  f'alt="{escape(figure.title)}" width="{figure.width_px}" '
                                  f'height="{figure.height_px}"></figure>')
             if records or run_invalid:
-                table, corner = scenario_tables.scenario_table(scenario, records, run_invalid, variant_styles,
+                table, corner = scenario_tables.scenario_table(definition, records, run_invalid, variant_styles,
                                                                group_styles)
                 parts.append(_table(table, corner))
             if run_invalid:

@@ -15,7 +15,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bench_lib.report.variants import GroupKey, Style, group_key, group_label, ordered_variants, short_labels
+from bench_lib.report.scenario_tables import slots
+from bench_lib.report.variants import GroupKey, Style, group_key, group_label, short_labels
+from bench_lib.scenario import Panel, Scenario, variant_number
 from bench_lib.units import byte_unit, number, time_unit
 
 Record = Mapping[str, Any]
@@ -26,7 +28,6 @@ LEFT, RIGHT, BOTTOM, TOP = 0.8, 0.2, 0.75, 0.6
 # linear axis from zero, which shows "half the memory" as half the height.
 LOG_ABOVE = 30.0
 REJECTED_COLOR = "#c62828"
-INPLACE_MODES = ("grad", "no_grad", "inference_mode")
 # Above this many bars in a panel their value labels would collide; the table has the numbers.
 MAX_LABELLED_BARS = 9
 
@@ -39,7 +40,7 @@ class ScenarioPlot:
     height_px: int
 
 
-def scenario_plot(scenario: str, records: Sequence[Record], invalid: Sequence[Record],
+def scenario_plot(scenario: Scenario, records: Sequence[Record], invalid: Sequence[Record],
                   variant_styles: Mapping[str, Style], group_styles: Mapping[str, Style]) -> ScenarioPlot | None:
     """The figure of one run's measured cases of ``scenario``; None when nothing was measured.
 
@@ -52,13 +53,12 @@ def scenario_plot(scenario: str, records: Sequence[Record], invalid: Sequence[Re
     groups = sorted({group_key(r) for r in records} | {group_key(r) for r in invalid})  # as claims orders them
     # The title names what the groups share; ticks and legends only what tells them apart.
     common, short = short_labels(groups)
-    title = f"{scenario} · {common}"
-    if scenario == "accumulation":
-        return _accumulation(title, records, groups, short, group_styles)
-    if scenario == "inplace":
-        return _inplace(title, records, invalid, groups, short, variant_styles)
-    panels = _FREEZING if scenario == "freezing" else _ZERO_GRAD
-    return _variant_bars(title, scenario, records, groups, short, variant_styles, panels)
+    title = f"{scenario.name} · {common}"
+    if scenario.plot.layout == "lines":
+        return _lines(title, scenario, records, groups, short, group_styles)
+    if scenario.plot.layout == "bars_by_mode":
+        return _bars_by_mode(title, scenario, records, invalid, groups, short, variant_styles)
+    return _variant_bars(title, scenario, records, groups, short, variant_styles)
 
 
 # --- figure scaffolding ---------------------------------------------------------------------------
@@ -122,93 +122,109 @@ def _iqr(records: Sequence[Record], scale: float) -> tuple[list[float], list[flo
     return medians, below, above
 
 
-# --- accumulation: lines against k ------------------------------------------------------------------
+# --- lines against the variants' numbers ("k=4" -> 4) ------------------------------------------------
 
 
-def _accumulation(title: str, records: Sequence[Record], groups: Sequence[GroupKey], short: Mapping[GroupKey, str],
-                  group_styles: Mapping[str, Style]) -> ScenarioPlot:
+def _lines(title: str, scenario: Scenario, records: Sequence[Record], groups: Sequence[GroupKey],
+           short: Mapping[GroupKey, str], group_styles: Mapping[str, Style]) -> ScenarioPlot:
+    """A line per group (and mode and pass, where the scenario has several) in each panel; a
+    panel's ``inverse`` adds the dashed first / x line of each group."""
     from matplotlib.lines import Line2D
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
-    fig, (memory, time) = _figure(2, title)
-    by_group = {key: sorted((r for r in records if group_key(r) == key), key=lambda r: int(r["microbatches"]))
-                for key in groups}
-    mem_scale, mem_unit = byte_unit(float(r["peak_tensor_bytes"]) for r in records)
-    t_scale, t_unit = _time_scale(records)
-    peaks, times, ks = [], [], set()
-    several = len([key for key in groups if by_group[key]]) > 1
-    for key, rows in by_group.items():
-        if not rows:
-            continue
-        colour = group_styles[group_label(key)][0]
-        k = [int(r["microbatches"]) for r in rows]
-        ks.update(k)
-        peak = [float(r["peak_tensor_bytes"]) / mem_scale for r in rows]
-        memory.plot(k, peak, color=colour, marker="o", markersize=5, linewidth=1.8,
-                    label=short[key] if several else "measured")
-        if k[0] == 1:
-            ideal = [peak[0] / value for value in k]
-            memory.plot(k, ideal, color=colour, linestyle="--", linewidth=1.0, alpha=0.8)
-            peaks += ideal
-        peaks += peak
-        medians, below, above = _iqr(rows, t_scale)
-        time.errorbar(k, medians, yerr=[below, above], color=colour, marker="o", markersize=5, linewidth=1.8,
-                      capsize=3)
-        times += [m + a for m, a in zip(medians, above, strict=True)]
-    memory.set_title("peak tensor memory per effective batch", fontsize=10)
-    time.set_title("time per effective batch (median, IQR bars)", fontsize=10)
-    _y_axis(memory, peaks, f"peak tensor memory ({mem_unit})")
-    _y_axis(time, times, f"median time ({t_unit})")
-    # In the title's row, off the data: the same colours in both panels.
-    handles, labels = memory.get_legend_handles_labels()
-    handles.append(Line2D([], [], color="#777777" if several else handles[0].get_color(), linestyle="--"))
-    labels.append("ideal: peak(k=1) / k")
-    fig.legend(handles, labels, loc="upper right", ncol=len(labels), fontsize=8, frameon=False,
+    panels = scenario.plot.panels
+    fig, axes = _figure(len(panels), title)
+    numbered = [r for r in records if variant_number(str(r["variant"])) is not None]
+    pairs = slots(numbered)
+    lines = [(key, pair) for key in groups for pair in pairs]
+    several = len({key for key in groups if any(group_key(r) == key for r in numbered)}) > 1
+    dashes = ["-", ":", "-."]
+    xs: set[int] = set()
+    handles: list[Any] = []
+    labels: list[str] = []
+    for ax, panel in zip(axes, panels, strict=True):
+        scale, unit = _scale(panel, numbered)
+        tops: list[float] = []
+        for key, (mode, pass_) in lines:
+            rows = sorted((r for r in numbered if group_key(r) == key and (r["mode"], r["pass"]) == (mode, pass_)
+                           and r[panel.key] is not None), key=lambda r: variant_number(str(r["variant"])) or 0)
+            if not rows:
+                continue
+            colour = group_styles[group_label(key)][0]
+            style = dashes[pairs.index((mode, pass_)) % len(dashes)]
+            x = [variant_number(str(r["variant"])) or 0 for r in rows]
+            xs.update(x)
+            label = " ".join(([short[key]] if several else []) + ([f"{mode} {pass_}"] if len(pairs) > 1 else [])) \
+                or "measured"
+            if panel.kind == "time":
+                medians, below, above = _iqr(rows, scale)
+                drawn = ax.errorbar(x, medians, yerr=[below, above], color=colour, marker="o", markersize=5,
+                                    linewidth=1.8, linestyle=style, capsize=3)
+                tops += [m + a for m, a in zip(medians, above, strict=True)]
+                handle = drawn.lines[0]
+            else:
+                values = [float(r[panel.key]) / scale for r in rows]
+                (handle,) = ax.plot(x, values, color=colour, marker="o", markersize=5, linewidth=1.8, linestyle=style)
+                tops += values
+                if panel.inverse and x[0] == 1:
+                    ideal = [values[0] / value for value in x]
+                    ax.plot(x, ideal, color=colour, linestyle="--", linewidth=1.0, alpha=0.8)
+                    tops += ideal
+            if ax is axes[0]:
+                handles.append(handle)
+                labels.append(label)
+        ax.set_title(panel.title, fontsize=10)
+        _y_axis(ax, tops, f"{panel.ylabel} ({unit})" if unit else panel.ylabel)
+    for ideal in dict.fromkeys(panel.inverse for panel in panels if panel.inverse):
+        if handles:
+            handles.append(Line2D([], [], color="#777777" if several else handles[0].get_color(), linestyle="--"))
+            labels.append(ideal)
+    # In the title's row, off the data: the same colours in every panel.
+    fig.legend(handles, labels, loc="upper right", ncol=max(1, len(labels)), fontsize=8, frameon=False,
                bbox_to_anchor=(0.995, 0.99), handlelength=2.0, columnspacing=1.2)
-    for ax in (memory, time):
+    for ax in axes:
+        if not xs:
+            continue
         ax.set_xscale("log", base=2)
-        ax.xaxis.set_major_locator(FixedLocator(sorted(ks)))
+        ax.xaxis.set_major_locator(FixedLocator(sorted(xs)))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: str(int(round(x)))))
         ax.xaxis.set_minor_locator(NullLocator())
-        ax.set_xlim(min(ks) / 1.3, max(ks) * 1.3)
-        ax.set_xlabel("micro-batches k (one backward each)")
+        ax.set_xlim(min(xs) / 1.3, max(xs) * 1.3)
+        ax.set_xlabel(scenario.plot.x_label)
         ax.grid(True, axis="x", alpha=0.3)
-    return _render(fig, f"{title}: peak tensor memory and time per effective batch against k")
+    return _render(fig, f"{title}: {', '.join(panel.title for panel in panels)} against "
+                        f"{scenario.plot.x_label or 'the variant'}")
+
+
+def _scale(panel: Panel, records: Sequence[Record]) -> tuple[float, str]:
+    """A panel's scale (units per plotted 1) and unit; counts are plotted as they are."""
+    if panel.kind == "time":
+        return _time_scale(records)
+    if panel.kind == "bytes":
+        return byte_unit(float(r[panel.key]) for r in records if r[panel.key] is not None)
+    return 1.0, ""
 
 
 # --- the other scenarios: bars per variant -----------------------------------------------------------
 
-# A bar panel: its title, the metric's kind ("time", "bytes" or "count"), the record's key and
-# the y label (a unit is appended for times and bytes).
-Panel = tuple[str, str, str, str]
-_ZERO_GRAD: tuple[Panel, ...] = (("training step time (median, IQR bars)", "time", "cmp_median", "median time"),
-                                 ("peak tensor memory", "bytes", "peak_tensor_bytes", "peak tensor memory"))
-_FREEZING: tuple[Panel, ...] = (("saved for backward", "bytes", "saved_bytes", "saved bytes"),
-                                ("autograd graph nodes", "count", "graph_nodes", "nodes reachable from the loss"),
-                                ("backward time (median, IQR bars)", "time", "cmp_median", "median time"))
-_INPLACE: tuple[Panel, ...] = (("peak tensor memory", "bytes", "peak_tensor_bytes", "peak tensor memory"),
-                               ("time per pass (median, IQR bars)", "time", "cmp_median", "median time"))
-
-
-def _variant_bars(title: str, scenario: str, records: Sequence[Record], groups: Sequence[GroupKey],
-                  short: Mapping[GroupKey, str], variant_styles: Mapping[str, Style],
-                  panels: Sequence[Panel]) -> ScenarioPlot:
+def _variant_bars(title: str, scenario: Scenario, records: Sequence[Record], groups: Sequence[GroupKey],
+                  short: Mapping[GroupKey, str], variant_styles: Mapping[str, Style]) -> ScenarioPlot:
+    panels = scenario.plot.panels
     fig, axes = _figure(len(panels), title)
-    variants = ordered_variants(scenario, (r["variant"] for r in records))
+    variants = scenario.ordered([r["variant"] for r in records])
     cells = {(group_key(r), r["variant"]): r for r in records}
     categories = [short[key] for key in groups]
     scales = [_bar_panel(ax, panel, categories, variants, variant_styles, records,
                          lambda i, variant: cells.get((groups[i], variant)))
               for ax, panel in zip(axes, panels, strict=True)]
-    grads = [r["trainable_parameter_bytes"] for r in records if r["trainable_parameter_bytes"]]
-    if scenario == "zero_grad" and len(groups) == 1 and grads:
-        # What zero_ keeps alive between steps and set_to_none frees: one set of gradients.
-        line = axes[1].axhline(grads[0] / scales[1], color="#333333", linestyle="--", linewidth=1,
-                               label="one set of gradients")
-        axes[1].legend(handles=[line], fontsize=8, loc="upper center")
+    for ax, panel, scale in zip(axes, panels, scales, strict=True):
+        values = [r[panel.line[0]] for r in records if r[panel.line[0]]] if panel.line else []
+        if panel.line and len(groups) == 1 and values:
+            line = ax.axhline(values[0] / scale, color="#333333", linestyle="--", linewidth=1, label=panel.line[1])
+            ax.legend(handles=[line], fontsize=8, loc="upper center")
     if len(groups) > 1:  # the groups name the slots, so the variants need a legend
         _variant_legend(fig, variants, variant_styles)
-    return _render(fig, f"{title}: {', '.join(panel[0] for panel in panels)} per variant")
+    return _render(fig, f"{title}: {', '.join(panel.title for panel in panels)} per variant")
 
 
 def _variant_legend(fig: Any, variants: Sequence[str], variant_styles: Mapping[str, Style]) -> None:
@@ -217,27 +233,26 @@ def _variant_legend(fig: Any, variants: Sequence[str], variant_styles: Mapping[s
                fontsize=8, frameon=False, bbox_to_anchor=(0.995, 0.99), handlelength=1.6, columnspacing=1.2)
 
 
-def _inplace(title: str, records: Sequence[Record], invalid: Sequence[Record], groups: Sequence[GroupKey],
-             short: Mapping[GroupKey, str], variant_styles: Mapping[str, Style]) -> ScenarioPlot:
+def _bars_by_mode(title: str, scenario: Scenario, records: Sequence[Record], invalid: Sequence[Record],
+                  groups: Sequence[GroupKey], short: Mapping[GroupKey, str],
+                  variant_styles: Mapping[str, Style]) -> ScenarioPlot:
     everything = [*records, *invalid]
-    variants = ordered_variants("inplace", (r["variant"] for r in everything))
-    modes = [m for m in INPLACE_MODES if any(r["mode"] == m for r in everything)]
-    modes += sorted({str(r["mode"]) for r in everything} - set(modes))
-    slots = [(key, mode) for key in groups for mode in modes]
+    variants = scenario.ordered([r["variant"] for r in everything])
+    places = [(key, mode, pass_) for key in groups for mode, pass_ in slots(everything)]
+    panels = scenario.plot.panels
     # Several sizes: wider panels, so that each slot's mode name still fits under it.
-    fig, axes = _figure(len(_INPLACE), title, PANEL_WIDTH * min(1.5, max(1.0, len(slots) / 3)))
-    passes = {r["mode"]: r["pass"] for r in everything}
+    fig, axes = _figure(len(panels), title, PANEL_WIDTH * min(1.5, max(1.0, len(places) / 3)))
     several = len(groups) > 1
-    categories = [f"{mode}\n({passes[mode]})" + (f"\n{short[key]}" if several else "") for key, mode in slots]
-    cells = {(group_key(r), r["mode"], r["variant"]): r for r in records}
-    rejected = {(group_key(r), r["mode"], r["variant"]) for r in invalid}
-    for ax, panel in zip(axes, _INPLACE, strict=True):
+    categories = [f"{mode}\n({pass_})" + (f"\n{short[key]}" if several else "") for key, mode, pass_ in places]
+    cells = {(group_key(r), r["mode"], r["pass"], r["variant"]): r for r in records}
+    rejected = {(group_key(r), r["mode"], r["pass"], r["variant"]) for r in invalid}
+    for ax, panel in zip(axes, panels, strict=True):
         _bar_panel(ax, panel, categories, variants, variant_styles, records,
-                   lambda i, variant: cells.get((*slots[i], variant)),
-                   lambda i, variant: (*slots[i], variant) in rejected)
+                   lambda i, variant: cells.get((*places[i], variant)),
+                   lambda i, variant: (*places[i], variant) in rejected)
         ax.set_xlabel("mode (pass timed)")
     _variant_legend(fig, variants, variant_styles)
-    return _render(fig, f"{title}: peak tensor memory and time per variant and mode")
+    return _render(fig, f"{title}: {' and '.join(panel.title for panel in panels)} per variant and mode")
 
 
 def _patch(style: Style) -> Any:
@@ -256,15 +271,9 @@ def _bar_panel(ax: Any, panel: Panel, categories: Sequence[str], variants: Seque
     themselves; otherwise the categories name the slots and the figure's legend the colours."""
     from matplotlib.transforms import blended_transform_factory
 
-    name, kind, key, ylabel = panel
-    if kind == "time":
-        scale, unit = _time_scale(records)
-        ylabel = f"{ylabel} ({unit})"
-    elif kind == "bytes":
-        scale, unit = byte_unit(float(r[key]) for r in records if r[key] is not None)
-        ylabel = f"{ylabel} ({unit})"
-    else:
-        scale = 1.0
+    name, kind, key = panel.title, panel.kind, panel.key
+    scale, unit = _scale(panel, records)
+    ylabel = f"{panel.ylabel} ({unit})" if unit else panel.ylabel
     # One category: a slot per variant, so that its name fits under its bar. Several: the variants
     # side by side within each category's slot.
     single = len(categories) == 1

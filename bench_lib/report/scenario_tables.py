@@ -1,9 +1,10 @@
-"""The table of one scenario in one run: a row per variant (per variant and mode for inplace), a
-column per figure the claim is about, each column in one unit chosen from its own numbers.
+"""The table of one scenario in one run: a row per variant (and mode and pass, where the scenario
+has several), a column per figure the claim is about (Scenario.columns), each column in one unit
+chosen from its own numbers.
 
 Rows a claim compares sit next to each other, and every ratio is against the scenario's
-reference variant (variants.REFERENCE) in the same group (and mode), as bench_lib.claims
-compares them. Cases autograd rejected get a row too, saying so.
+reference variant in the same group, mode and pass, as its claim compares them. Cases autograd
+rejected get a row too, saying so.
 """
 
 from __future__ import annotations
@@ -16,78 +17,15 @@ from typing import Any
 
 from bench_lib.report.stats import UNSTABLE_REL_IQR
 from bench_lib.report.tables import Cell, Row, Table
-from bench_lib.report.variants import REFERENCE, GroupKey, Style, group_key, group_label, ordered_variants
+from bench_lib.report.variants import GroupKey, Style, group_key, group_label
+from bench_lib.scenario import Column, Scenario
+from bench_lib.schema import MODES, PASSES
 from bench_lib.units import byte_unit, number, time_unit
 
 Record = Mapping[str, Any]
-INPLACE_MODES = ("grad", "no_grad", "inference_mode")
 # Marks the time columns: they hold the figure the claim compares (see the legend above the tables).
 TIME_MARK = " †"
 REJECTED = "rejected by autograd"
-
-
-@dataclass(frozen=True)
-class Column:
-    name: str
-    kind: str  # "time" (median [IQR]), "bytes", "count", "ratio" (×), "fraction" or "text"
-    value: Callable[[Record, Record | None], Any]  # (the row's record, the reference's) -> value
-
-
-def _ratio(key: str) -> Callable[[Record, Record | None], float | None]:
-    def value(record: Record, reference: Record | None) -> float | None:
-        if reference is None or not reference[key]:
-            return None
-        return float(record[key]) / float(reference[key])
-    return value
-
-
-def _get(key: str) -> Callable[[Record, Record | None], Any]:
-    return lambda record, _reference: record[key]
-
-
-COLUMNS: dict[str, tuple[Column, ...]] = {
-    "accumulation": (
-        Column("peak tensors", "bytes", _get("peak_tensor_bytes")),
-        Column("peak ÷ peak(k=1)", "fraction", _ratio("peak_tensor_bytes")),
-        Column("1/k", "fraction", lambda record, _ref: 1.0 / int(record["microbatches"])),
-        Column("saved, one micro-batch", "bytes", _get("saved_bytes")),
-        Column("time per effective batch [IQR]", "time", _get("cmp_median")),
-        Column("time ÷ time(k=1)", "ratio", _ratio("cmp_median")),
-    ),
-    "zero_grad": (
-        Column("training step [IQR]", "time", _get("cmp_median")),
-        Column("time ÷ zero_", "ratio", _ratio("cmp_median")),
-        Column("peak tensors", "bytes", _get("peak_tensor_bytes")),
-        Column("one set of gradients", "bytes", _get("trainable_parameter_bytes")),
-        Column("parameter tensors", "count", _get("parameter_tensors")),
-    ),
-    "freezing": (
-        Column("trainable tensors", "text",
-               lambda r, _ref: f"{_count(r['trainable_parameter_tensors'])} of {_count(r['parameter_tensors'])}"),
-        Column("gradients", "bytes", _get("trainable_parameter_bytes")),
-        Column("graph nodes", "count", _get("graph_nodes")),
-        Column("saved for backward", "bytes", _get("saved_bytes")),
-        Column("peak tensors", "bytes", _get("peak_tensor_bytes")),
-        Column("backward [IQR]", "time", _get("cmp_median")),
-        Column("time ÷ all_trainable", "ratio", _ratio("cmp_median")),
-    ),
-    "inplace": (
-        Column("pass", "text", _get("pass")),
-        Column("time per pass [IQR]", "time", _get("cmp_median")),
-        Column("time ÷ relu", "ratio", _ratio("cmp_median")),
-        Column("peak tensors", "bytes", _get("peak_tensor_bytes")),
-        Column("saved for backward", "bytes", _get("saved_bytes")),
-        Column("graph nodes", "count", _get("graph_nodes")),
-        Column("outcome", "text", lambda r, _ref: REJECTED if "error" in r else "measured"),
-    ),
-}
-ROWS = {"accumulation": "k (micro-batches)", "zero_grad": "variant", "freezing": "variant", "inplace": "variant · mode"}
-CAPTIONS = {
-    "accumulation": "one row per micro-batch count k; ratios against k=1 (the full batch)",
-    "zero_grad": "one row per way of resetting the gradients; ratios against zero_",
-    "freezing": "one row per set of frozen layers; ratios against all_trainable",
-    "inplace": "one row per variant and mode; ratios against relu in the same mode",
-}
 
 
 @dataclass(frozen=True)
@@ -99,12 +37,12 @@ class _Line:
     colour: str
 
 
-def scenario_table(scenario: str, records: Sequence[Record], invalid: Sequence[Record],
+def scenario_table(scenario: Scenario, records: Sequence[Record], invalid: Sequence[Record],
                    variant_styles: Mapping[str, Style], group_styles: Mapping[str, Style]) -> tuple[Table, str]:
     """The table and its corner heading (what a row is)."""
     lines = _lines(scenario, records, invalid, variant_styles, group_styles)
     several = len({line.group for line in lines}) > 1
-    columns = COLUMNS.get(scenario, COLUMNS["zero_grad"])
+    columns = scenario.columns
     measured = [line for line in lines if "error" not in line.record]
     headers, formatters = [], []
     for column in columns:
@@ -122,35 +60,47 @@ def scenario_table(scenario: str, records: Sequence[Record], invalid: Sequence[R
             else:
                 cells.append(formatter(line.record, line.reference))
         rows.append(Row(label, "", cells, "rejected" if rejected else "", line.colour))
-    corner = ("group · " if several else "") + ROWS.get(scenario, "variant")
-    return Table(f"{scenario}: {CAPTIONS.get(scenario, 'one row per variant')}", headers, rows), corner
+    corner = ("group · " if several else "") + scenario.rows
+    return Table(f"{scenario.name}: {scenario.caption}", headers, rows), corner
 
 
-def _lines(scenario: str, records: Sequence[Record], invalid: Sequence[Record],
+def slots(records: Sequence[Record]) -> list[tuple[str, str]]:
+    """The (mode, pass) pairs of a scenario's records, modes in the matrix's order: what a variant
+    is measured in. The table's rows and the plot's slots both follow it."""
+    pairs = {(str(r["mode"]), str(r["pass"])) for r in records}
+    return sorted(pairs, key=lambda pair: (_index(MODES, pair[0]), _index(PASSES, pair[1]), pair))
+
+
+def _index(known: tuple[str, ...], name: str) -> int:
+    return known.index(name) if name in known else len(known)
+
+
+def _lines(scenario: Scenario, records: Sequence[Record], invalid: Sequence[Record],
            variant_styles: Mapping[str, Style], group_styles: Mapping[str, Style]) -> list[_Line]:
     everything = [*records, *invalid]
     groups = sorted({group_key(r) for r in everything})
-    variants = ordered_variants(scenario, (r["variant"] for r in everything))
+    variants = scenario.ordered([r["variant"] for r in everything])
     several = len(groups) > 1
-    by_key = {(group_key(r), r["variant"], r["mode"]): r for r in everything}
-    modes = [m for m in INPLACE_MODES if any(r["mode"] == m for r in everything)]
-    modes += sorted({str(r["mode"]) for r in everything} - set(modes))
+    by_key = {(group_key(r), r["variant"], r["mode"], r["pass"]): r for r in everything}
+    pairs = slots(everything)
+    several_modes = len({mode for mode, _ in pairs}) > 1
+    several_passes = len({pass_ for _, pass_ in pairs}) > len({mode for mode, _ in pairs})
     lines = []
     for group in groups:
         for variant in variants:
-            for mode in modes:
-                record = by_key.get((group, variant, mode))
+            for mode, pass_ in pairs:
+                record = by_key.get((group, variant, mode, pass_))
                 if record is None:
                     continue
-                reference = by_key.get((group, REFERENCE.get(scenario, ""), mode))
+                reference = by_key.get((group, scenario.reference, mode, pass_))
                 if reference is not None and "error" in reference:
                     reference = None
-                if scenario == "accumulation":
+                if scenario.plot.layout == "lines":
                     # Lines in the plot are groups, not variants: colour rows by group when there are several.
                     colour = group_styles[group_label(group)][0] if several else ""
                 else:
                     colour = variant_styles[variant][0]
-                label = f"{variant} · {mode}" if scenario == "inplace" else variant
+                label = variant + (f" · {mode}" if several_modes else "") + (f" · {pass_}" if several_passes else "")
                 lines.append(_Line(group, label, record, reference, colour))
     return lines
 
@@ -216,7 +166,3 @@ def _finite(value: Any) -> bool:  # numpy numbers too: records come from a DataF
 
 def _text_cell(text: str) -> Cell:
     return Cell(text, "label")  # text reads left-aligned, as the row labels do
-
-
-def _count(value: Any) -> str:
-    return str(int(value)) if _finite(value) else "?"

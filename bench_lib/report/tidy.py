@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from bench_lib.report.variants import variant_rank
-from bench_lib.schema import MODES, SCENARIOS, SPEC_KEYS
+from bench_lib.scenarios import SCENARIOS
+from bench_lib.schema import MODES, SPEC_KEYS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -94,7 +94,7 @@ def scenario_table(scenarios: pd.DataFrame, skipped: pd.DataFrame, invalid: pd.D
     if len(table):
         keys = table.assign(_run=table["run"].map({run: i for i, run in enumerate(runs)}),
                             _scenario=table["scenario"].map({s: i for i, s in enumerate(SCENARIOS)}),
-                            _variant=[variant_rank(s, v) for s, v in zip(table["scenario"], table["variant"])],
+                            _variant=[SCENARIOS[s].rank(v) for s, v in zip(table["scenario"], table["variant"])],
                             _mode=table["mode"].map({m: i for i, m in enumerate(MODES)}))
         order = keys.sort_values(["_run", "_scenario", "workload", "device", "dtype", "size", "_variant", "variant",
                                   "_mode"], kind="stable").index

@@ -1,38 +1,16 @@
-"""A scenario's variants and groups in reading order, with their colours, shared by the page,
-the scenario plots and scenarios.csv."""
+"""A scenario's groups in reading order, with their colours and labels, shared by the page, the
+scenario plots and scenarios.csv (a scenario's variants are ordered by Scenario.ordered)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from bench_lib.report.style import VARIANT_COLORS, VARIANT_HATCHES
-from bench_lib.schema import FREEZING_VARIANTS, INPLACE_VARIANTS, ZERO_GRAD_VARIANTS
 from bench_lib.units import size_label
-
-KNOWN_VARIANTS = {"zero_grad": ZERO_GRAD_VARIANTS, "freezing": FREEZING_VARIANTS, "inplace": INPLACE_VARIANTS}
-# The variant each scenario's ratios are taken against (accumulation: the full batch).
-REFERENCE = {"accumulation": "k=1", "zero_grad": "zero_", "freezing": "all_trainable", "inplace": "relu"}
-_K = re.compile(r"^k=(\d+)$")
-UNKNOWN = 10**9
 
 GroupKey = tuple[str, str, str, int]  # workload, device, dtype, size: a claim's group
 Style = tuple[str, str]  # colour, hatch
-
-
-def variant_rank(scenario: str, variant: str) -> int:
-    """Accumulation's variants by k ("k=2" before "k=16"); the others as schema lists them;
-    a variant this report does not know comes last."""
-    if scenario == "accumulation":
-        match = _K.match(variant)
-        return int(match.group(1)) if match else UNKNOWN
-    known = KNOWN_VARIANTS.get(scenario, ())
-    return known.index(variant) if variant in known else UNKNOWN
-
-
-def ordered_variants(scenario: str, variants: Iterable[str]) -> list[str]:
-    return sorted(set(variants), key=lambda variant: (variant_rank(scenario, variant), variant))
 
 
 def styles(keys: Iterable[str]) -> dict[str, Style]:

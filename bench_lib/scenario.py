@@ -1,0 +1,198 @@
+"""What a scenario is: one training practice, measured in variants, with its claim and its views.
+
+A scenario is one module of bench_lib/scenarios/ that defines ``SCENARIO = Scenario(...)``; the
+package finds it (bench_lib/scenarios/__init__.py). Everything about it lives there: its variants and
+sizes, how a variant's pass is built, the claim checked from the numbers, the table's columns and
+the plot's panels. This module is torch-free (the run-file contract): the report reads scenarios
+without torch, and only ``Scenario.build`` loads it, when a case runs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from bench_lib.cases import CaseSpec
+
+Record = Mapping[str, Any]
+Shape = tuple[int, ...]
+Verdict = tuple[str, str]  # (one of claims.VERDICTS, the figures in one sentence)
+
+_NUMBERED = re.compile(r"^[a-z_]+=(\d+)$")
+
+
+def variant_number(variant: str) -> int | None:
+    """N of a numbered variant such as "k=4" or "depth=16" (the x of a line plot), else None."""
+    match = _NUMBERED.match(variant)
+    return int(match.group(1)) if match else None
+
+
+@dataclass(frozen=True, order=True)
+class ScenarioSpec:
+    """One variant of one scenario in one mode and pass. The first eight fields are the run
+    file's SPEC_KEYS and labels."""
+
+    scenario: str
+    variant: str
+    workload: str
+    mode: str
+    pass_: str
+    size: int
+    device: str
+    dtype: str
+    microbatches: int | None = None
+
+    @property
+    def case_id(self) -> str:
+        return f"{self.scenario}-{self.variant}-{self.pass_}-{self.mode}-{self.size}-{self.device}-{self.dtype}"
+
+    @property
+    def group(self) -> str:
+        # pytest-benchmark compares the members of a group: here, a scenario's variants.
+        return f"scenario {self.scenario} {self.workload} n={self.size} {self.device} {self.dtype}"
+
+    @property
+    def case(self) -> CaseSpec:
+        """The SPEC_KEYS part: what the variant runs, as a mode-matrix spec."""
+        return CaseSpec(self.workload, self.mode, self.pass_, self.size, self.device, self.dtype)
+
+    def as_dict(self) -> dict[str, object]:
+        return self.case.as_dict()
+
+    def labels(self) -> dict[str, object]:
+        return {"scenario": self.scenario, "variant": self.variant}
+
+
+class Kit(Protocol):
+    """What a scenario's ``build`` gets from the measurement layer (bench_lib.runner.KIT), so that
+    a scenario module imports no measurement code: only torch, inside ``build``."""
+
+    def case(self, spec: ScenarioSpec, seed: int, make_model: Callable[[Shape], Any], step: Callable[[Any], None], *,
+             before: Callable[[Any], None] | None = None, count_setup: bool = False) -> Any:
+        """The variant's case (runner.ScenarioCase): its model and input, around its timed ``step``
+        and its untimed ``before``; both get the case and set its ``loss``."""
+
+    def model(self, workload: str, shape: Shape) -> Any:
+        """A registered workload's model for ``shape`` ("deep_mlp": bench_lib.workloads.make_deep_mlp)."""
+
+    def mode(self, name: str) -> Any:
+        """One of the four modes (bench_lib.modes.Mode): its context and input handling."""
+
+
+@dataclass(frozen=True)
+class Group:
+    """One group of a scenario's cases in a run (workload, size, device, dtype): what a claim is
+    checked on. ``cases`` are benchmark dicts as saved; ``rejected`` the run's invalid entries."""
+
+    cases: Sequence[Record]
+    rejected: Sequence[Record] = ()
+
+    def find(self, variant: str, mode: str | None = None, pass_: str | None = None) -> Record | None:
+        """The measured case of ``variant`` (in ``mode`` and ``pass_`` when given), or None."""
+        for case in self.cases:
+            info = case["extra_info"]
+            if info["variant"] == variant and mode in (None, info["mode"]) and pass_ in (None, info["pass"]):
+                return case
+        return None
+
+    def rejection(self, variant: str, mode: str | None = None) -> str | None:
+        """Autograd's message for ``variant`` (in ``mode``), when it rejected it."""
+        for entry in self.rejected:
+            if entry["variant"] == variant and mode in (None, entry["mode"]):
+                return str(entry["error"])
+        return None
+
+    def variants(self) -> list[str]:
+        return list(dict.fromkeys(str(case["extra_info"]["variant"]) for case in self.cases))
+
+    def __iter__(self) -> Iterator[Record]:
+        return iter(self.cases)
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of the scenario's table; ``value`` gets the row's record and its reference's."""
+
+    name: str
+    kind: str  # "time" (median [IQR]), "bytes", "count", "ratio" (×), "fraction" or "text"
+    value: Callable[[Record, Record | None], Any]
+
+
+def get(key: str) -> Callable[[Record, Record | None], Any]:
+    """A column of the record's own ``key``."""
+    return lambda record, _reference: record[key]
+
+
+def ratio(key: str) -> Callable[[Record, Record | None], float | None]:
+    """A column of the record's ``key`` over the reference variant's (None without one)."""
+    def value(record: Record, reference: Record | None) -> float | None:
+        if reference is None or not reference[key]:
+            return None
+        return float(record[key]) / float(reference[key])
+    return value
+
+
+@dataclass(frozen=True)
+class Panel:
+    """A panel of the scenario's figure: one metric of every measured case."""
+
+    title: str
+    kind: str  # "time" (median with IQR bars), "bytes" or "count"
+    key: str   # the record's column
+    ylabel: str  # the unit is appended for times and bytes
+    # A dashed horizontal line at the first record's value of this key, with its label (one group only).
+    line: tuple[str, str] | None = None
+    # Lines plot: a dashed line at the first point's value / x (what "falls as 1/k" means), with
+    # this legend label; empty for none.
+    inverse: str = ""
+
+
+@dataclass(frozen=True)
+class Plot:
+    """How the scenario's figure lays out its panels.
+
+    * "bars": a bar per variant, one slot per group (several sizes: variants side by side);
+    * "bars_by_mode": a slot per group and mode (pass), variants side by side, rejected marked;
+    * "lines": a line per group (and mode) against the variants' numbers ("k=4" -> 4); variants
+      without a number stay in the table only.
+    """
+
+    panels: tuple[Panel, ...]
+    layout: str = "bars"
+    x_label: str = ""  # lines: what the variants' number is
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    order: int        # its place in the report and the terminal (the lecture's order)
+    claim: str        # the sentence the numbers hold or refute
+    workload: str     # the model its variants share, as the run file names it
+    variants: tuple[str, ...]   # fixed variants, in reading order; numbered ones ("k=4") sort by number
+    reference: str    # the variant ratios are taken against, in the same group, mode and pass
+    sizes: Mapping[str, tuple[int, ...]]  # per preset: each claim has its own regime
+    specs: Callable[[int, str, str, Any], list[ScenarioSpec]]  # (size, device, dtype, ScenarioSelection)
+    check: Callable[[Group], Verdict]
+    build: Callable[[ScenarioSpec, int, Kit], Any]  # (spec, seed, kit) -> kit.case(...); imports torch
+    # The registered workload whose rule maps a size to the input's shape ("mlp": batch x 128).
+    shape_like: str
+    columns: tuple[Column, ...]
+    rows: str         # what a table row is, e.g. "variant" or "variant · mode"
+    caption: str      # under the table's title, e.g. "one row per ...; ratios against ..."
+    plot: Plot
+    # Rough peak bytes of a case as a multiple of its input's (see Workload.memory_factor).
+    memory_factor: float = 8.0
+    # Why a variant cannot exist on any machine, from its spec and input shape; None if it can.
+    static_skip_reason: Callable[[ScenarioSpec, Shape], str | None] = field(default=lambda spec, shape: None)
+
+    def rank(self, variant: str) -> tuple[int, int, str]:
+        """Reading order: the fixed variants as listed, then numbered ones by number, then others."""
+        if variant in self.variants:
+            return (0, self.variants.index(variant), "")
+        number = variant_number(variant)
+        return (1, number, "") if number is not None else (2, 0, variant)
+
+    def ordered(self, variants: Iterator[str] | Sequence[str]) -> list[str]:
+        return sorted(set(variants), key=self.rank)

@@ -1,0 +1,108 @@
+"""accumulation: one effective batch as k micro-batches, each with its own forward and backward.
+
+Variants "k=<k>" (``--gb-microbatches``; k = 1, the full batch, always runs) of the mlp under
+grad, pass "step": the forward and backward of all k micro-batches, no optimizer step. Its
+saved_bytes is the most saved bytes alive at once (one micro-batch's graph) and graph_nodes counts
+the last micro-batch's graph.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench_lib.claims import NOT_MEASURED, decreasing, peak, slower_beyond_noise, time_text, verdict
+from bench_lib.physics import compared_median
+from bench_lib.scenario import Column, Group, Kit, Panel, Plot, Scenario, ScenarioSpec, Shape, Verdict, get, ratio
+from bench_lib.units import format_bytes
+
+# "Roughly as 1/k": the peak at k micro-batches is at most this many times peak(k=1) / k.
+SLACK = 2.0
+
+
+def specs(size: int, device: str, dtype: str, selection: Any) -> list[ScenarioSpec]:
+    return [ScenarioSpec("accumulation", f"k={k}", "mlp", "grad", "step", size, device, dtype, k)
+            for k in selection.microbatches]
+
+
+def static_skip_reason(spec: ScenarioSpec, shape: Shape) -> str | None:
+    if spec.microbatches and shape[0] % spec.microbatches:
+        return f"k={spec.microbatches} micro-batches do not divide the batch of {shape[0]} rows at size {spec.size}"
+    return None
+
+
+def build(spec: ScenarioSpec, seed: int, kit: Kit) -> Any:
+
+    def step(case: Any) -> None:
+        k = spec.microbatches
+        assert k is not None
+        for chunk in case.x.chunk(k):  # views: no copy of the input
+            # mean / k over equal chunks: the same gradients as the full batch's mean.
+            case.loss = case.model(chunk).mean() / k
+            case.loss.backward()
+
+    return kit.case(spec, seed, lambda shape: kit.model("mlp", shape), step)
+
+
+def check(group: Group) -> Verdict:
+    by_k = sorted(((int(b["extra_info"]["microbatches"]), b) for b in group), key=lambda pair: pair[0])
+    ks = [k for k, _ in by_k]
+    if 1 not in ks or len(ks) < 2:
+        return NOT_MEASURED, f"needs k=1 and another k; measured k={','.join(map(str, ks)) or 'none'}"
+    peaks = {k: peak(b) for k, b in by_k}
+    full, last = by_k[0][1], by_k[-1][1]
+    k_max = ks[-1]
+    roughly = all(peaks[k] <= SLACK * peaks[1] / k for k in ks)
+    falls = decreasing([peaks[k] for k in ks])
+    peak_list = ", ".join(f"{format_bytes(peaks[k])} at k={k}" for k in ks)
+    share = peaks[k_max] / peaks[1] if peaks[1] else float("nan")
+    grads = full["extra_info"].get("trainable_parameter_bytes")
+    sentence = (
+        f"peak tensor memory {peak_list} (k={k_max}: {share:.2f} of the full batch's, 1/k = {1 / k_max:.2f}"
+        + (f"; gradients alone take {format_bytes(grads)}" if grads else "")
+        + f"), time per effective batch {time_text(compared_median(full))} at k=1 and "
+        f"{time_text(compared_median(last))} at k={k_max} ({compared_median(last) / compared_median(full):.2f}x)"
+    )
+    reasons = []
+    if not (falls and roughly):
+        reasons.append("memory does not fall roughly as 1/k" if falls else "memory does not fall with every k")
+    if not slower_beyond_noise(last, full):
+        reasons.append("time does not rise beyond noise")
+    return verdict(sentence, reasons)
+
+
+SCENARIO = Scenario(
+    name="accumulation",
+    order=40,
+    claim=("Splitting a batch into k micro-batches (a backward after each) cuts peak tensor memory "
+           "roughly as 1/k, while the time per effective batch rises."),
+    workload="mlp",
+    variants=(),
+    reference="k=1",
+    # 1/k needs activations well above the mlp's 194 KiB of gradients: at 2^16 they keep
+    # peak(k=8) at 0.35 of peak(k=1).
+    sizes={"quick": (2**18,), "ci": (2**18,), "default": (2**16, 2**20),
+           "full": (2**14, 2**16, 2**18, 2**20, 2**22)},
+    specs=specs,
+    check=check,
+    build=build,
+    shape_like="mlp",
+    memory_factor=14.0,
+    static_skip_reason=static_skip_reason,
+    columns=(
+        Column("peak tensors", "bytes", get("peak_tensor_bytes")),
+        Column("peak ÷ peak(k=1)", "fraction", ratio("peak_tensor_bytes")),
+        Column("1/k", "fraction", lambda record, _ref: 1.0 / int(record["microbatches"])),
+        Column("saved, one micro-batch", "bytes", get("saved_bytes")),
+        Column("time per effective batch [IQR]", "time", get("cmp_median")),
+        Column("time ÷ time(k=1)", "ratio", ratio("cmp_median")),
+    ),
+    rows="k (micro-batches)",
+    caption="one row per micro-batch count k; ratios against k=1 (the full batch)",
+    plot=Plot(
+        panels=(Panel("peak tensor memory per effective batch", "bytes", "peak_tensor_bytes", "peak tensor memory",
+                      inverse="ideal: peak(k=1) / k"),
+                Panel("time per effective batch (median, IQR bars)", "time", "cmp_median", "median time")),
+        layout="lines",
+        x_label="micro-batches k (one backward each)",
+    ),
+)

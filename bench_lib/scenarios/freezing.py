@@ -1,0 +1,103 @@
+"""freezing: backward of deep_mlp with some layers frozen (``requires_grad_(False)``).
+
+Variants "all_trainable", "first_half_frozen" and "last_layer_only" under grad, pass "backward"
+(the forward runs untimed in setup, as in the mode matrix). The input is data: with a tracked
+input every layer would still need its input gradient, and freezing could not shrink the graph.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench_lib.claims import NOT_MEASURED, decreasing, faster_beyond_noise, figure, peak, time_text, verdict
+from bench_lib.physics import compared_median
+from bench_lib.scenario import Column, Group, Kit, Panel, Plot, Scenario, ScenarioSpec, Verdict, get, ratio
+from bench_lib.units import format_bytes
+
+VARIANTS = ("all_trainable", "first_half_frozen", "last_layer_only")
+
+
+def trainable_layers(variant: str, layers: int) -> int:
+    """How many of the last layers train in a variant."""
+    return {"all_trainable": layers, "first_half_frozen": layers - layers // 2, "last_layer_only": 1}[variant]
+
+
+def specs(size: int, device: str, dtype: str, selection: Any) -> list[ScenarioSpec]:
+    return [ScenarioSpec("freezing", variant, "deep_mlp", "grad", "backward", size, device, dtype)
+            for variant in VARIANTS]
+
+
+def build(spec: ScenarioSpec, seed: int, kit: Kit) -> Any:
+    from torch import nn
+
+    def forward(case: Any) -> None:
+        case.loss = case.model(case.x).mean()  # backward needs a fresh graph; building it is not timed
+
+    def backward(case: Any) -> None:
+        assert case.loss is not None
+        case.loss.backward()
+
+    case = kit.case(spec, seed, lambda shape: kit.model("deep_mlp", shape), backward, before=forward)
+    linears = [module for module in case.model.modules() if isinstance(module, nn.Linear)]
+    for layer in linears[: len(linears) - trainable_layers(spec.variant, len(linears))]:
+        layer.requires_grad_(False)
+    return case
+
+
+def check(group: Group) -> Verdict:
+    present = [v for v in VARIANTS if group.find(v) is not None]
+    if "all_trainable" not in present or len(present) < 2:
+        return NOT_MEASURED, f"needs all_trainable and another variant; measured {', '.join(present) or 'none'}"
+    benches = [group.find(v) for v in present]
+    nodes = [figure(b, "graph_nodes") for b in benches]
+    saved = [figure(b, "saved_bytes") for b in benches]
+    peaks = [peak(b) for b in benches]
+    sentence = ", ".join(
+        f"{v}: {n} nodes, {format_bytes(s)} saved, peak {format_bytes(p)}, backward {time_text(compared_median(b))}"
+        for v, n, s, p, b in zip(present, nodes, saved, peaks, benches)
+    )
+    reasons = [failure for failure, values in (("the graph does not shrink", nodes),
+                                               ("saved bytes do not shrink", saved),
+                                               ("peak memory does not shrink", peaks)) if not decreasing(values)]
+    if not all(faster_beyond_noise(later, earlier) for earlier, later in zip(benches, benches[1:])):
+        reasons.append("backward time does not shrink beyond noise")
+    return verdict(sentence, reasons)
+
+
+def _trainable(record: Any, _reference: Any) -> str:
+    def count(value: Any) -> str:
+        return "?" if value is None or value != value else str(int(value))
+    return f"{count(record['trainable_parameter_tensors'])} of {count(record['parameter_tensors'])}"
+
+
+SCENARIO = Scenario(
+    name="freezing",
+    order=60,
+    claim=("Freezing layers with requires_grad_(False) shrinks the graph, the bytes saved for "
+           "backward, the backward's peak memory and its time."),
+    workload="deep_mlp",
+    variants=VARIANTS,
+    reference="all_trainable",
+    sizes={"quick": (2**16,), "ci": (2**16,), "default": (2**16, 2**18), "full": (2**12, 2**14, 2**16, 2**18, 2**20)},
+    specs=specs,
+    check=check,
+    build=build,
+    shape_like="mlp",
+    memory_factor=40.0,
+    columns=(
+        Column("trainable tensors", "text", _trainable),
+        Column("gradients", "bytes", get("trainable_parameter_bytes")),
+        Column("graph nodes", "count", get("graph_nodes")),
+        Column("saved for backward", "bytes", get("saved_bytes")),
+        Column("peak tensors", "bytes", get("peak_tensor_bytes")),
+        Column("backward [IQR]", "time", get("cmp_median")),
+        Column("time ÷ all_trainable", "ratio", ratio("cmp_median")),
+    ),
+    rows="variant",
+    caption="one row per set of frozen layers; ratios against all_trainable",
+    plot=Plot(panels=(
+        Panel("saved for backward", "bytes", "saved_bytes", "saved bytes"),
+        Panel("autograd graph nodes", "count", "graph_nodes", "nodes reachable from the loss"),
+        Panel("backward time (median, IQR bars)", "time", "cmp_median", "median time"),
+    )),
+)

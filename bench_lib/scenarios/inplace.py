@@ -1,0 +1,115 @@
+"""inplace: relu(tanh(x)) out of place, in place, or through a detached alias, in three modes.
+
+Variants "relu", "relu_" and "detach_then_modify" of workload "tanh_relu" (relu(tanh(x)) on a 1-D
+x, no parameters; tanh saves its output, as sigmoid and exp do). Mode grad runs pass "step" (the
+in-place error appears at backward); no_grad and inference_mode run "forward". The input tracks
+gradients as the mode matrix's does, and the variants autograd rejects are recorded as invalid.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench_lib.claims import NOT_MEASURED, peak, shorten, slower_beyond_noise, time_text, verdict
+from bench_lib.physics import compared_median
+from bench_lib.scenario import Column, Group, Kit, Panel, Plot, Scenario, ScenarioSpec, Verdict, get, ratio
+from bench_lib.units import format_bytes
+
+VARIANTS = ("relu", "relu_", "detach_then_modify")
+# grad shows what autograd rejects; the other two what in-place saves.
+MODES = ("grad", "no_grad", "inference_mode")
+REJECTED = "rejected by autograd"
+
+
+def specs(size: int, device: str, dtype: str, selection: Any) -> list[ScenarioSpec]:
+    return [ScenarioSpec("inplace", variant, "tanh_relu", mode, "step" if mode == "grad" else "forward", size,
+                         device, dtype) for variant in VARIANTS for mode in MODES]
+
+
+def build(spec: ScenarioSpec, seed: int, kit: Kit) -> Any:
+    import torch
+
+    def relu(x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(torch.tanh(x))
+
+    def relu_(x: torch.Tensor) -> torch.Tensor:
+        # One tensor fewer than relu; under grad it overwrites what tanh saved.
+        return torch.tanh(x).relu_()
+
+    def detach_then_modify(x: torch.Tensor) -> torch.Tensor:
+        hidden = torch.tanh(x)
+        # The detached tensor shares storage and version counter with ``hidden``: this changes
+        # hidden too, and under grad the version counter catches it at backward.
+        hidden.detach().relu_()
+        return hidden
+
+    forward = {"relu": relu, "relu_": relu_, "detach_then_modify": detach_then_modify}[spec.variant]
+    mode = kit.mode(spec.mode)
+
+    def step(case: Any) -> None:
+        with mode.context():
+            case.loss = forward(case.x).mean()
+        if spec.pass_ == "step":
+            case.loss.backward()
+
+    case = kit.case(spec, seed, lambda shape: torch.nn.Module(), step)
+    case.x.requires_grad_(mode.track_input)
+    return case
+
+
+def check(group: Group) -> Verdict:
+    parts, reasons, measured = [], [], False
+    for mode in ("no_grad", "inference_mode"):
+        out, inplace = group.find("relu", mode), group.find("relu_", mode)
+        if out is None or inplace is None:
+            continue
+        measured = True
+        parts.append(
+            f"under {mode} relu_ peaks at {format_bytes(peak(inplace))} against relu's {format_bytes(peak(out))} "
+            f"and takes {time_text(compared_median(inplace))} against {time_text(compared_median(out))}"
+        )
+        if not peak(inplace) < peak(out):
+            reasons.append(f"relu_ does not lower the peak under {mode}")
+        if slower_beyond_noise(inplace, out):
+            reasons.append(f"relu_ is slower beyond noise under {mode}")
+    for variant in ("relu_", "detach_then_modify"):
+        rejection = group.rejection(variant, "grad")
+        if rejection is not None:
+            parts.append(f"under grad {variant} is rejected (\"{shorten(rejection)}\")")
+        elif group.find(variant, "grad") is not None:
+            parts.append(f"under grad {variant} ran without error")
+            reasons.append(f"autograd accepted {variant} under grad")
+    if not measured and not reasons:
+        return NOT_MEASURED, ", ".join(parts + ["needs relu and relu_ under no_grad or inference_mode"])
+    return verdict(", ".join(parts), reasons)
+
+
+SCENARIO = Scenario(
+    name="inplace",
+    order=70,
+    claim=("In-place relu_ needs less peak memory than relu under no_grad and inference_mode and is "
+           "not slower; under grad, autograd rejects an in-place change to a tensor saved for backward."),
+    workload="tanh_relu",
+    variants=VARIANTS,
+    reference="relu",
+    sizes={"quick": (2**16,), "ci": (2**16,), "default": (2**16, 2**20), "full": (2**12, 2**16, 2**20, 2**24)},
+    specs=specs,
+    check=check,
+    build=build,
+    shape_like="elementwise",
+    memory_factor=6.0,
+    columns=(
+        Column("pass", "text", get("pass")),
+        Column("time per pass [IQR]", "time", get("cmp_median")),
+        Column("time ÷ relu", "ratio", ratio("cmp_median")),
+        Column("peak tensors", "bytes", get("peak_tensor_bytes")),
+        Column("saved for backward", "bytes", get("saved_bytes")),
+        Column("graph nodes", "count", get("graph_nodes")),
+        Column("outcome", "text", lambda record, _ref: REJECTED if "error" in record else "measured"),
+    ),
+    rows="variant · mode",
+    caption="one row per variant and mode; ratios against relu in the same mode",
+    plot=Plot(panels=(Panel("peak tensor memory", "bytes", "peak_tensor_bytes", "peak tensor memory"),
+                      Panel("time per pass (median, IQR bars)", "time", "cmp_median", "median time")),
+              layout="bars_by_mode"),
+)
