@@ -162,6 +162,7 @@ class Plot:
     panels: tuple[Panel, ...]
     layout: str = "bars"
     x_label: str = ""  # lines: what the variants' number is
+    x_log: bool = True  # lines: a log2 x axis (k = 1, 2, 4, 8); False where linearity is the point
 
 
 @dataclass(frozen=True)

@@ -24,5 +24,6 @@ def run_summary(cases: Sequence[Mapping[str, Any]], invalid: Sequence[Mapping[st
     if scenario_cases or invalid:
         lines += ["", "gradbench scenarios: each claim checked from this run's numbers"]
         lines += [f"  {claim.scenario}: {claim.verdict.upper()}. {claim.sentence}"
-                  for claim in claims.check_claims(scenario_cases, invalid, scenarios).values()]
+                  for claim in claims.check_claims(scenario_cases, invalid, scenarios).values()
+                  if claim.checks]  # the scenarios this run measured (or saw rejected)
     return lines

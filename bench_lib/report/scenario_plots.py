@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench_lib.report.scenario_tables import slots
+from bench_lib.report.style import VARIANT_COLORS
 from bench_lib.report.variants import GroupKey, Style, group_key, group_label, short_labels
 from bench_lib.scenario import Panel, Scenario, variant_number
 from bench_lib.units import byte_unit, number, time_unit
@@ -150,8 +151,10 @@ def _lines(title: str, scenario: Scenario, records: Sequence[Record], groups: Se
                            and r[panel.key] is not None), key=lambda r: variant_number(str(r["variant"])) or 0)
             if not rows:
                 continue
-            colour = group_styles[group_label(key)][0]
-            style = dashes[pairs.index((mode, pass_)) % len(dashes)]
+            # One group: a colour per mode and pass. Several: a colour per group, a dash per mode and pass.
+            slot = pairs.index((mode, pass_))
+            colour = group_styles[group_label(key)][0] if several else VARIANT_COLORS[slot % len(VARIANT_COLORS)]
+            style = dashes[slot % len(dashes)] if several else "-"
             x = [variant_number(str(r["variant"])) or 0 for r in rows]
             xs.update(x)
             label = " ".join(([short[key]] if several else []) + ([f"{mode} {pass_}"] if len(pairs) > 1 else [])) \
@@ -185,11 +188,14 @@ def _lines(title: str, scenario: Scenario, records: Sequence[Record], groups: Se
     for ax in axes:
         if not xs:
             continue
-        ax.set_xscale("log", base=2)
+        if scenario.plot.x_log:
+            ax.set_xscale("log", base=2)
+            ax.set_xlim(min(xs) / 1.3, max(xs) * 1.3)
+        else:
+            ax.set_xlim(0, max(xs) * 1.05)
         ax.xaxis.set_major_locator(FixedLocator(sorted(xs)))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: str(int(round(x)))))
         ax.xaxis.set_minor_locator(NullLocator())
-        ax.set_xlim(min(xs) / 1.3, max(xs) * 1.3)
         ax.set_xlabel(scenario.plot.x_label)
         ax.grid(True, axis="x", alpha=0.3)
     return _render(fig, f"{title}: {', '.join(panel.title for panel in panels)} against "

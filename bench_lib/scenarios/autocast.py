@@ -1,0 +1,87 @@
+"""autocast: the same training step in float32 and under ``torch.autocast(..., dtype=torch.bfloat16)``.
+
+Workload deep_mlp (16 ``Linear(128, 128)`` with ReLU between; input batch x 128 as data, float32
+weights), pass "step" (forward and backward) under grad, on CPU and CUDA alike. Under autocast
+the Linear layers run in bfloat16: the activations they save are half the size, plus a bfloat16
+copy of the input and of each weight (the weights' copies are why the ratio needs sizes well
+above the weights: at 2^16 elements it is 0.66, at 2^18 0.56). Time is reported as measured: on a
+CPU without bfloat16 units autocast can be slower, which is a finding, not a failure. A run whose
+dtype is not float32 skips it: its model is not float32 to begin with.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench_lib.claims import NOT_MEASURED, figure, peak, time_text, verdict
+from bench_lib.physics import compared_median
+from bench_lib.scenario import Column, Group, Kit, Panel, Plot, Scenario, ScenarioSpec, Shape, Verdict, get, ratio
+from bench_lib.units import format_bytes
+
+VARIANTS = ("float32", "bfloat16")
+# The claim: autocast's saved bytes are at most this share of float32's.
+MAX_SHARE = 0.6
+
+
+def specs(size: int, device: str, dtype: str, selection: Any) -> list[ScenarioSpec]:
+    return [ScenarioSpec("autocast", variant, "deep_mlp", "grad", "step", size, device, dtype) for variant in VARIANTS]
+
+
+def static_skip_reason(spec: ScenarioSpec, shape: Shape) -> str | None:
+    if spec.dtype != "float32":
+        return f"autocast compares a float32 model with its bfloat16 autocast; this run's models are {spec.dtype}"
+    return None
+
+
+def build(spec: ScenarioSpec, seed: int, kit: Kit) -> Any:
+    import torch
+
+    def step(case: Any) -> None:
+        with torch.autocast(case.device.type, dtype=torch.bfloat16, enabled=spec.variant == "bfloat16"):
+            case.loss = case.model(case.x).mean()
+        case.loss.backward()
+
+    return kit.case(spec, seed, lambda shape: kit.model("deep_mlp", shape), step)
+
+
+def check(group: Group) -> Verdict:
+    full, half = group.find("float32"), group.find("bfloat16")
+    if full is None or half is None:
+        return NOT_MEASURED, f"needs float32 and bfloat16; measured {', '.join(group.variants()) or 'none'}"
+    share = figure(half, "saved_bytes") / figure(full, "saved_bytes") if figure(full, "saved_bytes") else float("nan")
+    sentence = (f"bfloat16 autocast saves {format_bytes(figure(half, 'saved_bytes'))} against float32's "
+                f"{format_bytes(figure(full, 'saved_bytes'))} ({share:.2f}x), peaks at {format_bytes(peak(half))} "
+                f"against {format_bytes(peak(full))}, and a step takes {time_text(compared_median(half))} against "
+                f"{time_text(compared_median(full))} ({compared_median(half) / compared_median(full):.2f}x)")
+    reasons = [] if share <= MAX_SHARE else [f"autocast saves more than {MAX_SHARE}x float32's bytes"]
+    return verdict(sentence, reasons)
+
+
+SCENARIO = Scenario(
+    name="autocast",
+    order=90,
+    claim=(f"Under bfloat16 autocast the bytes saved for backward are at most {MAX_SHARE}x those of float32; the "
+           "time is whatever the hardware makes of bfloat16."),
+    workload="deep_mlp",
+    variants=VARIANTS,
+    reference="float32",
+    sizes={"quick": (2**18,), "ci": (2**18,), "default": (2**18, 2**20), "full": (2**18, 2**20, 2**22)},
+    specs=specs,
+    check=check,
+    build=build,
+    shape_like="mlp",
+    memory_factor=40.0,
+    static_skip_reason=static_skip_reason,
+    columns=(
+        Column("saved for backward", "bytes", get("saved_bytes")),
+        Column("saved ÷ float32", "fraction", ratio("saved_bytes")),
+        Column("peak tensors", "bytes", get("peak_tensor_bytes")),
+        Column("training step [IQR]", "time", get("cmp_median")),
+        Column("time ÷ float32", "ratio", ratio("cmp_median")),
+    ),
+    rows="variant",
+    caption="one row per precision; ratios against float32",
+    plot=Plot(panels=(Panel("saved for backward", "bytes", "saved_bytes", "saved bytes"),
+                      Panel("peak tensor memory", "bytes", "peak_tensor_bytes", "peak tensor memory"),
+                      Panel("training step time (median, IQR bars)", "time", "cmp_median", "median time"))),
+)

@@ -1,0 +1,112 @@
+"""checkpointing: keep fewer activations for backward, recompute them there.
+
+Workload "deep_ffn": 8 blocks of ``Linear(128, 512) -> GELU -> Linear(512, 128)``, the
+feed-forward block of a transformer (input batch x 128 as data). A training step under grad (pass
+"step": forward and backward), with ``torch.utils.checkpoint.checkpoint(..., use_reentrant=False)``
+around segments of blocks:
+* "none": no checkpoint; each block saves its input, the 4x wider Linear output (for GELU) and
+  GELU's output (for the second Linear);
+* "every_4": a checkpoint boundary every 4 blocks; "every_1": around every block. Only each
+  segment's input is kept; backward runs the segment's forward again to get the rest.
+Why blocks rather than deep_mlp's Linear+ReLU layers: a layer whose only saved tensor is its
+input keeps exactly what a checkpoint around it would keep, so checkpointing every such layer
+saves nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench_lib.claims import NOT_MEASURED, figure, peak, slower_beyond_noise, time_text, verdict
+from bench_lib.physics import compared_median
+from bench_lib.scenario import Column, Group, Kit, Panel, Plot, Scenario, ScenarioSpec, Verdict, get, ratio
+from bench_lib.units import format_bytes
+
+VARIANTS = ("none", "every_4", "every_1")
+BLOCKS = 8
+EXPANSION = 4
+# The claim's bound at a boundary around every block: at most this share of none's saved bytes.
+EVERY_BLOCK_SHARE = 0.5
+
+
+def specs(size: int, device: str, dtype: str, selection: Any) -> list[ScenarioSpec]:
+    return [ScenarioSpec("checkpointing", variant, "deep_ffn", "grad", "step", size, device, dtype)
+            for variant in VARIANTS]
+
+
+def build(spec: ScenarioSpec, seed: int, kit: Kit) -> Any:
+    from torch import nn
+    from torch.utils.checkpoint import checkpoint
+
+    def make_model(shape: tuple[int, ...]) -> nn.Module:
+        width = shape[1]
+        return nn.Sequential(*(nn.Sequential(nn.Linear(width, EXPANSION * width), nn.GELU(),
+                                             nn.Linear(EXPANSION * width, width)) for _ in range(BLOCKS)))
+
+    every = None if spec.variant == "none" else int(spec.variant.removeprefix("every_"))
+
+    def step(case: Any) -> None:
+        hidden = case.x
+        if every is None:
+            hidden = case.model(hidden)
+        else:
+            for start in range(0, BLOCKS, every):
+                hidden = checkpoint(case.model[start:start + every], hidden, use_reentrant=False)
+        case.loss = hidden.mean()
+        case.loss.backward()
+
+    return kit.case(spec, seed, make_model, step)
+
+
+def check(group: Group) -> Verdict:
+    base = group.find("none")
+    others = [(v, case) for v in VARIANTS[1:] if (case := group.find(v)) is not None]
+    if base is None or not others:
+        return NOT_MEASURED, f"needs none and a checkpointed variant; measured {', '.join(group.variants()) or 'none'}"
+    saved, top, time = figure(base, "saved_bytes"), peak(base), compared_median(base)
+    parts = [f"none saves {format_bytes(saved)}, peaks at {format_bytes(top)} and takes {time_text(time)}"]
+    reasons = []
+    for variant, case in others:
+        share, peak_share = figure(case, "saved_bytes") / saved, peak(case) / top
+        parts.append(f"{variant} saves {share:.2f} of that, peaks at {peak_share:.2f} and takes "
+                     f"{compared_median(case) / time:.2f}x the time")
+        if figure(case, "saved_bytes") >= saved:
+            reasons.append(f"{variant} saves no less")
+        if peak(case) >= top:
+            reasons.append(f"{variant} does not lower the peak")
+        if not slower_beyond_noise(case, base):
+            reasons.append(f"{variant} is not slower beyond noise (no recompute seen)")
+        if variant == "every_1" and share > EVERY_BLOCK_SHARE:
+            reasons.append(f"every_1 saves more than {EVERY_BLOCK_SHARE:.0%} of none's")
+    return verdict(", ".join(parts), reasons)
+
+
+SCENARIO = Scenario(
+    name="checkpointing",
+    order=80,
+    claim=("Activation checkpointing keeps only each segment's input for backward: the bytes saved for backward "
+           "(at most half with a boundary around every block) and the step's peak memory fall, while the step "
+           "takes longer, since backward recomputes each segment's forward."),
+    workload="deep_ffn",
+    variants=VARIANTS,
+    reference="none",
+    sizes={"quick": (2**14,), "ci": (2**14,), "default": (2**14, 2**18), "full": (2**12, 2**14, 2**16, 2**18)},
+    specs=specs,
+    check=check,
+    build=build,
+    shape_like="mlp",
+    memory_factor=float(BLOCKS * (2 * EXPANSION + 1) + 16),
+    columns=(
+        Column("saved for backward", "bytes", get("saved_bytes")),
+        Column("saved ÷ none", "fraction", ratio("saved_bytes")),
+        Column("peak tensors", "bytes", get("peak_tensor_bytes")),
+        Column("peak ÷ none", "fraction", ratio("peak_tensor_bytes")),
+        Column("training step [IQR]", "time", get("cmp_median")),
+        Column("time ÷ none", "ratio", ratio("cmp_median")),
+    ),
+    rows="variant",
+    caption="one row per checkpoint spacing; ratios against none",
+    plot=Plot(panels=(Panel("saved for backward", "bytes", "saved_bytes", "saved bytes"),
+                      Panel("peak tensor memory", "bytes", "peak_tensor_bytes", "peak tensor memory"),
+                      Panel("training step time (median, IQR bars)", "time", "cmp_median", "median time"))),
+)

@@ -1,0 +1,176 @@
+"""dynamic_graph: the graph records only the operations that ran.
+
+One shared ``Linear(128, 128) + ReLU`` block (workload "shared_block", input batch x 128 as data)
+is applied d times by a Python loop: variants "depth=1" to "depth=16". In "branch=cheap" and
+"branch=expensive" the data decides: ``1 block if x.mean() > 0 else 4`` (one host read per pass),
+with the input shifted by +1 or -1 so that each variant takes its path. Each variant runs three
+cases: grad forward, grad backward (its forward untimed in setup) and no_grad forward, all in one
+interleaved window, so that round i of every case shares a stretch of the machine's speed.
+
+Per block, grad records Addmm, T (the weight's transpose, made anew each time) and Relu: graph
+nodes = 3d + 3 (Mean and the two shared AccumulateGrad), and saves the block's ReLU output (the
+next Linear saves that same storage), so saved bytes = d x batch x 128 x itemsize.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from fractions import Fraction
+from typing import Any
+
+from bench_lib.claims import NOT_MEASURED, figure, time_text, verdict
+from bench_lib.physics import compared_median
+from bench_lib.report.stats import mean_ci
+from bench_lib.scenario import (
+    Column,
+    Group,
+    Kit,
+    Panel,
+    Plot,
+    Scenario,
+    ScenarioSpec,
+    Verdict,
+    get,
+    ratio,
+    variant_number,
+)
+from bench_lib.units import format_bytes
+
+DEPTHS = (1, 2, 4, 8, 16)
+BRANCHES = {"branch=cheap": 1, "branch=expensive": 4}  # the depth each path runs
+VARIANTS = (*(f"depth={d}" for d in DEPTHS), *BRANCHES)
+CASES = (("grad", "forward"), ("grad", "backward"), ("no_grad", "forward"))
+
+
+def specs(size: int, device: str, dtype: str, selection: Any) -> list[ScenarioSpec]:
+    return [ScenarioSpec("dynamic_graph", variant, "shared_block", mode, pass_, size, device, dtype)
+            for variant in VARIANTS for mode, pass_ in CASES]
+
+
+def build(spec: ScenarioSpec, seed: int, kit: Kit) -> Any:
+    import torch
+    from torch import nn
+
+    mode = kit.mode(spec.mode)
+
+    def forward(case: Any) -> None:
+        x = case.x
+        depth = variant_number(spec.variant) or (1 if bool(x.mean() > 0) else 4)  # the data picks the path
+        with mode.context():
+            for _ in range(depth):
+                x = case.model(x)
+            case.loss = x.mean()
+
+    def backward(case: Any) -> None:
+        case.loss.backward()
+
+    timed, untimed = (backward, forward) if spec.pass_ == "backward" else (forward, None)
+    case = kit.case(spec, seed, lambda shape: nn.Sequential(nn.Linear(shape[1], shape[1]), nn.ReLU()), timed,
+                    before=untimed)
+    if spec.variant in BRANCHES:
+        with torch.no_grad():
+            case.x.add_(1.0 if spec.variant == "branch=cheap" else -1.0)
+    return case
+
+
+def _linear(points: Mapping[int, int]) -> tuple[Fraction, Fraction] | None:
+    """(intercept, slope) when every point lies exactly on one line through them; else None."""
+    (d0, v0), (d1, v1) = sorted(points.items())[:2]
+    slope = Fraction(v1 - v0, d1 - d0)
+    intercept = v0 - slope * d0
+    return (intercept, slope) if all(v == intercept + slope * d for d, v in points.items()) else None
+
+
+def seconds_per_node(grad: Sequence[Any], plain: Sequence[Any], nodes: Sequence[int]) -> tuple[float, Any] | None:
+    """autograd's time per graph node: the slope of (grad - no_grad) forward time against the graph
+    nodes, fitted in each interleaved round (round i of every case shares one time window), with
+    the mean and 95 % t interval over rounds. None without interleaved rounds."""
+    samples = [case["extra_info"].get("interleaved_data") for case in (*grad, *plain)]
+    if any(not s for s in samples) or len({len(s) for s in samples}) != 1:
+        return None
+    count = len(nodes)
+    mean_nodes = sum(nodes) / count
+    spread = sum((n - mean_nodes) ** 2 for n in nodes)
+    slopes = []
+    for index in range(len(samples[0])):
+        extra = [samples[i][index] - samples[count + i][index] for i in range(count)]
+        mean_extra = sum(extra) / count
+        slopes.append(sum((n - mean_nodes) * (e - mean_extra) for n, e in zip(nodes, extra)) / spread)
+    if len(slopes) < 2:
+        return None
+    return sum(slopes) / len(slopes), mean_ci(slopes)
+
+
+def check(group: Group) -> Verdict:
+    depths = {d: case for d in DEPTHS if (case := group.find(f"depth={d}", "grad", "forward")) is not None}
+    if len(depths) < 3:
+        return NOT_MEASURED, f"needs grad forward at three depths or more; measured {len(depths)}"
+    nodes = {d: figure(case, "graph_nodes") for d, case in depths.items()}
+    saved = {d: figure(case, "saved_bytes") for d, case in depths.items()}
+    node_line, saved_line = _linear(nodes), _linear(saved)
+    reasons = []
+    if node_line is None or node_line[1] <= 0:
+        reasons.append("graph nodes are not exactly linear in depth")
+    if saved_line is None or saved_line[1] <= 0:
+        reasons.append("saved bytes are not exactly linear in depth")
+    sentence = (f"graph nodes {', '.join(f'{nodes[d]} at depth {d}' for d in depths)}"
+                + (f" (exactly {node_line[0]} + {node_line[1]} per block)" if node_line else "")
+                + f", saved {format_bytes(saved[max(depths)])} at depth {max(depths)}"
+                + (f" ({format_bytes(int(saved_line[1]))} per block, "
+                   f"{format_bytes(int(saved_line[1] / node_line[1]))} per node)"
+                   if saved_line and node_line and node_line[1] else ""))
+    for variant, depth in BRANCHES.items():
+        case = group.find(variant, "grad", "forward")
+        if case is None or node_line is None:
+            continue
+        expected = node_line[0] + node_line[1] * depth
+        sentence += f"; {variant} recorded {figure(case, 'graph_nodes')} nodes (its path: {expected})"
+        if figure(case, "graph_nodes") != expected:
+            reasons.append(f"{variant} did not record only the path it took")
+    for d in depths:
+        plain = group.find(f"depth={d}", "no_grad", "forward")
+        if plain is not None and (figure(plain, "graph_nodes") or figure(plain, "saved_bytes")):
+            reasons.append(f"no_grad recorded a graph at depth {d}")
+    plains = {d: group.find(f"depth={d}", "no_grad", "forward") for d in depths}
+    paired = [d for d in depths if plains[d] is not None]
+    if len(paired) >= 2:
+        cost = seconds_per_node([depths[d] for d in paired], [plains[d] for d in paired], [nodes[d] for d in paired])
+        if cost is not None:
+            mean, interval = cost
+            sentence += (f"; autograd costs {mean * 1e9:.0f} ns per graph node in the forward "
+                         f"(95% interval {interval.low * 1e9:.0f} to {interval.high * 1e9:.0f} ns, over this "
+                         "run's interleaved rounds)")
+        deepest = max(paired)
+        sentence += (f"; at depth {deepest} the grad forward takes {time_text(compared_median(depths[deepest]))} "
+                     f"against no_grad's {time_text(compared_median(plains[deepest]))}")
+    return verdict(sentence, reasons)
+
+
+SCENARIO = Scenario(
+    name="dynamic_graph",
+    order=10,
+    claim=("The graph is built as the code runs and records only what ran: graph nodes and saved bytes grow "
+           "exactly linearly with the executed depth, and a data-dependent branch records only the path taken."),
+    workload="shared_block",
+    variants=VARIANTS,
+    reference="depth=1",
+    # The counts hold at any size; autograd's cost per node shows where the matmuls are small.
+    sizes={"quick": (2**10,), "ci": (2**10,), "default": (2**10, 2**16), "full": (2**10, 2**14, 2**18)},
+    specs=specs,
+    check=check,
+    build=build,
+    shape_like="mlp",
+    memory_factor=40.0,
+    columns=(
+        Column("graph nodes", "count", get("graph_nodes")),
+        Column("saved for backward", "bytes", get("saved_bytes")),
+        Column("time [IQR]", "time", get("cmp_median")),
+        Column("time ÷ depth=1", "ratio", ratio("cmp_median")),
+    ),
+    rows="variant · mode · pass",
+    caption="one row per variant, mode and pass; ratios against depth=1 in the same mode and pass",
+    plot=Plot(panels=(Panel("autograd graph nodes", "count", "graph_nodes", "nodes reachable from the loss"),
+                      Panel("saved for backward", "bytes", "saved_bytes", "saved bytes"),
+                      Panel("time (median, IQR bars)", "time", "cmp_median", "median time")),
+              layout="lines", x_label="executed depth (blocks)", x_log=False),
+)

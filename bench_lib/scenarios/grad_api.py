@@ -1,0 +1,123 @@
+"""grad_api: the ways to get gradients, and what each keeps.
+
+A training step of the mlp under grad (pass "step"; the input is data):
+* "backward": ``loss.backward()``, which fills the parameters' ``.grad``;
+* "autograd_grad": ``torch.autograd.grad(loss, params)``, which returns the gradients and leaves
+  ``.grad`` untouched (the returned tensors are dropped at the end of the pass);
+* "retain_graph": ``loss.backward(retain_graph=True)`` twice: the graph and its saved tensors stay
+  alive after each backward, so the second one can run (gradients accumulate: 2x);
+* "create_graph": a gradient penalty, ``loss + sum of squared gradients``, whose gradients come
+  from ``autograd.grad(..., create_graph=True)``: backward through backward (double backward).
+``retained_tensor_bytes`` (tensor bytes still alive at the end of the pass) tells them apart:
+backward leaves one set of gradients and the loss; retain_graph leaves the saved tensors too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench_lib.claims import (
+    NOT_MEASURED,
+    faster_beyond_noise,
+    figure,
+    slower_beyond_noise,
+    time_text,
+    verdict,
+)
+from bench_lib.physics import compared_median
+from bench_lib.scenario import Column, Group, Kit, Panel, Plot, Scenario, ScenarioSpec, Verdict, get, ratio
+from bench_lib.units import format_bytes
+
+VARIANTS = ("backward", "autograd_grad", "retain_graph", "create_graph")
+
+
+def specs(size: int, device: str, dtype: str, selection: Any) -> list[ScenarioSpec]:
+    return [ScenarioSpec("grad_api", variant, "mlp", "grad", "step", size, device, dtype) for variant in VARIANTS]
+
+
+def build(spec: ScenarioSpec, seed: int, kit: Kit) -> Any:
+    import torch
+
+    def step(case: Any) -> None:
+        parameters = list(case.model.parameters())
+        case.loss = case.model(case.x).mean()
+        if spec.variant == "backward":
+            case.loss.backward()
+        elif spec.variant == "autograd_grad":
+            torch.autograd.grad(case.loss, parameters)
+        elif spec.variant == "retain_graph":
+            case.loss.backward(retain_graph=True)
+            case.loss.backward(retain_graph=True)
+        else:
+            gradients = torch.autograd.grad(case.loss, parameters, create_graph=True)
+            penalty = sum(gradient.pow(2).sum() for gradient in gradients)
+            (case.loss + penalty).backward()
+
+    return kit.case(spec, seed, lambda shape: kit.model("mlp", shape), step)
+
+
+def check(group: Group) -> Verdict:
+    found = {variant: group.find(variant) for variant in VARIANTS}
+    base = found["backward"]
+    if base is None or all(found[v] is None for v in VARIANTS[1:]):
+        return NOT_MEASURED, f"needs backward and another variant; measured " \
+                             f"{', '.join(v for v in VARIANTS if found[v] is not None) or 'none'}"
+    grads = int(base["extra_info"].get("trainable_parameter_bytes") or 0)
+    left = figure(base, "retained_tensor_bytes")
+    parts = [f"backward takes {time_text(compared_median(base))} and leaves {format_bytes(left)} "
+             f"(gradients: {format_bytes(grads)})"]
+    reasons = []
+    if (other := found["autograd_grad"]) is not None:
+        kept = figure(other, "retained_tensor_bytes")
+        parts.append(f"autograd.grad takes {time_text(compared_median(other))} "
+                     f"({compared_median(other) / compared_median(base):.2f}x) and leaves {format_bytes(kept)}")
+        if slower_beyond_noise(other, base) or faster_beyond_noise(other, base):
+            reasons.append("autograd.grad does not cost the same as backward")
+        if left - kept != grads:
+            reasons.append("autograd.grad does not leave .grad untouched")
+    if (other := found["retain_graph"]) is not None:
+        extra = figure(other, "retained_tensor_bytes") - left
+        saved = figure(base, "saved_bytes")
+        parts.append(f"retain_graph keeps {format_bytes(extra)} more alive (saved for backward: {format_bytes(saved)})")
+        if extra != saved:
+            reasons.append("retain_graph does not keep exactly the saved bytes alive")
+    if (other := found["create_graph"]) is not None:
+        parts.append(f"create_graph takes {time_text(compared_median(other))} "
+                     f"({compared_median(other) / compared_median(base):.2f}x) and saves "
+                     f"{format_bytes(figure(other, 'saved_bytes'))} against "
+                     f"{format_bytes(figure(base, 'saved_bytes'))}")
+        if not slower_beyond_noise(other, base):
+            reasons.append("create_graph is not slower beyond noise")
+        if figure(other, "saved_bytes") <= figure(base, "saved_bytes"):
+            reasons.append("create_graph saves no more")
+    return verdict(", ".join(parts), reasons)
+
+
+SCENARIO = Scenario(
+    name="grad_api",
+    order=30,
+    claim=("torch.autograd.grad costs the same as backward and leaves .grad untouched; retain_graph keeps exactly "
+           "the saved bytes alive after backward; create_graph (double backward) costs more time and saves more."),
+    workload="mlp",
+    variants=VARIANTS,
+    reference="backward",
+    sizes={"quick": (2**16,), "ci": (2**16,), "default": (2**14, 2**18), "full": (2**12, 2**14, 2**16, 2**18, 2**20)},
+    specs=specs,
+    check=check,
+    build=build,
+    shape_like="mlp",
+    memory_factor=24.0,
+    columns=(
+        Column("training step [IQR]", "time", get("cmp_median")),
+        Column("time ÷ backward", "ratio", ratio("cmp_median")),
+        Column("saved for backward", "bytes", get("saved_bytes")),
+        Column("left alive after the pass", "bytes", get("retained_tensor_bytes")),
+        Column("peak tensors", "bytes", get("peak_tensor_bytes")),
+        Column("graph nodes", "count", get("graph_nodes")),
+    ),
+    rows="variant",
+    caption="one row per way of computing gradients; ratios against backward",
+    plot=Plot(panels=(Panel("training step time (median, IQR bars)", "time", "cmp_median", "median time"),
+                      Panel("saved for backward", "bytes", "saved_bytes", "saved bytes"),
+                      Panel("left alive after the pass", "bytes", "retained_tensor_bytes", "tensor bytes"))),
+)
