@@ -18,7 +18,7 @@ DEVICES ?=
 DTYPES ?=
 THREADS ?=
 SEED ?= 0
-# Scenarios (accumulation, zero_grad, freezing, inplace; all or none), accumulation's micro-batch
+# Scenarios (names of bench_lib/scenarios/*.py, e.g. dynamic_graph,checkpointing; all or none), accumulation's micro-batch
 # counts and the scenarios' sizes; empty means the preset's choice.
 SCENARIOS ?=
 MICROBATCHES ?=

@@ -16,6 +16,7 @@ from bench_lib.report import runs
 from bench_lib.report.build import analyse, write_report
 from bench_lib.report.errors import InputError
 from bench_lib.report.load import SCENARIO_COLUMNS, load_runs
+from bench_lib.scenarios import SCENARIOS
 from bench_lib.schema import SCHEMA_VERSION, SPEC_KEYS
 
 DATA = Path(__file__).parent / "data"
@@ -173,7 +174,7 @@ def _broken_scenarios(tmp_path: Path, change: Any) -> Path:
 @pytest.mark.parametrize(("change", "problem"), [
     (lambda d: _scenario_info(d).pop("variant"), "extra_info of a scenario case lacks variant"),
     (lambda d: _scenario_info(d).update(scenario="dropout"),
-     "scenario must be one of accumulation, zero_grad, freezing, inplace, got 'dropout'"),
+     f"scenario must be one of {', '.join(SCENARIOS)}, got 'dropout'"),
     (lambda d: _scenario_info(d).update(variant=""), "variant must be a name"),
     (lambda d: _scenario_info(d).update(microbatches=0),
      "microbatches of an accumulation case must be an integer >= 1"),

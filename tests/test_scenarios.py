@@ -6,6 +6,8 @@ timing.
 """
 
 import json
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +25,9 @@ ROOT = Path(__file__).resolve().parents[1]
 NAMES = tuple(SCENARIOS)
 # The tiny real run: the four scenarios the suite started with (the others have their own runs).
 RUN = ("accumulation", "zero_grad", "freezing", "inplace")
+
+
+README = ROOT / "README.md"
 
 
 def select(**options):
@@ -79,7 +84,8 @@ def test_every_preset_keeps_every_scenario_with_unique_ids_and_one_group_per_sce
         assert len({s.case_id for s in specs}) == len(specs)
         for s in specs:
             assert s.group == f"scenario {s.scenario} {s.workload} n={s.size} cpu float32"
-            assert static_skip_reason(s) is None or s.device != "cpu"  # preset sizes divide into every k
+            # preset sizes divide into every k; only save_on_cpu, for CUDA, skips on a CPU
+            assert static_skip_reason(s) is None or s.scenario == "save_on_cpu"
         assert all(preset in SCENARIOS[name].sizes for name in NAMES)
     assert select(preset="ci").scenarios == ()  # ci gates the mode matrix only
     assert select(preset="quick", narrowed=True).scenarios == ()  # WORKLOADS= or SIZES= named
@@ -170,3 +176,31 @@ def test_the_claims_are_checked_and_printed(scenario_run):
         assert f"  {claim.scenario}: {claim.verdict.upper()}. " in stdout
     assert 'under grad relu_ is rejected ("one of the variables' in checked["inplace"].sentence
     assert "elementwise forward on cpu float32 (median, µs)" in stdout  # the mode matrix's summary, alone
+
+
+# --- the README's worked example of adding a scenario, run as written --------------------------
+
+
+def test_the_readme_example_is_found_measured_checked_and_reported(tmp_path):
+    code = re.search(r"```python\n(.*?)```", README.read_text().split("## Adding a scenario", 1)[1], re.S).group(1)
+    # A copy of the package with the example added as one more file, imported in a fresh process.
+    shutil.copytree(ROOT / "bench_lib", tmp_path / "bench_lib", ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "bench_lib" / "scenarios" / "weight_decay.py").write_text(code)
+    script = """
+from bench_lib import devices, runner
+from bench_lib.scenarios import SCENARIOS
+from bench_lib.scenario import Group
+scenario = SCENARIOS["weight_decay"]
+benches = []
+for variant in ("plain", "decayed"):
+    spec = [s for s in scenario.specs(2**12, "cpu", "float32", None) if s.variant == variant][0]
+    case = runner.build(spec, seed=0)
+    case.run_once()
+    info = runner.case_info(case, runner.measure_memory(case, lambda: devices.tensor_probe(case.device)), 5)
+    benches.append({"extra_info": info, "stats": {"median": 1e-3, "q1": 1e-3, "q3": 1e-3}})
+verdict, sentence = scenario.check(Group(benches))
+print(list(SCENARIOS)[-2:], verdict, sentence)
+"""
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "['weight_decay', 'save_on_cpu'] holds both save 32768 bytes"
