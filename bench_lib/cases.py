@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from bench_lib.schema import MAX_SIZE, MODES, PASSES
 
 DEVICES = ("cpu", "cuda")
+# How a case's model runs: as written, or compiled by torch.compile with inductor (its default
+# backend), or with inductor's CUDA graphs ("reduce-overhead", CUDA only).
+COMPILES = ("eager", "inductor", "reduce-overhead")
 DTYPES = ("float32", "float16", "bfloat16")
 
 
@@ -57,7 +60,10 @@ MAX_MICROBATCHES = 4096
 
 @dataclass(frozen=True, order=True)
 class CaseSpec:
-    """What one benchmark case measures. Its fields are the run file's SPEC_KEYS."""
+    """What one benchmark case measures. Its fields are the run file's SPEC_KEYS, with the workload
+    as measured (``measured_workload``): a compiled case is its own workload, "mlp:inductor", so
+    that everything keyed on the workload (groups, the physics check, comparisons) keeps eager
+    and compiled cases apart."""
 
     workload: str
     mode: str
@@ -65,15 +71,20 @@ class CaseSpec:
     size: int
     device: str
     dtype: str
+    compile: str = "eager"
+
+    @property
+    def measured_workload(self) -> str:
+        return self.workload if self.compile == "eager" else f"{self.workload}:{self.compile}"
 
     @property
     def case_id(self) -> str:
-        return f"{self.workload}-{self.pass_}-{self.mode}-{self.size}-{self.device}-{self.dtype}"
+        return f"{self.measured_workload}-{self.pass_}-{self.mode}-{self.size}-{self.device}-{self.dtype}"
 
     @property
     def group(self) -> str:
         # pytest-benchmark compares the members of a group: here, the four modes.
-        return f"{self.workload} {self.pass_} n={self.size} {self.device} {self.dtype}"
+        return f"{self.measured_workload} {self.pass_} n={self.size} {self.device} {self.dtype}"
 
     def labels(self) -> dict[str, object]:
         """What names the case beyond SPEC_KEYS: nothing for the mode matrix (a scenario's variant
@@ -82,7 +93,7 @@ class CaseSpec:
 
     def as_dict(self) -> dict[str, object]:
         return {
-            "workload": self.workload,
+            "workload": self.measured_workload,
             "mode": self.mode,
             "pass": self.pass_,
             "size": self.size,
@@ -100,6 +111,7 @@ class Selection:
     sizes: tuple[int, ...]
     devices: tuple[str, ...]
     dtypes: tuple[str, ...]
+    compiles: tuple[str, ...] = ("eager",)
 
     @property
     def settings(self) -> Preset:
@@ -107,9 +119,9 @@ class Selection:
 
     def cases(self) -> list[CaseSpec]:
         return [
-            CaseSpec(w, m, p, s, d, t)
-            for w, p, s, d, t, m in itertools.product(
-                self.workloads, self.passes, self.sizes, self.devices, self.dtypes, self.modes
+            CaseSpec(w, m, p, s, d, t, c)
+            for c, w, p, s, d, t, m in itertools.product(
+                self.compiles, self.workloads, self.passes, self.sizes, self.devices, self.dtypes, self.modes
             )
         ]
 
@@ -122,6 +134,7 @@ class Selection:
             "sizes": list(self.sizes),
             "devices": list(self.devices),
             "dtypes": list(self.dtypes),
+            "compiles": list(self.compiles),
         }
 
 
@@ -172,6 +185,7 @@ def parse_selection(
     sizes: str | None = None,
     devices: str | None = None,
     dtypes: str | None = None,
+    compiles: str | None = None,
     known_workloads: tuple[str, ...],
 ) -> Selection:
     """Build a Selection from option strings (comma-separated lists; None means the default)."""
@@ -192,6 +206,7 @@ def parse_selection(
         sizes=size_values,
         devices=_choose("device", devices, DEVICES, DEVICES),
         dtypes=_choose("dtype", dtypes, DTYPES, ("float32",)),
+        compiles=_choose("compile", compiles, COMPILES, ("eager",)),
     )
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import gc
+import os
+import shutil
 
 import psutil
 import torch
 
-from bench_lib.memory import CpuTensorTracker, CudaAllocatorProbe
+from bench_lib.memory import CpuTensorTracker, CudaAllocatorProbe, NoTensorProbe
 
 
 def unavailable_reason(device: str) -> str | None:
@@ -22,8 +24,25 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def tensor_probe(device: torch.device) -> CpuTensorTracker | CudaAllocatorProbe:
-    return CudaAllocatorProbe(device) if device.type == "cuda" else CpuTensorTracker()
+def tensor_probe(
+    device: torch.device, compiled: bool = False
+) -> CpuTensorTracker | CudaAllocatorProbe | NoTensorProbe:
+    """The device's tensor-memory probe. A compiled case on CPU gets none: under the dispatch
+    tracker (a TorchDispatchMode) torch.compile runs the model eagerly, and stops compiling it."""
+    if device.type == "cuda":
+        return CudaAllocatorProbe(device)
+    return NoTensorProbe() if compiled else CpuTensorTracker()
+
+
+def compiler_missing_reason(device: str) -> str | None:
+    """Why torch.compile's inductor cannot generate code for ``device`` here, or None. On CPU it
+    compiles C++, with the compiler that $CXX names or a usual one on PATH."""
+    if device != "cpu":
+        return None
+    names = [os.environ["CXX"]] if os.environ.get("CXX") else ["g++", "c++", "clang++"]
+    if any(shutil.which(name) for name in names):
+        return None
+    return f"torch.compile's inductor needs a C++ compiler on cpu; none found ({', '.join(names)})"
 
 
 def free_bytes(device: torch.device) -> int:

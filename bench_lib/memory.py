@@ -84,6 +84,20 @@ class CpuTensorTracker(TorchDispatchMode):
         self._finalizers.clear()
 
 
+class NoTensorProbe:
+    """Where no tensor-memory probe can watch the pass (a compiled model on CPU): null figures."""
+
+    method = "none-under-compile"
+    peak_bytes = None
+    retained_bytes = None
+
+    def __enter__(self) -> NoTensorProbe:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
 class CudaAllocatorProbe:
     """Peak and retained tensor bytes from the CUDA caching allocator's own counters."""
 

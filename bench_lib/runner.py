@@ -47,6 +47,8 @@ def static_skip_reason(spec: Spec) -> str | None:
     """Why the case cannot exist on any machine (a pass the mode does not have), or None."""
     if isinstance(spec, ScenarioSpec):
         return SCENARIOS[spec.scenario].static_skip_reason(spec, scenario_input_shape(spec))
+    if spec.compile == "reduce-overhead" and spec.device != "cuda":
+        return f"reduce-overhead replays CUDA graphs; on {spec.device} there are none"
     if spec.pass_ == "forward":
         return None
     workload = WORKLOADS[spec.workload]
@@ -69,8 +71,12 @@ def estimated_peak_bytes(spec: Spec) -> int:
 
 
 def machine_skip_reason(spec: Spec) -> str | None:
-    """Why the case cannot run on this machine (no such device, size does not fit), or None."""
-    return device_skip_reason(spec.device, spec.size, estimated_peak_bytes(spec))
+    """Why the case cannot run on this machine (no such device, size does not fit, no compiler
+    for a compiled case), or None."""
+    reason = device_skip_reason(spec.device, spec.size, estimated_peak_bytes(spec))
+    if reason is None and isinstance(spec, CaseSpec) and spec.compile != "eager":
+        reason = devices.compiler_missing_reason(spec.device)
+    return reason
 
 
 def device_skip_reason(device: str, size: int, needed: int) -> str | None:
@@ -98,11 +104,22 @@ def autograd_rejection(error: BaseException) -> str | None:
 def unrunnable_reason(spec: Spec, error: BaseException) -> str | None:
     """The skip reason for an error that means "cannot run here", or None for a real failure."""
     first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+    if isinstance(spec, CaseSpec) and spec.compile != "eager" and _from_compiler(error):
+        return f"torch.compile ({spec.compile}) failed here, the eager cases still run: {first_line}"
     if devices.is_out_of_memory(error):
         return f"out of memory on {spec.device}: {first_line}"
     if isinstance(error, NotImplementedError) or "not implemented for" in str(error):
         return f"{spec.dtype} on {spec.device} is not supported by an op: {first_line}"
     return None
+
+
+def _from_compiler(error: BaseException) -> bool:
+    """Whether ``error`` (or its cause) was raised by torch.compile's Dynamo or Inductor."""
+    while error is not None:
+        if type(error).__module__.startswith(("torch._dynamo", "torch._inductor")):
+            return True
+        error = error.__cause__  # type: ignore[assignment]
+    return False
 
 
 @dataclass
@@ -124,6 +141,10 @@ class PassCase:
     @property
     def shape(self) -> tuple[int, ...]:
         return tuple(self.x.shape)
+
+    @property
+    def compiled(self) -> bool:
+        return getattr(self.spec, "compile", "eager") != "eager"
 
     def tensors_before_pass(self) -> list[torch.Tensor]:
         return [self.x, *self.model.parameters()]
@@ -187,7 +208,39 @@ def prepare(spec: CaseSpec, seed: int) -> PreparedCase:
     model = workload.make_model(shape).to(device=device, dtype=dtype)
     x = torch.randn(shape, dtype=torch.float32).to(device=device, dtype=dtype)
     x.requires_grad_(mode.track_input)
+    if spec.compile != "eager":
+        model = _compiled(model, spec.compile)
     return PreparedCase(spec=spec, mode=mode, model=model, x=x, device=device)
+
+
+def _compiled(model: torch.nn.Module, compile_mode: str) -> torch.nn.Module:
+    """``model`` under torch.compile (inductor), one static graph per shape and grad mode."""
+    import torch._dynamo
+
+    # Every size and mode of a workload is its own graph: far more than Dynamo's default limit of
+    # 8, past which it would run the model eagerly without a word. Fail instead of falling back.
+    torch._dynamo.config.recompile_limit = 4096
+    torch._dynamo.config.accumulated_recompile_limit = 65536
+    torch._dynamo.config.fail_on_recompile_limit_hit = True
+    return torch.compile(model, mode=None if compile_mode == "inductor" else compile_mode, dynamic=False)  # type: ignore[return-value]
+
+
+def compile_figures(case: PassCase, clock: Callable[[], float] = time.perf_counter) -> dict[str, object]:
+    """The case's first run, untimed by the benchmark: for a compiled case, its latency (the
+    compile, unless an earlier case compiled the same graph), the graphs Dynamo made and the graph
+    breaks it counted; the compile keys of CASE_KEYS. Lazy initialisation stays out of the figures
+    that follow either way."""
+    if not case.compiled:
+        case.run_once()
+        return {"compile": "eager", "compile_seconds": None, "recompiles": None, "graph_breaks": None}
+    from torch._dynamo.utils import counters
+
+    graphs, breaks = counters["stats"]["unique_graphs"], sum(counters["graph_break"].values())
+    started = clock()
+    case.run_once()
+    return {"compile": case.spec.compile, "compile_seconds": clock() - started,
+            "recompiles": counters["stats"]["unique_graphs"] - graphs,
+            "graph_breaks": sum(counters["graph_break"].values()) - breaks}
 
 
 @dataclass
@@ -321,10 +374,13 @@ def plan_rounds(round_seconds: float, preset: Preset) -> int:
     return max(preset.min_rounds, min(preset.max_rounds, wanted))
 
 
-def case_info(case: PassCase, memory: dict[str, object], rounds: int) -> dict[str, object]:
+def case_info(case: PassCase, memory: dict[str, object], rounds: int,
+              compiling: dict[str, object] | None = None) -> dict[str, object]:
     """The case's extra_info before its timed rounds: schema.CASE_KEYS, plus SCENARIO_KEYS for a
-    scenario's variant. The caller adds ``background_cpu`` and the interleaved figures after."""
-    info = _case_keys(case, memory, rounds)
+    scenario's variant. ``compiling``: compile_figures' keys (eager's when None). The caller adds
+    ``background_cpu`` and the interleaved figures after."""
+    info = _case_keys(case, memory, rounds, compiling or {
+        "compile": "eager", "compile_seconds": None, "recompiles": None, "graph_breaks": None})
     if isinstance(case, ScenarioCase):
         parameters = list(case.model.parameters())
         trainable = [p for p in parameters if p.requires_grad]
@@ -339,7 +395,8 @@ def case_info(case: PassCase, memory: dict[str, object], rounds: int) -> dict[st
     return info
 
 
-def _case_keys(case: PassCase, memory: dict[str, object], rounds: int) -> dict[str, object]:
+def _case_keys(case: PassCase, memory: dict[str, object], rounds: int,
+               compiling: dict[str, object]) -> dict[str, object]:
     elements = case.x.numel()
     return {
         **case.spec.as_dict(),
@@ -349,15 +406,22 @@ def _case_keys(case: PassCase, memory: dict[str, object], rounds: int) -> dict[s
         "input_bytes": elements * case.x.element_size(),
         **memory,
         "rounds_planned": rounds,
+        **compiling,
     }
 
 
-def benchmark_case(benchmark: Any, case: PassCase, preset: Preset) -> None:  # benchmark: pytest-benchmark's fixture
-    """A case's life under pytest-benchmark: a first run, the memory executions, warm-up, timed rounds."""
-    case.run_once()  # lazy initialisation stays out of the memory figures
-    memory = measure_memory(case, lambda: devices.tensor_probe(case.device))
+def benchmark_case(benchmark: Any, case: PassCase, preset: Preset,  # benchmark: pytest-benchmark's fixture
+                   first_call: dict[str, object] | None = None) -> None:
+    """A case's life under pytest-benchmark: a first run, the memory executions, warm-up, timed rounds.
+
+    ``first_call``: compile_figures of the case's true first call, where it happened elsewhere (in
+    its group's interleaved window, built before its own turn came).
+    """
+    compiling = compile_figures(case)
+    compiling = first_call if first_call is not None else compiling
+    memory = measure_memory(case, lambda: devices.tensor_probe(case.device, compiled=case.compiled))
     rounds = plan_rounds(warm_up(case, seconds=preset.seconds_per_case / 4), preset)
-    benchmark.extra_info.update(case_info(case, memory, rounds))
+    benchmark.extra_info.update(case_info(case, memory, rounds, compiling))
     with BackgroundLoad() as load:
         benchmark.pedantic(case.target, setup=case.setup, teardown=case.teardown, rounds=rounds)
     benchmark.extra_info["background_cpu"] = round(load.fraction, 3)

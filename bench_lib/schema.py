@@ -32,13 +32,17 @@ Schema history:
      rounds (so ``pytest-benchmark compare`` reads it as before) and its ``extra_info["replicates"]``
      holds one ``REPLICATE_KEYS`` summary per process. The top-level section gains ``RUN_KEYS``.
      Readers take older runs as one replicate of unknown completeness.
+  5: torch.compile. A compiled case's ``workload`` is the registered workload and the compile
+     mode, "mlp:inductor" (eager cases keep the plain name), and every case holds ``compile``,
+     ``compile_seconds``, ``recompiles`` and ``graph_breaks``. The selection gains "compiles".
+     Readers take older runs as eager, with the compile figures null.
 """
 
 from __future__ import annotations
 
 import re
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # What identifies a case; together they are unique within a run.
 SPEC_KEYS = ("workload", "mode", "pass", "size", "device", "dtype")
@@ -50,8 +54,10 @@ CASE_KEYS = SPEC_KEYS + (
     "elements",               # elements in the workload's input actually used (size rounded to the shape)
     "shape",                  # the input's shape as text, e.g. "8192x128"
     "input_bytes",            # elements * dtype itemsize: the data one pass reads at least once
-    "peak_tensor_bytes",      # peak live tensor bytes during the timed pass, above its start
-    "retained_tensor_bytes",  # live tensor bytes left at the end of the pass, above its start
+    "peak_tensor_bytes",      # peak live tensor bytes during the timed pass, above its start; null for
+                              # a compiled case on CPU (the dispatch tracker would turn compilation off)
+    "retained_tensor_bytes",  # live tensor bytes left at the end of the pass, above its start (null
+                              # where peak_tensor_bytes is)
     "tensor_memory_method",   # "dispatch-tracker" (CPU) or "cuda-allocator" (CUDA)
     "cuda_peak_reserved_bytes",  # caching-allocator reserve growth (CUDA only, else null)
     "peak_rss_bytes",         # peak process RSS growth during the pass
@@ -61,6 +67,12 @@ CASE_KEYS = SPEC_KEYS + (
     "saved_tensor_count",     # distinct storages counted in saved_bytes
     "graph_nodes",            # autograd nodes reachable from the loss (AccumulateGrad included)
     "rounds_planned",         # rounds the calibration chose
+    "compile",                # "eager", "inductor" or "reduce-overhead" (torch.compile's mode)
+    "compile_seconds",        # compiled: the case's first call (compiling, unless an earlier case
+                              # compiled the same graph), never part of the timed rounds; eager: null
+    "recompiles",             # compiled: graphs torch.compile made at that first call (0: a cached
+                              # graph served it); eager: null
+    "graph_breaks",           # compiled: graph breaks torch._dynamo counted at that call; eager: null
     "background_cpu",         # share (0-1) of all CPUs that other processes (and hypervisor steal)
                               # used during the timed rounds; above 0.1 the times are suspect
     # Forward passes and scenario cases (null elsewhere): the members of a group (its modes, or a

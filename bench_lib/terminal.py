@@ -1,4 +1,5 @@
-"""What a benchmark run prints at its end: the mode-matrix summary and the scenario claims.
+"""What a benchmark run prints at its end: the mode-matrix summary, eager against compiled, and
+the scenario claims.
 
 Printed once per run: by the pytest session (``pytest benchmarks``) or, for replicates, by
 ``python -m bench_lib bench`` from the merged run.
@@ -9,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bench_lib import claims, summary
+from bench_lib import claims, compiled, summary
 from bench_lib.scenario import Scenario
 
 
@@ -21,6 +22,11 @@ def run_summary(cases: Sequence[Mapping[str, Any]], invalid: Sequence[Mapping[st
     matrix = [case for case in cases if "scenario" not in case["extra_info"]]
     scenario_cases = [case for case in cases if "scenario" in case["extra_info"]]
     lines = ["", *summary.format_summary(matrix)] if matrix else []
+    checked = compiled.compile_claims(matrix)
+    if checked:
+        lines += ["", "gradbench eager against compiled (torch.compile)"]
+        lines += [f"  {c.group}: {c.claim} " + (f"{c.verdict.upper()}. " if c.verdict else "") + f"{c.sentence}."
+                  for c in checked]
     if scenario_cases or invalid:
         lines += ["", "gradbench scenarios: each claim checked from this run's numbers"]
         lines += [f"  {claim.scenario}: {claim.verdict.upper()}. {claim.sentence}"

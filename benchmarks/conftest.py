@@ -26,6 +26,7 @@ from bench_lib.runner import (
     autograd_rejection,
     benchmark_case,
     build,
+    compile_figures,
     interleaved_stats,
     machine_skip_reason,
     static_skip_reason,
@@ -74,6 +75,9 @@ class RunState:
     # Per group (forward modes, or a scenario's variants): each member's interleaved_* figures,
     # measured once, at the group's first case.
     interleaved: dict[str, dict[Spec, dict[str, object]]] = field(default_factory=dict)
+    # The first calls (compile_figures) made in an interleaved window, for the cases still to come:
+    # a compiled graph is compiled there, and its own case would see a cached one.
+    first_calls: dict[Spec, dict[str, object]] = field(default_factory=dict)
     # pytest's exit status, known before pytest-benchmark writes the run file: a run that was
     # interrupted or had a failing case is saved with "complete": false, never as a whole run.
     exit_status: int | None = None
@@ -95,7 +99,8 @@ class RunState:
         try:
             case: PassCase | None = build(spec, self.seed)
             # Its first run is where autograd rejects an invalid variant.
-            benchmark_case(benchmark, case, self.selection.settings)  # type: ignore[arg-type]
+            benchmark_case(benchmark, case, self.selection.settings,  # type: ignore[arg-type]
+                           self.first_calls.pop(spec, None))
             case = None  # one case's tensors at a time
             interleaves = isinstance(spec, ScenarioSpec) or spec.pass_ == "forward"
             benchmark.extra_info.update(self.interleaved_for(spec) if interleaves
@@ -124,7 +129,9 @@ class RunState:
                     continue
                 case = build(member, self.seed)
                 try:
-                    case.run_once()
+                    first_call = compile_figures(case)
+                    if member != spec:  # spec's own case has made its first call already
+                        self.first_calls[member] = first_call
                 except RuntimeError as error:
                     if autograd_rejection(error) is None:
                         raise
@@ -150,6 +157,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--gb-preset", default="default", help="quick, default, full or ci (default: default)")
     for name in LIST_OPTIONS:
         group.addoption(f"--gb-{name}", default=None, help=f"comma-separated {name} (default: the preset's)")
+    group.addoption("--gb-compile", default=None,
+                    help="comma-separated: eager, inductor (torch.compile), reduce-overhead (CUDA graphs) "
+                         "(default: eager); a compiled case's workload reads mlp:inductor")
     group.addoption("--gb-threads", default=None, help="torch intra-op threads, fixed for the run (default: torch's)")
     group.addoption("--gb-seed", default="0", help="seed for weights and inputs (default: 0)")
     group.addoption(
@@ -177,6 +187,7 @@ def pytest_configure(config: pytest.Config) -> None:
             preset=config.getoption("gb_preset"),
             known_workloads=tuple(WORKLOADS),
             **{name: config.getoption(f"gb_{name}") for name in LIST_OPTIONS},
+            compiles=config.getoption("gb_compile"),
         )
         threads_text = config.getoption("gb_threads")
         threads = parse_count("--gb-threads", threads_text, low=1, high=MAX_THREADS) if threads_text \

@@ -38,11 +38,12 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-# Keys that joined the schema after runs had been saved (versions 2 and 3); older files lack
+# Keys that joined the schema after runs had been saved (versions 2, 3 and 5); older files lack
 # them, and they read as null (unknown) instead of making those runs unreadable.
 LATE_KEYS = (
     "background_cpu",
     "interleaved_median", "interleaved_q1", "interleaved_q3", "interleaved_rounds", "interleaved_data",
+    "compile", "compile_seconds", "recompiles", "graph_breaks",  # version 5
 )
 # pytest-benchmark's per-case statistics the report uses (seconds, except rounds/iterations).
 STAT_KEYS = ("median", "q1", "q3", "iqr", "min", "max", "mean", "stddev", "rounds", "iterations")
@@ -296,12 +297,13 @@ def _check_case(source: str, bench: Mapping[str, Any]) -> None:
 
 # extra_info metrics by kind: an integer >= 0, a number >= 0, a name; each may be null.
 COUNT_METRICS = ("elements", "input_bytes", "peak_tensor_bytes", "cuda_peak_reserved_bytes", "peak_rss_bytes",
-                 "saved_bytes", "saved_tensor_count", "graph_nodes", "rounds_planned", "interleaved_rounds")
+                 "saved_bytes", "saved_tensor_count", "graph_nodes", "rounds_planned", "interleaved_rounds",
+                 "recompiles", "graph_breaks")
 # Net changes, which can be negative: on CUDA a backward frees the saved tensors it consumed.
 SIGNED_METRICS = ("retained_tensor_bytes",)
 REQUIRED_COUNTS = ("elements", "input_bytes")  # known for every case on every device
-NUMBER_METRICS = ("interleaved_median", "interleaved_q1", "interleaved_q3")
-NAME_METRICS = ("tensor_memory_method", "rss_method")
+NUMBER_METRICS = ("interleaved_median", "interleaved_q1", "interleaved_q3", "compile_seconds")
+NAME_METRICS = ("tensor_memory_method", "rss_method", "compile")
 
 
 def _check_metrics(source: str, where: str, info: Mapping[str, Any]) -> None:

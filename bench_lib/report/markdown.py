@@ -66,6 +66,10 @@ def _run(summary: RunSummary, cases: pd.DataFrame) -> list[str]:
         # One line per scenario: bench_lib.claims' verdict and sentence, as the page shows them.
         lines += ["", "**Scenarios** (each claim checked from the numbers)", ""]
         lines += [f"- {claim.scenario}: **{claim.verdict}**. {_no_html(claim.sentence)}" for claim in summary.claims]
+    if summary.compile_claims:
+        lines += ["", "**Eager against compiled** (torch.compile)", ""]
+        lines += [f"- {_no_html(c.group)}: {c.claim} " + (f"**{c.verdict}**. " if c.verdict else "")
+                  + f"{_no_html(c.sentence)}." for c in summary.compile_claims]
     return lines + [""]
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import pandas as pd
 
-    from bench_lib import claims
+    from bench_lib import claims, compiled
     from bench_lib.report import findings
     from bench_lib.report.compare import Comparison
     from bench_lib.report.load import Loaded, Run
@@ -17,13 +17,16 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class RunSummary:
     """What one run says on its own: its overhead model, headline findings, physics check and
-    the claims of the scenarios it holds (measured, skipped or rejected), in SCENARIOS order."""
+    the claims of the scenarios it holds (measured, skipped or rejected), in SCENARIOS order, and
+    eager against compiled where it holds compiled cases."""
 
     run: Run
     fits: pd.DataFrame
     findings: findings.Findings
     violations: list[str]
     claims: list[claims.ScenarioClaim]
+    compile_claims: list[compiled.CompileClaim]
+    compile_rows: list[compiled.PairRow]
 
 
 @dataclass(frozen=True)

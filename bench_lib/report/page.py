@@ -8,7 +8,7 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 
 from bench_lib import claims
-from bench_lib.report import compare, plots, scenario_plots, scenario_tables, tables, variants
+from bench_lib.report import compare, compile_plots, plots, scenario_plots, scenario_tables, tables, variants
 from bench_lib.report.derive import BUSY_RUN_SHARE
 from bench_lib.report.stats import UNSTABLE_REL_IQR
 from bench_lib.report.style import MODE_COLORS
@@ -51,6 +51,7 @@ td.contended{background:#e6e9f5}
 tr.slower td{background:#fbe0e0}
 tr.faster td{background:#dcf2e3}
 .bad{color:#c62828}
+.good{color:#2e7d32}
 .sw{display:inline-block;width:.8em;height:.8em;border-radius:2px;margin-right:.35em}
 .plots{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,400px),1fr));gap:10px;margin:.6em 0}
 .plots figure{margin:0}
@@ -94,6 +95,7 @@ def render(report: Report) -> str:
         _header(report),
         _findings(report),
         _scenarios(report),
+        _compiled(report),
         _overhead(report),
         _noise(report),
         _comparison(report.comparison) if report.comparison else "",
@@ -265,6 +267,52 @@ def _scenarios(report: Report) -> str:
             if run_skipped:
                 parts.append(_scenario_skips(run_skipped))
     return "\n".join(parts) + "\n</section>"
+
+
+def _compiled(report: Report) -> str:
+    """Eager against compiled, per run that holds compiled cases: bench_lib.compiled's claims
+    verbatim, a table per run and one figure (from the newest such run)."""
+    holders = [summary for summary in report.summaries if summary.compile_claims]
+    if not holders:
+        return ""
+    parts = ['<section id="compiled">\n<h2>Eager against compiled (torch.compile)</h2>',
+             "<p>A compiled case's workload reads <code>mlp:inductor</code>: the same model under "
+             "<code>torch.compile</code>, its modes interleaved among themselves as eager's are. What it saves is "
+             "counted by the same saved-tensor hooks, which see what AOTAutograd keeps. Its first call (the compile, "
+             "unless an earlier case compiled the same graph) is recorded and never timed with the pass. Eager and "
+             "compiled times come from separate windows. Peak tensor memory is not measured for compiled cases on "
+             "CPU: the dispatch tracker would turn compilation off.</p>"]
+    newest = next(run.label for run in report.newest_first() if any(s.run.label == run.label for s in holders))
+    for summary in holders:
+        if len(holders) > 1:
+            parts.append(f"<h3>{escape(summary.run.label)}</h3>")
+        items = "".join(f"<li><b>{escape(c.group)}</b>: {escape(c.claim)} "
+                        + (f'<b class="{"bad" if c.verdict == claims.FAILS else "good"}">{escape(c.verdict)}</b>. '
+                           if c.verdict else "") + f"{escape(c.sentence)}.</li>" for c in summary.compile_claims)
+        parts.append(f"<ul>{items}</ul>")
+        if summary.run.label == newest:
+            figure = compile_plots.compile_plot(summary.compile_rows)
+            if figure is not None:
+                parts.append(f'<figure class="wide"><img src="data:image/png;base64,{figure.png_base64}" '
+                             f'alt="{escape(figure.title)}" width="{figure.width_px}" height="{figure.height_px}">'
+                             "</figure>")
+        parts.append(_table(_compile_table(summary.compile_rows), "workload · size"))
+    return "\n".join(parts) + "\n</section>"
+
+
+def _compile_table(rows: Sequence[Any]) -> tables.Table:
+    def text(value: Any, write: Any) -> tables.Cell:
+        return tables.Cell("-", "missing") if value is None else tables.Cell(write(value))
+
+    body = [tables.Row(f"{r.workload} {r.device} {r.dtype} n={size_label(r.size)}", "grad", [
+        text(r.eager_saved_per_element, lambda v: f"{v:.3g}"), text(r.compiled_saved_per_element, lambda v: f"{v:.3g}"),
+        text(r.eager_overhead, lambda v: f"{v:.2f}×"), text(r.compiled_overhead, lambda v: f"{v:.2f}×"),
+        text(r.eager_seconds, lambda v: number(v * 1e6)), text(r.compiled_seconds, lambda v: number(v * 1e6)),
+        text(r.compile_seconds, lambda v: f"{v:.2f}"), text(r.recompiles, str), text(r.graph_breaks, str),
+    ]) for r in rows]
+    return tables.Table("grad forward, eager against compiled: one row per compiled workload and size",
+                        ["saved B/element, eager", "compiled", "grad ÷ no_grad, eager", "compiled",
+                         "time (µs), eager", "compiled", "first call (s)", "graphs compiled", "graph breaks"], body)
 
 
 def _verdict(claim: claims.ScenarioClaim) -> str:

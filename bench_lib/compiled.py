@@ -1,0 +1,159 @@
+"""Eager against compiled: what torch.compile changes in gradient tracking, from a run's numbers.
+
+A compiled case's workload reads "mlp:inductor" (bench_lib.cases.CaseSpec.measured_workload); it
+is paired with the eager "mlp" of the same pass, size, device and dtype. Pure functions of the
+run file's benchmark dicts, no torch: the terminal and the report share them. Times of an eager
+and a compiled case come from separate windows (each group's modes are interleaved, the two
+groups are not), so "faster" needs the noise rule of bench_lib.claims on their own rounds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bench_lib.claims import FAILS, HOLDS, NOISE_TOLERANCE, time_text
+from bench_lib.physics import compared_median
+from bench_lib.units import size_label
+
+Record = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class PairRow:
+    """One size of an eager workload and its compiled twin, grad forward."""
+
+    workload: str  # the compiled one, e.g. "mlp:inductor"
+    device: str
+    dtype: str
+    size: int
+    eager_saved_per_element: float | None
+    compiled_saved_per_element: float | None
+    eager_overhead: float | None     # grad / no_grad forward, interleaved rounds, eager
+    compiled_overhead: float | None  # the same under compile
+    eager_seconds: float | None      # grad forward median, the case's own rounds
+    compiled_seconds: float | None
+    compile_seconds: float | None    # the compiled grad forward case's first call
+    recompiles: int | None
+    graph_breaks: int | None
+    compiled_faster: bool            # beyond noise, on their own rounds
+
+
+@dataclass(frozen=True)
+class CompileClaim:
+    workload: str  # the compiled workload, e.g. "mlp:inductor"
+    group: str     # e.g. "mlp:inductor against mlp on cpu float32"
+    claim: str
+    verdict: str | None  # HOLDS or FAILS; None where the figures are reported, not judged
+    sentence: str
+
+
+def _base(workload: str) -> tuple[str, str]:
+    name, _, mode = workload.partition(":")
+    return name, mode
+
+
+def _index(benchmarks: Iterable[Record]) -> dict[tuple[Any, ...], Record]:
+    found = {}
+    for bench in benchmarks:
+        info = bench["extra_info"]
+        if "scenario" not in info:
+            found[(info["workload"], info["mode"], info["pass"], info["size"], info["device"], info["dtype"])] = bench
+    return found
+
+
+def pair_rows(benchmarks: Iterable[Record]) -> list[PairRow]:
+    """Every size at which both a compiled workload and its eager twin ran grad forward."""
+    cases = _index(benchmarks)
+    rows = []
+    for (workload, mode, pass_, size, device, dtype), compiled in sorted(cases.items(), key=lambda kv: str(kv[0])):
+        base, compile_mode = _base(workload)
+        if not compile_mode or mode != "grad" or pass_ != "forward":
+            continue
+        eager = cases.get((base, "grad", "forward", size, device, dtype))
+        if eager is None:
+            continue
+        plain = {name: cases.get((name, "no_grad", "forward", size, device, dtype)) for name in (base, workload)}
+        compiled_info = compiled["extra_info"]
+        rows.append(PairRow(
+            workload, device, dtype, size,
+            _per_element(eager), _per_element(compiled),
+            _overhead(eager, plain[base]), _overhead(compiled, plain[workload]),
+            eager["stats"]["median"], compiled["stats"]["median"],
+            compiled_info.get("compile_seconds"), compiled_info.get("recompiles"), compiled_info.get("graph_breaks"),
+            compiled["stats"]["median"] < eager["stats"]["median"] * (1 - NOISE_TOLERANCE)
+            and compiled["stats"]["median"] < eager["stats"]["q1"],
+        ))
+    return sorted(rows, key=lambda r: (r.workload, r.device, r.dtype, r.size))
+
+
+def _per_element(bench: Record) -> float | None:
+    info = bench["extra_info"]
+    return None if info.get("saved_bytes") is None or not info["elements"] else info["saved_bytes"] / info["elements"]
+
+
+def _overhead(grad: Record, plain: Record | None) -> float | None:
+    return None if plain is None else compared_median(grad) / compared_median(plain)
+
+
+def compile_claims(benchmarks: Sequence[Record]) -> list[CompileClaim]:
+    """Per compiled workload, device and dtype: what it saves against eager (judged), the overhead
+    of grad over no_grad in both, where compiled beats eager, and what compiling cost."""
+    rows = pair_rows(benchmarks)
+    costs = _compile_costs(benchmarks)
+    claims = []
+    for key in dict.fromkeys((r.workload, r.device, r.dtype) for r in rows):
+        own = [r for r in rows if (r.workload, r.device, r.dtype) == key]
+        workload, device, dtype = key
+        group = f"{workload} against {_base(workload)[0]} on {device} {dtype}"
+        per_size = ", ".join(f"{_b(r.compiled_saved_per_element)} against {_b(r.eager_saved_per_element)} "
+                             f"at {size_label(r.size)}" for r in own)
+        more = [r for r in own if r.compiled_saved_per_element is not None and r.eager_saved_per_element is not None
+                and r.compiled_saved_per_element > r.eager_saved_per_element]
+        claims.append(CompileClaim(workload, group, "The compiled grad forward saves at most what eager saves.",
+                                   FAILS if more else HOLDS,
+                                   f"saved per input element, compiled against eager: {per_size}"
+                                   + (f": more at {', '.join(size_label(r.size) for r in more)}" if more else "")))
+        overheads = ", ".join(f"{_x(r.compiled_overhead)} against {_x(r.eager_overhead)} at {size_label(r.size)}"
+                              for r in own)
+        claims.append(CompileClaim(workload, group, "The per-call overhead of grad over no_grad (forward).", None,
+                                   f"grad / no_grad, compiled against eager: {overheads}"))
+        faster = [size_label(r.size) for r in own if r.compiled_faster]
+        times = ", ".join(f"{_us(r.compiled_seconds)} against {_us(r.eager_seconds)} at {size_label(r.size)}"
+                          for r in own)
+        claims.append(CompileClaim(workload, group, "Where the compiled grad forward beats eager.", None,
+                                   (f"beyond noise at {', '.join(faster)}" if faster else "at no measured size")
+                                   + f" ({times}; separate time windows)"))
+        claims.append(CompileClaim(workload, group, "What compiling cost (never part of the timed rounds).", None,
+                                   costs.get(key, "no compile figures recorded")))
+    return claims
+
+
+def _compile_costs(benchmarks: Sequence[Record]) -> dict[tuple[str, str, str], str]:
+    totals: dict[tuple[str, str, str], list[Record]] = {}
+    for bench in benchmarks:
+        info = bench["extra_info"]
+        if "scenario" not in info and info.get("compile_seconds") is not None:
+            totals.setdefault((info["workload"], info["device"], info["dtype"]), []).append(info)
+    result = {}
+    for key, infos in totals.items():
+        slowest = max(infos, key=lambda info: float(info["compile_seconds"]))
+        where = f"{slowest['mode']} {slowest['pass']} at {size_label(slowest['size'])}"
+        result[key] = (f"{len(infos)} cases, first calls {sum(float(i['compile_seconds']) for i in infos):.1f} s in "
+                       f"all, the slowest {float(slowest['compile_seconds']):.1f} s ({where}); "
+                       f"{sum(int(i.get('recompiles') or 0) for i in infos)} graphs compiled, "
+                       f"{sum(int(i.get('graph_breaks') or 0) for i in infos)} graph breaks")
+    return result
+
+
+def _b(value: float | None) -> str:
+    return "?" if value is None else f"{value:.3g} B"
+
+
+def _x(value: float | None) -> str:
+    return "?" if value is None else f"{value:.2f}x"
+
+
+def _us(value: float | None) -> str:
+    return "?" if value is None else time_text(value)
