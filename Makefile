@@ -20,6 +20,9 @@ THREADS ?=
 # eager (the default), inductor (torch.compile) and, on CUDA, reduce-overhead; e.g. eager,inductor.
 # Compiling costs seconds per graph (README: "Eager against compiled").
 COMPILE ?=
+# Case ids to hand to torch.profiler after measuring (fnmatch), e.g. 'mlp-forward-grad-16384-cpu-*':
+# a Chrome trace (and a CUDA memory snapshot) saved next to the run, in NNNN_<preset>.profiles/.
+PROFILE ?=
 SEED ?= 0
 # Scenarios (bench_lib/scenarios/*.py, e.g. dynamic_graph,checkpointing; all or none),
 # accumulation's micro-batch counts and the scenarios' sizes; empty means the preset's choice.
@@ -41,7 +44,7 @@ BENCH_SELECTION = --gb-seed='$(SEED)' \
 	$(if $(PASSES),--gb-passes='$(PASSES)') $(if $(SIZES),--gb-sizes='$(SIZES)') \
 	$(if $(DEVICES),--gb-devices='$(DEVICES)') $(if $(DTYPES),--gb-dtypes='$(DTYPES)') \
 	$(if $(THREADS),--gb-threads='$(THREADS)') $(if $(SCENARIOS),--gb-scenarios='$(SCENARIOS)') \
-	$(if $(COMPILE),--gb-compile='$(COMPILE)') \
+	$(if $(COMPILE),--gb-compile='$(COMPILE)') $(if $(PROFILE),--gb-profile='$(PROFILE)') \
 	$(if $(MICROBATCHES),--gb-microbatches='$(MICROBATCHES)') \
 	$(if $(SCENARIO_SIZES),--gb-scenario-sizes='$(SCENARIO_SIZES)') \
 	$(foreach plugin,$(subst $(comma), ,$(PLUGINS)),-p '$(plugin)')
@@ -55,7 +58,7 @@ help:  ## this list: targets, then every variable with its default
 	@echo "targets:"
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z]+):.*## /  make \1\t/' | expand -t 16
 	@echo "variables (make bench VAR=value; empty means the preset's choice):"
-	@$(foreach v,PRESET REPEAT WORKLOADS MODES PASSES SIZES DEVICES DTYPES THREADS COMPILE SEED SCENARIOS MICROBATCHES \
+	@$(foreach v,PRESET REPEAT WORKLOADS MODES PASSES SIZES DEVICES DTYPES THREADS COMPILE PROFILE SEED SCENARIOS MICROBATCHES \
 		SCENARIO_SIZES PLUGINS ALLOC_ENV RUNS BASE VENV PYTHON TORCH_SPEC,printf '  %-15s %s\n' '$(v)' '$($(v))';)
 	@echo "details: README.md; the pytest options behind them: .venv/bin/pytest benchmarks --help"
 

@@ -45,9 +45,18 @@ def pytest_command(pytest_args: Sequence[str], json_path: Path) -> list[str]:
             f"--benchmark-json={json_path}", *pytest_args]
 
 
+def profile_args(pytest_args: Sequence[str], workdir: Path) -> list[str]:
+    """Where --gb-profile's files go: the replicates' folder, moved next to the run once it is
+    saved, unless the user named a folder of their own."""
+    profiling = any(a.startswith("--gb-profile") and not a.startswith("--gb-profile-dir") for a in pytest_args)
+    own_folder = any(a.startswith("--gb-profile-dir") for a in pytest_args)
+    return [f"--gb-profile-dir={workdir / 'profiles'}"] if profiling and not own_folder else []
+
+
 def run_replicates(pytest_args: Sequence[str], repeat: int, workdir: Path) -> tuple[list[dict], list[dict]]:
     """Run ``repeat`` replicate processes one after the other; their documents and times."""
     docs, times = [], []
+    pytest_args = [*pytest_args, *profile_args(pytest_args, workdir)]
     for index in range(1, repeat + 1):
         json_path = workdir / f"replicate-{index}.json"
         started = datetime.datetime.now(datetime.timezone.utc)
@@ -109,6 +118,10 @@ def bench(pytest_args: Sequence[str], repeat: int, name: str, storage: Path) -> 
         return _nothing_saved(f"error: {error}", storage, workdir, error.exit_code)
     except KeyboardInterrupt:
         return _nothing_saved("interrupted", storage, workdir, EXIT_INTERRUPTED, lead="\n")
+    profiles = workdir / "profiles"
+    if profiles.is_dir():  # the last replicate's files, named by case
+        shutil.move(profiles, path.with_suffix(".profiles"))
+        print(f"gradbench: profiles saved in {path.with_suffix('.profiles')}")
     shutil.rmtree(workdir, ignore_errors=True)
     print_summary(doc)
     total = sum(t["seconds"] for t in times)

@@ -7,15 +7,17 @@ saved-tensor hooks, /proc reads) would distort the times.
 from __future__ import annotations
 
 import math
+import os
 import statistics
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
 
-from bench_lib import devices
+from bench_lib import cases, devices
 from bench_lib.cases import CaseSpec, Preset
 from bench_lib.contention import BackgroundLoad
 from bench_lib.memory import LiveSavedTensorCounter, PassProbe, RssProbe, SavedTensorCounter, count_graph_nodes
@@ -26,7 +28,8 @@ from bench_lib.scenarios import SCENARIOS
 from bench_lib.schema import SCENARIO_KEYS, SCHEMA_VERSION
 from bench_lib.workloads import WORKLOADS, Workload, make_deep_mlp
 
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+# The torch dtype of each name the selection allows (bench_lib.cases.DTYPES, torch's own names).
+DTYPES: dict[str, torch.dtype] = {name: getattr(torch, name) for name in cases.DTYPES}
 # Headroom kept free when deciding whether a size fits: other processes, allocator slack.
 FIT_FRACTION = 0.7
 
@@ -464,3 +467,43 @@ def interleaved_stats(cases: Mapping[K, PassCase], preset: Preset) -> dict[K, di
         | {"interleaved_rounds": len(times), "interleaved_data": times}
         for key, times in zip(cases, samples, strict=True)
     }
+
+
+# Passes recorded when a case is profiled: enough to see steady state past the first.
+PROFILED_PASSES = 5
+
+
+def profile_case(case: PassCase, folder: Path, name: str) -> list[Path]:
+    """Hand one case to PyTorch's own tools, after its measurement (nothing here is timed):
+    ``<name>.trace.json``, a torch.profiler Chrome trace of PROFILED_PASSES whole rounds (CPU, and
+    CUDA kernels on a GPU; open it in chrome://tracing or https://ui.perfetto.dev), and on CUDA
+    ``<name>.memory.pickle``, a memory snapshot of the same rounds for
+    https://pytorch.org/memory_viz. Each file is written whole or not at all."""
+    from torch.profiler import ProfilerActivity, profile
+
+    folder.mkdir(parents=True, exist_ok=True)
+    cuda = case.device.type == "cuda"
+    activities = [ProfilerActivity.CPU, *([ProfilerActivity.CUDA] if cuda else [])]
+    with profile(activities=activities, record_shapes=True, profile_memory=True) as profiler:
+        for _ in range(PROFILED_PASSES):
+            case.run_once()
+    written = [_atomically(folder / f"{name}.trace.json", profiler.export_chrome_trace)]
+    if cuda:
+        torch.cuda.memory._record_memory_history(max_entries=100_000)
+        try:
+            for _ in range(PROFILED_PASSES):
+                case.run_once()
+            written.append(_atomically(folder / f"{name}.memory.pickle", torch.cuda.memory._dump_snapshot))
+        finally:
+            torch.cuda.memory._record_memory_history(enabled=None)
+    return written
+
+
+def _atomically(path: Path, write: Callable[[str], object]) -> Path:
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        write(str(partial))
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return path

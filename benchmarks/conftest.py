@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from bench_lib.runner import (
     compile_figures,
     interleaved_stats,
     machine_skip_reason,
+    profile_case,
     static_skip_reason,
     unrunnable_reason,
 )
@@ -82,6 +84,9 @@ class RunState:
     # interrupted or had a failing case is saved with "complete": false, never as a whole run.
     exit_status: int | None = None
     progress: Progress | None = None
+    profile: str | None = None  # --gb-profile's pattern of case ids
+    profile_dir: Path = Path("reports/profiles")
+    profiled: list[Path] = field(default_factory=list)  # the files --gb-profile wrote
 
     def specs(self) -> list[Spec]:
         """Every case of the run: the mode matrix, then the scenarios' variants."""
@@ -101,6 +106,8 @@ class RunState:
             # Its first run is where autograd rejects an invalid variant.
             benchmark_case(benchmark, case, self.selection.settings,  # type: ignore[arg-type]
                            self.first_calls.pop(spec, None))
+            if self.profile and fnmatch.fnmatchcase(spec.case_id, self.profile):
+                self.profiled += profile_case(case, self.profile_dir, spec.case_id)  # type: ignore[arg-type]
             case = None  # one case's tensors at a time
             interleaves = isinstance(spec, ScenarioSpec) or spec.pass_ == "forward"
             benchmark.extra_info.update(self.interleaved_for(spec) if interleaves
@@ -160,6 +167,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--gb-compile", default=None,
                     help="comma-separated: eager, inductor (torch.compile), reduce-overhead (CUDA graphs) "
                          "(default: eager); a compiled case's workload reads mlp:inductor")
+    group.addoption("--gb-profile", default=None,
+                    help="hand the cases whose id matches this pattern (fnmatch, e.g. 'mlp-forward-grad-*-cpu-*') "
+                         "to torch.profiler (and, on CUDA, a memory snapshot) after they are measured")
+    group.addoption("--gb-profile-dir", default="reports/profiles",
+                    help="where --gb-profile writes its files (python -m bench_lib bench moves them next to the run)")
     group.addoption("--gb-threads", default=None, help="torch intra-op threads, fixed for the run (default: torch's)")
     group.addoption("--gb-seed", default="0", help="seed for weights and inputs (default: 0)")
     group.addoption(
@@ -210,7 +222,8 @@ def pytest_configure(config: pytest.Config) -> None:
     except SelectionError as error:
         raise pytest.UsageError(f"gradbench: {error}") from None
     config.stash[STATE] = RunState(
-        selection=selection, seed=seed, threads_before=torch.get_num_threads(), scenarios=scenarios
+        selection=selection, seed=seed, threads_before=torch.get_num_threads(), scenarios=scenarios,
+        profile=config.getoption("gb_profile"), profile_dir=Path(config.getoption("gb_profile_dir")),
     )
     # A fixed thread count for the whole run: torch's CPU times depend on it.
     torch.set_num_threads(threads)
@@ -315,10 +328,14 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks: list, output
 
 @pytest.hookimpl(trylast=True)
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    state = terminalreporter.config.stash.get(STATE, None)
+    for path in state.profiled if state else []:
+        terminalreporter.write_line(f"gradbench: profile written: {path}")
+    if state and state.profile and not state.profiled:
+        terminalreporter.write_line(f"gradbench: --gb-profile={state.profile} matched no measured case")
     if terminalreporter.config.getoption("gb_summary") == "no":
         return
     session = getattr(terminalreporter.config, "_benchmarksession", None)
     cases = [bench.as_dict(include_data=False) for bench in getattr(session, "benchmarks", [])]
-    state = terminalreporter.config.stash.get(STATE, None)
     for line in run_summary(cases, state.invalid if state else [], SCENARIOS):
         terminalreporter.write_line(line)
