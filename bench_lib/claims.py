@@ -147,6 +147,14 @@ def peak(bench: Mapping[str, Any]) -> int:
     return int(bench["extra_info"]["peak_tensor_bytes"])
 
 
+def peak_new(bench: Mapping[str, Any]) -> int:
+    """The pass's own allocations at their peak (gross, the same on every device); the device
+    probe's peak for runs that predate it (schema < 5), which is the same figure on CPU."""
+    info = bench["extra_info"]
+    value = info.get("peak_new_tensor_bytes")
+    return int(info["peak_tensor_bytes"] if value is None else value)
+
+
 def figure(bench: Mapping[str, Any], key: str) -> int:
     return int(bench["extra_info"][key])
 

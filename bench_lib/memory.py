@@ -66,7 +66,11 @@ class CpuTensorTracker(TorchDispatchMode):
             self.live_bytes += storage.nbytes()
             self.peak_bytes = max(self.peak_bytes, self.live_bytes)
             self._finalizers[key] = weakref.finalize(storage, self._remove, key, storage.nbytes())
+            self._added(key, storage.nbytes())
         return out
+
+    def _added(self, key: int, nbytes: int) -> None:
+        """A new storage of ``nbytes`` was counted (a hook for TensorLedger)."""
 
     def _remove(self, key: int, nbytes: int) -> None:
         self.live_bytes -= nbytes
@@ -82,6 +86,50 @@ class CpuTensorTracker(TorchDispatchMode):
         for finalizer in self._finalizers.values():
             finalizer.detach()
         self._finalizers.clear()
+
+
+class TensorLedger(CpuTensorTracker):
+    """The dispatch tracker with a mark at the start of the pass, on any device: one meaning of
+    peak tensor memory for CPU and CUDA alike, in two figures.
+
+    Entered before the case's setup, so the tensors setup makes (a backward's graph and its saved
+    tensors) are known, and their frees during the pass are seen. After ``mark()``:
+    * ``peak_new_bytes`` (gross): the most bytes of storages made during the pass alive at once;
+    * ``peak_growth_bytes`` (net): the most tensor bytes alive above the pass's start, frees of
+      setup's tensors counted (0 when the pass never rises above its start).
+    Tensors made before the ledger (parameters, input, gradients of earlier rounds) are never seen.
+    """
+
+    method = "dispatch-ledger"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._baseline = 0
+        self._born_since_mark: set[int] = set()
+        self.new_live_bytes = 0
+        self.peak_new_bytes = 0
+        self._peak_since_mark = 0
+
+    def mark(self) -> None:
+        self._baseline = self._peak_since_mark = self.live_bytes
+        self._born_since_mark.clear()
+        self.new_live_bytes = self.peak_new_bytes = 0
+
+    @property
+    def peak_growth_bytes(self) -> int:
+        return self._peak_since_mark - self._baseline
+
+    def _added(self, key: int, nbytes: int) -> None:
+        self._peak_since_mark = max(self._peak_since_mark, self.live_bytes)
+        self._born_since_mark.add(key)
+        self.new_live_bytes += nbytes
+        self.peak_new_bytes = max(self.peak_new_bytes, self.new_live_bytes)
+
+    def _remove(self, key: int, nbytes: int) -> None:
+        super()._remove(key, nbytes)
+        if key in self._born_since_mark:
+            self._born_since_mark.discard(key)
+            self.new_live_bytes -= nbytes
 
 
 class NoTensorProbe:

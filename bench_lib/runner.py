@@ -20,7 +20,14 @@ import torch
 from bench_lib import cases, devices
 from bench_lib.cases import CaseSpec, Preset
 from bench_lib.contention import BackgroundLoad
-from bench_lib.memory import LiveSavedTensorCounter, PassProbe, RssProbe, SavedTensorCounter, count_graph_nodes
+from bench_lib.memory import (
+    LiveSavedTensorCounter,
+    PassProbe,
+    RssProbe,
+    SavedTensorCounter,
+    TensorLedger,
+    count_graph_nodes,
+)
 from bench_lib.modes import Mode, get_mode
 from bench_lib.replicates import pooled_stats
 from bench_lib.scenario import ScenarioSpec
@@ -315,8 +322,12 @@ def measure_memory(
     case: PassCase,
     tensor_probe: Callable[[], PassProbe],
     rss_probe: Callable[[], PassProbe] = RssProbe,
+    ledger: Callable[[], TensorLedger] | None = TensorLedger,
 ) -> dict[str, object]:
-    """Memory metrics of one pass, from two untimed executions (one hooked, one plain).
+    """Memory metrics of one pass, from untimed executions: one hooked (saved tensors, the
+    device's tensor probe, graph nodes), one plain (RSS), and one under the TensorLedger (the peak
+    of new bytes and of growth above the pass's start, the same meaning on every device; not for
+    a compiled case, which a dispatch mode would turn eager).
 
     A case with ``count_setup`` has its setup inside the memory probes: its setup makes state the
     pass frees or replaces (gradients before a training step), and the probes only see frees of
@@ -343,9 +354,20 @@ def measure_memory(
             case.setup()
         case.target()
     case.teardown()
+
+    gross = growth = None
+    if ledger is not None and not case.compiled:
+        with ledger() as book:
+            case.setup()
+            book.mark()
+            case.target()
+        case.teardown()
+        gross, growth = book.peak_new_bytes, book.peak_growth_bytes
     return {
         "peak_tensor_bytes": tensors.peak_bytes,
         "retained_tensor_bytes": tensors.retained_bytes,
+        "peak_new_tensor_bytes": gross,
+        "peak_growth_tensor_bytes": growth,
         "tensor_memory_method": tensors.method,
         "cuda_peak_reserved_bytes": getattr(tensors, "peak_reserved_bytes", None),
         "peak_rss_bytes": rss.peak_bytes,

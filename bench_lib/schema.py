@@ -35,7 +35,8 @@ Schema history:
   5: torch.compile. A compiled case's ``workload`` is the registered workload and the compile
      mode, "mlp:inductor" (eager cases keep the plain name), and every case holds ``compile``,
      ``compile_seconds``, ``recompiles`` and ``graph_breaks``. The selection gains "compiles".
-     Readers take older runs as eager, with the compile figures null.
+     Every case gains ``peak_new_tensor_bytes`` and ``peak_growth_tensor_bytes`` (one meaning of
+     peak tensor memory on CPU and CUDA). Readers take older runs as eager, with these null.
 """
 
 from __future__ import annotations
@@ -58,6 +59,11 @@ CASE_KEYS = SPEC_KEYS + (
                               # a compiled case on CPU (the dispatch tracker would turn compilation off)
     "retained_tensor_bytes",  # live tensor bytes left at the end of the pass, above its start (null
                               # where peak_tensor_bytes is)
+    "peak_new_tensor_bytes",  # gross, one meaning on every device (the dispatch ledger): the most bytes
+                              # of tensors made during the pass alive at once; null for compiled cases
+    "peak_growth_tensor_bytes",  # net, the same ledger: the most tensor bytes alive above the pass's
+                              # start, frees of the setup's tensors (a backward's saved ones) counted;
+                              # peak_tensor_bytes is the device probe's: gross on CPU, net on CUDA
     "tensor_memory_method",   # "dispatch-tracker" (CPU) or "cuda-allocator" (CUDA)
     "cuda_peak_reserved_bytes",  # caching-allocator reserve growth (CUDA only, else null)
     "peak_rss_bytes",         # peak process RSS growth during the pass

@@ -141,6 +141,9 @@ def test_measure_memory_reports_the_probes_and_real_saved_bytes():
     assert memory == {
         "peak_tensor_bytes": 123,
         "retained_tensor_bytes": 45,
+        # The ledger's, real: x * 2 + 1 and relu(...) alive at once, 2 x 1024 floats.
+        "peak_new_tensor_bytes": 2 * 1024 * 4,
+        "peak_growth_tensor_bytes": 2 * 1024 * 4,
         "tensor_memory_method": "fake-tensors",
         "cuda_peak_reserved_bytes": None,
         "peak_rss_bytes": 678,
@@ -160,6 +163,36 @@ def test_measure_memory_for_backward_counts_the_graph_its_setup_built():
     grads = sum(p.numel() for p in case.model.parameters()) * 4 + 1024 * 4
     assert memory["retained_tensor_bytes"] == grads
     assert memory["peak_tensor_bytes"] >= grads
+
+
+def test_gross_and_net_peaks_differ_by_the_saved_tensors_backward_frees_first():
+    n = 4096  # mlp: 32 x 128
+    case = prepare(CaseSpec("mlp", "grad", "backward", n, "cpu", "float32"), seed=0)
+    memory = measure_memory(case, lambda: devices.tensor_probe(torch.device("cpu")))
+    activation = n * 4
+    # Net: backward has freed the two saved ReLU outputs (made by setup's forward) by its peak.
+    assert memory["peak_growth_tensor_bytes"] == memory["peak_new_tensor_bytes"] - 2 * activation
+    # Gross is the CPU tracker's own figure: the same meaning, whichever device.
+    assert memory["peak_new_tensor_bytes"] == memory["peak_tensor_bytes"]
+    elementwise = prepare(CaseSpec("elementwise", "grad", "backward", n, "cpu", "float32"), seed=0)
+    figures = measure_memory(elementwise, lambda: devices.tensor_probe(torch.device("cpu")))
+    # Mean's gradient and ReLU's, n floats each, with the 4-byte seed gradient; the saved ReLU
+    # output is still alive then (ReluBackward frees it when it finishes), so net = gross.
+    assert figures["peak_new_tensor_bytes"] == figures["peak_growth_tensor_bytes"] == 2 * n * 4 + 4
+
+
+def test_the_ledger_counts_from_its_mark():
+    from bench_lib.memory import TensorLedger
+
+    with TensorLedger() as book:
+        before = torch.ones(1024)  # 4 KiB made before the pass
+        book.mark()
+        during = torch.ones(256)  # 1 KiB made by the pass
+        del before  # the pass frees what setup made
+        late = torch.ones(512)  # 2 KiB
+    assert book.peak_new_bytes == 1024 + 2048
+    assert book.peak_growth_bytes == 1024  # never above start + 1 KiB: the 4 KiB went first
+    del during, late
 
 
 def test_case_info_holds_exactly_the_schema_keys():

@@ -44,6 +44,7 @@ LATE_KEYS = (
     "background_cpu",
     "interleaved_median", "interleaved_q1", "interleaved_q3", "interleaved_rounds", "interleaved_data",
     "compile", "compile_seconds", "recompiles", "graph_breaks",  # version 5
+    "peak_new_tensor_bytes", "peak_growth_tensor_bytes",
 )
 # pytest-benchmark's per-case statistics the report uses (seconds, except rounds/iterations).
 STAT_KEYS = ("median", "q1", "q3", "iqr", "min", "max", "mean", "stddev", "rounds", "iterations")
@@ -298,7 +299,7 @@ def _check_case(source: str, bench: Mapping[str, Any]) -> None:
 # extra_info metrics by kind: an integer >= 0, a number >= 0, a name; each may be null.
 COUNT_METRICS = ("elements", "input_bytes", "peak_tensor_bytes", "cuda_peak_reserved_bytes", "peak_rss_bytes",
                  "saved_bytes", "saved_tensor_count", "graph_nodes", "rounds_planned", "interleaved_rounds",
-                 "recompiles", "graph_breaks")
+                 "recompiles", "graph_breaks", "peak_new_tensor_bytes", "peak_growth_tensor_bytes")
 # Net changes, which can be negative: on CUDA a backward frees the saved tensors it consumed.
 SIGNED_METRICS = ("retained_tensor_bytes",)
 REQUIRED_COUNTS = ("elements", "input_bytes")  # known for every case on every device
