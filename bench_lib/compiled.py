@@ -30,8 +30,8 @@ class PairRow:
     size: int
     eager_saved_per_element: float | None
     compiled_saved_per_element: float | None
-    eager_overhead: float | None     # grad / no_grad forward, interleaved rounds, eager
-    compiled_overhead: float | None  # the same under compile
+    eager_overhead: float | None     # grad / no_grad forward, eager: on its interleaved rounds
+    compiled_overhead: float | None  # the same compiled: on their own rounds (not interleaved)
     eager_seconds: float | None      # grad forward median, the case's own rounds
     compiled_seconds: float | None
     compile_seconds: float | None    # the compiled grad forward case's first call

@@ -120,8 +120,12 @@ def bench(pytest_args: Sequence[str], repeat: int, name: str, storage: Path) -> 
         return _nothing_saved("interrupted", storage, workdir, EXIT_INTERRUPTED, lead="\n")
     profiles = workdir / "profiles"
     if profiles.is_dir():  # the last replicate's files, named by case
-        shutil.move(profiles, path.with_suffix(".profiles"))
-        print(f"gradbench: profiles saved in {path.with_suffix('.profiles')}")
+        try:
+            shutil.move(profiles, path.with_suffix(".profiles"))
+            print(f"gradbench: profiles saved in {path.with_suffix('.profiles')}")
+        except OSError as error:
+            print(f"gradbench: the run is saved, but its profiles stay in {profiles}: {error}", file=sys.stderr)
+            return EXIT_FAILED
     shutil.rmtree(workdir, ignore_errors=True)
     print_summary(doc)
     total = sum(t["seconds"] for t in times)

@@ -277,7 +277,8 @@ def _compiled(report: Report) -> str:
         return ""
     parts = ['<section id="compiled">\n<h2>Eager against compiled (torch.compile)</h2>',
              "<p>A compiled case's workload reads <code>mlp:inductor</code>: the same model under "
-             "<code>torch.compile</code>, its modes interleaved among themselves as eager's are. What it saves is "
+             "<code>torch.compile</code>, its modes timed in their own rounds (not interleaved: they share one Dynamo "
+             "cache, and alternating calls would each pay a guard miss). What it saves is "
              "counted by the same saved-tensor hooks, which see what AOTAutograd keeps. Its first call (the compile, "
              "unless an earlier case compiled the same graph) is recorded and never timed with the pass. Eager and "
              "compiled times come from separate windows. Peak tensor memory is not measured for compiled cases on "

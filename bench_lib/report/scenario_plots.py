@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bench_lib.report.scenario_tables import slots
+from bench_lib.report.scenario_tables import finite, slots
 from bench_lib.report.style import VARIANT_COLORS
 from bench_lib.report.variants import GroupKey, Style, group_key, group_label, short_labels
 from bench_lib.scenario import Panel, Scenario, variant_number
@@ -148,7 +148,7 @@ def _lines(title: str, scenario: Scenario, records: Sequence[Record], groups: Se
         tops: list[float] = []
         for key, (mode, pass_) in lines:
             rows = sorted((r for r in numbered if group_key(r) == key and (r["mode"], r["pass"]) == (mode, pass_)
-                           and r[panel.key] is not None), key=lambda r: variant_number(str(r["variant"])) or 0)
+                           and finite(r[panel.key])), key=lambda r: variant_number(str(r["variant"])) or 0)
             if not rows:
                 continue
             # One group: a colour per mode and pass. Several: a colour per group, a dash per mode and pass.
@@ -207,7 +207,7 @@ def _scale(panel: Panel, records: Sequence[Record]) -> tuple[float, str]:
     if panel.kind == "time":
         return _time_scale(records)
     if panel.kind == "bytes":
-        return byte_unit(float(r[panel.key]) for r in records if r[panel.key] is not None)
+        return byte_unit(float(r[panel.key]) for r in records if finite(r[panel.key]))
     return 1.0, ""
 
 
@@ -298,7 +298,7 @@ def _bar_panel(ax: Any, panel: Panel, categories: Sequence[str], variants: Seque
             x = float(j) if single else i + (j - (len(variants) - 1) / 2) * width
             ticks.append(x)
             record = cell(i, variant)
-            if record is None or record[key] is None:
+            if record is None or not finite(record[key]):
                 if is_rejected(i, variant):
                     ax.text(x, 0.03, "rejected", transform=foot, rotation=90, ha="center", va="bottom", fontsize=8,
                             color=REJECTED_COLOR, fontweight="bold")

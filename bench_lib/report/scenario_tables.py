@@ -111,7 +111,7 @@ Formatter = Callable[[Record, Any], Cell]
 def _format(column: Column, measured: Sequence[_Line]) -> tuple[str, Formatter]:
     """The column's header (with its unit) and how it writes a cell."""
     values = [column.value(line.record, line.reference) for line in measured]
-    figures = [float(v) for v in values if _finite(v)]
+    figures = [float(v) for v in values if finite(v)]
     if column.kind == "time":
         scale, unit = time_unit(figures)
         return f"{column.name} ({unit}){TIME_MARK}", lambda record, _ref: _time_cell(record, scale, unit)
@@ -150,17 +150,19 @@ def _time_cell(record: Record, scale: float, unit: str) -> Cell:
 
 
 def _bytes_cell(value: Any, scale: float) -> Cell:
-    if not _finite(value):
+    if not finite(value):
         return Cell("-", "missing", "not measured")
     scaled = float(value) / scale
     return Cell("<0.001" if 0 < scaled < 0.001 else number(scaled), "", f"{int(value):,} bytes")
 
 
 def _plain(value: Any, write: Callable[[float], str]) -> Cell:
-    return Cell(write(float(value))) if _finite(value) else Cell("-", "missing")
+    return Cell(write(float(value))) if finite(value) else Cell("-", "missing")
 
 
-def _finite(value: Any) -> bool:  # numpy numbers too: records come from a DataFrame
+def finite(value: Any) -> bool:
+    """A number to show or plot: numpy numbers too, since records come from a DataFrame, where a
+    run without the figure holds NaN."""
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 

@@ -67,7 +67,8 @@ def check(group: Group) -> Verdict:
     parts = [f"none saves {format_bytes(saved)}, peaks at {format_bytes(top)} and takes {time_text(time)}"]
     reasons = []
     for variant, case in others:
-        share, peak_share = figure(case, "saved_bytes") / saved, peak(case) / top
+        share = figure(case, "saved_bytes") / saved if saved else float("nan")
+        peak_share = peak(case) / top if top else float("nan")
         parts.append(f"{variant} saves {share:.2f} of that, peaks at {peak_share:.2f} and takes "
                      f"{compared_median(case) / time:.2f}x the time")
         if figure(case, "saved_bytes") >= saved:
