@@ -40,3 +40,28 @@ def test_tracking_buys_nothing_the_parameters_gradients_are_the_same(pair):
         assert tracked == (variant != pair[0])  # only the tracking variant computed an input gradient
     for cheap, tracked in zip(*gradients, strict=True):
         torch.testing.assert_close(tracked, cheap)
+
+
+# --- the claim, on run dicts ------------------------------------------------------------------
+
+
+def bench(variant, median, nodes, saved, spread=0.1):
+    return {"extra_info": {"variant": variant, "mode": "grad", "pass": "step", "graph_nodes": nodes,
+                           "saved_bytes": saved, "interleaved_median": median, "interleaved_q1": median * (1 - spread),
+                           "interleaved_q3": median * (1 + spread)},
+            "stats": {"median": median, "q1": median, "q3": median}}
+
+
+def test_a_time_cost_within_noise_holds_and_says_so_but_a_faster_tracked_run_does_not():
+    from bench_lib.claims import FAILS, HOLDS
+    from bench_lib.scenario import Group
+    from bench_lib.scenarios.input_tracking import check
+
+    def group(tracked_median):
+        return Group([bench("params_only", 1e-3, 15, 512), bench("input_too", tracked_median, 16, 512),
+                      bench("preprocess_no_grad", 1e-3, 15, 768), bench("preprocess_tracked", 1.3e-3, 21, 1024)])
+
+    verdict, sentence = check(group(1.04e-3))
+    assert verdict == HOLDS and "(1.04x, an extra time within this run's noise)" in sentence
+    verdict, sentence = check(group(0.7e-3))
+    assert verdict == FAILS and sentence.endswith("input_too is faster than params_only beyond noise")
