@@ -42,7 +42,7 @@ FIT_FRACTION = 0.7
 
 
 K = TypeVar("K")
-Spec = CaseSpec | ScenarioSpec  # a mode-matrix case or a scenario's variant: one protocol
+Spec = CaseSpec  # a mode-matrix case, or a scenario's variant (a ScenarioSpec is a CaseSpec)
 
 # Messages of the errors by which autograd rejects a combination (a practice's misuse, which the
 # run records as invalid) rather than a bug of the harness (which must fail the run).
@@ -84,7 +84,7 @@ def machine_skip_reason(spec: Spec) -> str | None:
     """Why the case cannot run on this machine (no such device, size does not fit, no compiler
     for a compiled case), or None."""
     reason = device_skip_reason(spec.device, spec.size, estimated_peak_bytes(spec))
-    if reason is None and isinstance(spec, CaseSpec) and spec.compile != "eager":
+    if reason is None and spec.compile != "eager":
         reason = devices.compiler_missing_reason(spec.device)
     return reason
 
@@ -114,7 +114,7 @@ def autograd_rejection(error: BaseException) -> str | None:
 def unrunnable_reason(spec: Spec, error: BaseException) -> str | None:
     """The skip reason for an error that means "cannot run here", or None for a real failure."""
     first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
-    if isinstance(spec, CaseSpec) and spec.compile != "eager" and _from_compiler(error):
+    if spec.compile != "eager" and _from_compiler(error):
         return f"torch.compile ({spec.compile}) failed here, the eager cases still run: {first_line}"
     if devices.is_out_of_memory(error):
         return f"out of memory on {spec.device}: {first_line}"

@@ -30,23 +30,19 @@ def variant_number(variant: str) -> int | None:
 
 
 @dataclass(frozen=True, order=True)
-class ScenarioSpec:
-    """One variant of one scenario in one mode and pass. The first eight fields are the run
-    file's SPEC_KEYS and labels."""
+class ScenarioSpec(CaseSpec):
+    """One variant of one scenario: the case it runs (CaseSpec's fields, the run file's SPEC_KEYS),
+    named by its scenario and variant (the run file's labels). It is a CaseSpec, so the mode matrix
+    and the scenarios share one spec protocol: case_id, group, as_dict and labels."""
 
-    scenario: str
-    variant: str
-    workload: str
-    mode: str
-    pass_: str
-    size: int
-    device: str
-    dtype: str
-    microbatches: int | None = None
+    scenario: str = field(kw_only=True)
+    variant: str = field(kw_only=True)
+    microbatches: int | None = field(default=None, kw_only=True)  # accumulation's k; None elsewhere
 
     @property
     def case_id(self) -> str:
-        return f"{self.scenario}-{self.variant}-{self.pass_}-{self.mode}-{self.size}-{self.device}-{self.dtype}"
+        # The scenario and variant before the id the same case would have in the mode matrix.
+        return "-".join((self.scenario, self.variant, super().case_id))
 
     @property
     def group(self) -> str:
@@ -57,9 +53,6 @@ class ScenarioSpec:
     def case(self) -> CaseSpec:
         """The SPEC_KEYS part: what the variant runs, as a mode-matrix spec."""
         return CaseSpec(self.workload, self.mode, self.pass_, self.size, self.device, self.dtype)
-
-    def as_dict(self) -> dict[str, object]:
-        return self.case.as_dict()
 
     def labels(self) -> dict[str, object]:
         return {"scenario": self.scenario, "variant": self.variant}

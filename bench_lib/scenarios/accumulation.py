@@ -20,8 +20,8 @@ SLACK = 2.0
 
 
 def specs(size: int, device: str, dtype: str, selection: Any) -> list[ScenarioSpec]:
-    return [ScenarioSpec("accumulation", f"k={k}", "mlp", "grad", "step", size, device, dtype, k)
-            for k in selection.microbatches]
+    return [ScenarioSpec("mlp", "grad", "step", size, device, dtype, scenario="accumulation", variant=f"k={k}",
+                         microbatches=k) for k in selection.microbatches]
 
 
 def static_skip_reason(spec: ScenarioSpec, shape: Shape) -> str | None:

@@ -24,7 +24,8 @@ MAX_SHARE = 0.6
 
 
 def specs(size: int, device: str, dtype: str, selection: Any) -> list[ScenarioSpec]:
-    return [ScenarioSpec("autocast", variant, "deep_mlp", "grad", "step", size, device, dtype) for variant in VARIANTS]
+    return [ScenarioSpec("deep_mlp", "grad", "step", size, device, dtype, scenario="autocast", variant=variant)
+            for variant in VARIANTS]
 
 
 def static_skip_reason(spec: ScenarioSpec, shape: Shape) -> str | None:

@@ -30,7 +30,7 @@ EVERY_BLOCK_SHARE = 0.5
 
 
 def specs(size: int, device: str, dtype: str, selection: Any) -> list[ScenarioSpec]:
-    return [ScenarioSpec("checkpointing", variant, "deep_ffn", "grad", "step", size, device, dtype)
+    return [ScenarioSpec("deep_ffn", "grad", "step", size, device, dtype, scenario="checkpointing", variant=variant)
             for variant in VARIANTS]
 
 

@@ -43,7 +43,7 @@ CASES = (("grad", "forward"), ("grad", "backward"), ("no_grad", "forward"))
 
 
 def specs(size: int, device: str, dtype: str, selection: Any) -> list[ScenarioSpec]:
-    return [ScenarioSpec("dynamic_graph", variant, "shared_block", mode, pass_, size, device, dtype)
+    return [ScenarioSpec("shared_block", mode, pass_, size, device, dtype, scenario="dynamic_graph", variant=variant)
             for variant in VARIANTS for mode, pass_ in CASES]
 
 

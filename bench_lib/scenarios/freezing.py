@@ -23,7 +23,7 @@ def trainable_layers(variant: str, layers: int) -> int:
 
 
 def specs(size: int, device: str, dtype: str, selection: Any) -> list[ScenarioSpec]:
-    return [ScenarioSpec("freezing", variant, "deep_mlp", "grad", "backward", size, device, dtype)
+    return [ScenarioSpec("deep_mlp", "grad", "backward", size, device, dtype, scenario="freezing", variant=variant)
             for variant in VARIANTS]
 
 

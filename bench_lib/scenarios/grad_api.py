@@ -35,7 +35,8 @@ SAME_WITHIN = 1.10
 
 
 def specs(size: int, device: str, dtype: str, selection: Any) -> list[ScenarioSpec]:
-    return [ScenarioSpec("grad_api", variant, "mlp", "grad", "step", size, device, dtype) for variant in VARIANTS]
+    return [ScenarioSpec("mlp", "grad", "step", size, device, dtype, scenario="grad_api", variant=variant)
+            for variant in VARIANTS]
 
 
 def build(spec: ScenarioSpec, seed: int, kit: Kit) -> Any:

@@ -22,8 +22,8 @@ REJECTED = "rejected by autograd"
 
 
 def specs(size: int, device: str, dtype: str, selection: Any) -> list[ScenarioSpec]:
-    return [ScenarioSpec("inplace", variant, "tanh_relu", mode, "step" if mode == "grad" else "forward", size,
-                         device, dtype) for variant in VARIANTS for mode in MODES]
+    return [ScenarioSpec("tanh_relu", mode, "step" if mode == "grad" else "forward", size, device, dtype,
+                         scenario="inplace", variant=variant) for variant in VARIANTS for mode in MODES]
 
 
 def build(spec: ScenarioSpec, seed: int, kit: Kit) -> Any:

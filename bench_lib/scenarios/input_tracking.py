@@ -25,7 +25,8 @@ EPSILON = 1e-5
 
 
 def specs(size: int, device: str, dtype: str, selection: Any) -> list[ScenarioSpec]:
-    return [ScenarioSpec("input_tracking", variant, "mlp", "grad", "step", size, device, dtype) for variant in VARIANTS]
+    return [ScenarioSpec("mlp", "grad", "step", size, device, dtype, scenario="input_tracking", variant=variant)
+            for variant in VARIANTS]
 
 
 def build(spec: ScenarioSpec, seed: int, kit: Kit) -> Any:

@@ -21,7 +21,7 @@ VARIANTS = ("on_device", "on_cpu")
 
 
 def specs(size: int, device: str, dtype: str, selection: Any) -> list[ScenarioSpec]:
-    return [ScenarioSpec("save_on_cpu", variant, "deep_mlp", "grad", "step", size, device, dtype)
+    return [ScenarioSpec("deep_mlp", "grad", "step", size, device, dtype, scenario="save_on_cpu", variant=variant)
             for variant in VARIANTS]
 
 

@@ -21,7 +21,8 @@ VARIANTS = ("zero_", "set_to_none", "accumulate")
 
 
 def specs(size: int, device: str, dtype: str, selection: Any) -> list[ScenarioSpec]:
-    return [ScenarioSpec("zero_grad", variant, "deep_mlp", "grad", "step", size, device, dtype) for variant in VARIANTS]
+    return [ScenarioSpec("deep_mlp", "grad", "step", size, device, dtype, scenario="zero_grad", variant=variant)
+            for variant in VARIANTS]
 
 
 def build(spec: ScenarioSpec, seed: int, kit: Kit) -> Any:
