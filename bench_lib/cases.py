@@ -220,18 +220,23 @@ class ScenarioSelection:
     scenarios: tuple[str, ...]
     microbatches: tuple[int, ...]
     sizes: dict[str, tuple[int, ...]]  # per selected scenario
+    # The mode matrix's compile modes: a scenario that can run compiled (Scenario.compiles) runs its
+    # variants in each; the others run eager whatever this says.
+    compiles: tuple[str, ...] = ("eager",)
 
     def as_dict(self) -> dict[str, object]:
         return {
             "scenarios": list(self.scenarios),
             "microbatches": list(self.microbatches),
             "sizes": {scenario: list(sizes) for scenario, sizes in self.sizes.items()},
+            "compiles": list(self.compiles),
         }
 
 
 def parse_scenario_selection(
     *, known: Mapping[str, Mapping[str, tuple[int, ...]]], preset: str = "default", scenarios: str | None = None,
     microbatches: str | None = None, sizes: str | None = None, narrowed: bool = False,
+    compiles: tuple[str, ...] = ("eager",),
 ) -> ScenarioSelection:
     """Build a ScenarioSelection from option strings; None means the preset's choice.
 
@@ -270,4 +275,4 @@ def parse_scenario_selection(
             raise SelectionError(f"empty scenario size selection {sizes!r}; write sizes like 2^16,2^20")
         size_values = tuple(dict.fromkeys(parse_size(item) for item in items))
         per_scenario = {scenario: size_values for scenario in chosen}
-    return ScenarioSelection(scenarios=chosen, microbatches=ks, sizes=per_scenario)
+    return ScenarioSelection(scenarios=chosen, microbatches=ks, sizes=per_scenario, compiles=compiles)

@@ -219,12 +219,12 @@ def prepare(spec: CaseSpec, seed: int) -> PreparedCase:
     x = torch.randn(shape, dtype=torch.float32).to(device=device, dtype=dtype)
     x.requires_grad_(mode.track_input)
     if spec.compile != "eager":
-        model = _compiled(model, spec.compile)
+        model = compiled(model, spec.compile)
     return PreparedCase(spec=spec, mode=mode, model=model, x=x, device=device)
 
 
-def _compiled(model: torch.nn.Module, compile_mode: str) -> torch.nn.Module:
-    """``model`` under torch.compile (inductor), one static graph per shape and grad mode."""
+def compiled(function: Any, compile_mode: str) -> Any:
+    """``function`` (a model) under torch.compile (inductor), one static graph per shape and grad mode."""
     import torch._dynamo
 
     # Every size and mode of a workload is its own graph: far more than Dynamo's default limit of
@@ -237,7 +237,7 @@ def _compiled(model: torch.nn.Module, compile_mode: str) -> torch.nn.Module:
         name = next((n for n in names if hasattr(config, n)), None)
         if name is not None:
             setattr(config, name, value)
-    return torch.compile(model, mode=None if compile_mode == "inductor" else compile_mode, dynamic=False)  # type: ignore[return-value]
+    return torch.compile(function, mode=None if compile_mode == "inductor" else compile_mode, dynamic=False)
 
 
 def compile_figures(case: PassCase, clock: Callable[[], float] = time.perf_counter) -> dict[str, object]:
@@ -311,6 +311,8 @@ class _Kit:
     @staticmethod
     def mode(name: str) -> Mode:
         return get_mode(name)
+
+    compile = staticmethod(compiled)
 
 
 KIT = _Kit()

@@ -47,7 +47,7 @@ class ScenarioSpec(CaseSpec):
     @property
     def group(self) -> str:
         # pytest-benchmark compares the members of a group: here, a scenario's variants.
-        return f"scenario {self.scenario} {self.workload} n={self.size} {self.device} {self.dtype}"
+        return f"scenario {self.scenario} {self.measured_workload} n={self.size} {self.device} {self.dtype}"
 
     @property
     def case(self) -> CaseSpec:
@@ -72,6 +72,10 @@ class Kit(Protocol):
 
     def mode(self, name: str) -> Any:
         """One of the four modes (bench_lib.modes.Mode): its context and input handling."""
+
+    def compile(self, function: Callable[..., Any], mode: str) -> Callable[..., Any]:
+        """``function`` under torch.compile in ``mode`` (a spec's compile), as the mode matrix's
+        models are: static shapes, and a failure rather than a silent eager run past the limit."""
 
 
 @dataclass(frozen=True)
@@ -178,6 +182,9 @@ class Scenario:
     plot: Plot
     # Rough peak bytes of a case as a multiple of its input's (see Workload.memory_factor).
     memory_factor: float = 8.0
+    # Whether its variants also run compiled when COMPILE= names a compile mode (its build honours
+    # spec.compile through kit.compile); the others run eager whatever COMPILE says.
+    compiles: bool = False
     # Why a variant cannot exist on any machine, from its spec and input shape; None if it can.
     static_skip_reason: Callable[[ScenarioSpec, Shape], str | None] = field(default=lambda spec, shape: None)
 

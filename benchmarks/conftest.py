@@ -106,7 +106,7 @@ class RunState:
             case = None  # one case's tensors at a time
             # A compiled group is not interleaved: its members share one Dynamo cache, and alternating
             # calls would each pay a guard miss (+3 us for grad, +6 us for no_grad at 2^10, measured).
-            interleaves = isinstance(spec, ScenarioSpec) or (spec.pass_ == "forward" and spec.compile == "eager")
+            interleaves = spec.compile == "eager" and (isinstance(spec, ScenarioSpec) or spec.pass_ == "forward")
             benchmark.extra_info.update(self.interleaved_for(spec) if interleaves
                                         else dict.fromkeys(INTERLEAVED_KEYS))
             return
@@ -208,6 +208,7 @@ def pytest_configure(config: pytest.Config) -> None:
             microbatches=config.getoption("gb_microbatches"),
             sizes=config.getoption("gb_scenario_sizes"),
             narrowed=any(config.getoption(f"gb_{name}") is not None for name in ("workloads", "sizes")),
+            compiles=selection.compiles,
         )
         if all(static_skip_reason(spec) for spec in selection.cases()):
             raise SelectionError(

@@ -5,7 +5,7 @@ node on hand-written run dicts."""
 import pytest
 from scenario_helpers import F32, WIDTH, measured, spec
 
-from bench_lib import runner
+from bench_lib import devices, runner
 from bench_lib.claims import FAILS, HOLDS, NOT_MEASURED
 from bench_lib.scenario import Group
 from bench_lib.scenarios.dynamic_graph import BRANCHES, DEPTHS, check, seconds_per_node
@@ -98,3 +98,35 @@ def test_seconds_per_node_is_the_mean_round_slope_with_an_interval():
     assert interval.low < mean < interval.high and interval.high - interval.low < 10e-9
     assert seconds_per_node([bench("depth=1", "grad", "forward", 6, 1)], [bench("depth=1", "no_grad", "forward", 0, 0)],
                             [6]) is None  # no interleaved rounds
+
+
+# --- under torch.compile ----------------------------------------------------------------------
+
+
+@pytest.mark.skipif(devices.compiler_missing_reason("cpu") is not None, reason="no C++ compiler for inductor")
+def test_compiled_each_depth_is_a_new_graph_and_the_branch_breaks_it():
+    from dataclasses import replace
+
+    figures = {}
+    for variant in ("depth=1", "depth=2", "branch=cheap"):
+        case = runner.build(replace(spec("dynamic_graph", variant, SIZE, pass_="forward"), compile="inductor"), 0)
+        first = runner.compile_figures(case)
+        memory = runner.measure_memory(case, lambda c=case: devices.tensor_probe(c.device, compiled=c.compiled))
+        figures[variant] = (first, memory)
+    for depth in ("depth=1", "depth=2"):
+        first, memory = figures[depth]
+        assert first["recompiles"] >= 1  # a Python int is specialised: a new depth is a new graph
+        assert memory["graph_nodes"] == 3  # the compiled forward is one node, between Mean and AccumulateGrad
+    assert figures["branch=cheap"][0]["graph_breaks"] >= 1  # x.mean() > 0 cannot be traced
+
+
+def test_the_compiled_claim_holds_when_every_depth_compiled_and_the_branch_broke():
+    def compiled(variant, recompiles, breaks=0):
+        case = bench(variant, "grad", "forward", 3, 1024)
+        case["extra_info"].update(workload="shared_block:inductor", recompiles=recompiles, graph_breaks=breaks)
+        return case
+
+    verdict, sentence = check(Group([compiled(f"depth={d}", 1) for d in DEPTHS] + [compiled("branch=cheap", 2, 1)]))
+    assert verdict == HOLDS and "the data-dependent branch broke the graph 1 time(s) and made 2 graph(s)" in sentence
+    verdict, sentence = check(Group([compiled(f"depth={d}", int(d != 8)) for d in DEPTHS]))
+    assert verdict == FAILS and sentence.endswith("depth 8 reused a compiled graph")

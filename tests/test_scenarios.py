@@ -34,6 +34,16 @@ def select(**options):
     return parse_scenario_selection(known={name: s.sizes for name, s in SCENARIOS.items()}, **options)
 
 
+def test_a_scenario_that_compiles_runs_its_variants_in_each_compile_mode():
+    selection = select(scenarios="dynamic_graph,zero_grad", compiles=("eager", "inductor"))
+    specs = scenario_specs(selection, ("cpu",), ("float32",))
+    modes = {(s.scenario, s.compile) for s in specs}
+    assert modes == {("dynamic_graph", "eager"), ("dynamic_graph", "inductor"), ("zero_grad", "eager")}
+    compiled = [s for s in specs if s.compile == "inductor"]
+    assert all(s.group.startswith("scenario dynamic_graph shared_block:inductor ") for s in compiled)
+    assert compiled[0].as_dict()["workload"] == "shared_block:inductor"
+
+
 def test_every_scenario_is_one_module_named_as_it_is():
     package = ROOT / "bench_lib" / "scenarios"
     modules = sorted(p.stem for p in package.glob("*.py") if p.stem != "__init__")
@@ -148,7 +158,7 @@ def test_the_run_file_holds_every_key_of_every_scenario_case(scenario_run):
     assert [freezing[v]["graph_nodes"] for v in variants] == [80, 40, 5]
     gradbench = run["gradbench"]
     assert gradbench["scenario_selection"] == {
-        "scenarios": list(RUN), "microbatches": [1, 2], "sizes": {s: [4096] for s in RUN}
+        "scenarios": list(RUN), "microbatches": [1, 2], "sizes": {s: [4096] for s in RUN}, "compiles": ["eager"]
     }
     assert not any("scenario" in entry for entry in gradbench["skipped"])  # cpu only: nothing else skipped
 

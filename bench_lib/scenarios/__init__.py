@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from dataclasses import replace
 
 from bench_lib.cases import ScenarioSelection
 from bench_lib.scenario import Scenario, ScenarioSpec
@@ -37,6 +38,8 @@ SCENARIOS: dict[str, Scenario] = _discover()
 def scenario_specs(
     selection: ScenarioSelection, devices: tuple[str, ...], dtypes: tuple[str, ...]
 ) -> list[ScenarioSpec]:
-    """Every variant of the selected scenarios, per size, device and dtype."""
-    return [spec for name in selection.scenarios for size in selection.sizes[name] for device in devices
-            for dtype in dtypes for spec in SCENARIOS[name].specs(size, device, dtype, selection)]
+    """Every variant of the selected scenarios, per size, device and dtype, and per compile mode
+    for a scenario that can run compiled."""
+    return [replace(spec, compile=mode) for name in selection.scenarios for size in selection.sizes[name]
+            for device in devices for dtype in dtypes for spec in SCENARIOS[name].specs(size, device, dtype, selection)
+            for mode in (selection.compiles if SCENARIOS[name].compiles else ("eager",))]

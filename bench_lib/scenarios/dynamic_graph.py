@@ -53,13 +53,21 @@ def build(spec: ScenarioSpec, seed: int, kit: Kit) -> Any:
 
     mode = kit.mode(spec.mode)
 
+    def blocks(model: nn.Module, x: torch.Tensor, depth: int) -> torch.Tensor:
+        for _ in range(depth):
+            x = model(x)
+        return x.mean()
+
+    def branch(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        return blocks(model, x, 1 if bool(x.mean() > 0) else 4)  # the data picks the path
+
+    if spec.compile != "eager":  # a static graph per depth; the data-dependent branch cannot be traced
+        blocks, branch = kit.compile(blocks, spec.compile), kit.compile(branch, spec.compile)
+    depth = variant_number(spec.variant)
+
     def forward(case: Any) -> None:
-        x = case.x
-        depth = variant_number(spec.variant) or (1 if bool(x.mean() > 0) else 4)  # the data picks the path
         with mode.context():
-            for _ in range(depth):
-                x = case.model(x)
-            case.loss = x.mean()
+            case.loss = blocks(case.model, case.x, depth) if depth else branch(case.model, case.x)
 
     def backward(case: Any) -> None:
         case.loss.backward()
@@ -102,6 +110,8 @@ def seconds_per_node(grad: Sequence[Any], plain: Sequence[Any], nodes: Sequence[
 
 
 def check(group: Group) -> Verdict:
+    if group.cases and ":" in str(group.cases[0]["extra_info"].get("workload", "")):
+        return _check_compiled(group)
     depths = {d: case for d in DEPTHS if (case := group.find(f"depth={d}", "grad", "forward")) is not None}
     if len(depths) < 3:
         return NOT_MEASURED, f"needs grad forward at three depths or more; measured {len(depths)}"
@@ -146,11 +156,38 @@ def check(group: Group) -> Verdict:
     return verdict(sentence, reasons)
 
 
+def _check_compiled(group: Group) -> Verdict:
+    """The static side: each new depth is a new graph (Dynamo specialises a Python int), and the
+    branch that reads the data cannot be traced, so it breaks the graph. From the first calls'
+    figures of the grad forward cases (compile_figures: graphs made, graph breaks)."""
+    depths = {d: case for d in DEPTHS if (case := group.find(f"depth={d}", "grad", "forward")) is not None}
+    if not depths:
+        return NOT_MEASURED, "needs compiled grad forward cases"
+    graphs = {d: int(case["extra_info"].get("recompiles") or 0) for d, case in depths.items()}
+    nodes = {figure(case, "graph_nodes") for case in depths.values()}
+    branches = [case for v in BRANCHES if (case := group.find(v, "grad", "forward")) is not None]
+    breaks = sum(int(case["extra_info"].get("graph_breaks") or 0) for case in branches)
+    branch_graphs = sum(int(case["extra_info"].get("recompiles") or 0) for case in branches)
+    low, high = (figure(depths[d], "saved_bytes") for d in (min(depths), max(depths)))
+    sentence = (f"compiled, the first call at each depth made {', '.join(f'{graphs[d]} at {d}' for d in depths)} "
+                f"graph(s), the autograd graph is {', '.join(map(str, sorted(nodes)))} nodes at every depth (one "
+                f"compiled node for the whole forward), and saved bytes go from {format_bytes(low)} to "
+                f"{format_bytes(high)}")
+    if branches:
+        sentence += f"; the data-dependent branch broke the graph {breaks} time(s) and made {branch_graphs} graph(s)"
+    reasons = [f"depth {d} reused a compiled graph" for d, count in graphs.items() if count < 1]
+    if branches and breaks < 1:
+        reasons.append("the data-dependent branch did not break the graph")
+    return verdict(sentence, reasons)
+
+
 SCENARIO = Scenario(
     name="dynamic_graph",
     order=10,
     claim=("The graph is built as the code runs and records only what ran: graph nodes and saved bytes grow "
-           "exactly linearly with the executed depth, and a data-dependent branch records only the path taken."),
+           "exactly linearly with the executed depth, and a data-dependent branch records only the path taken. "
+           "Under torch.compile (COMPILE=inductor) the graph is static: each new depth is a new compiled graph, "
+           "and the data-dependent branch breaks the graph."),
     workload="shared_block",
     variants=VARIANTS,
     reference="depth=1",
@@ -161,6 +198,7 @@ SCENARIO = Scenario(
     build=build,
     shape_like="mlp",
     memory_factor=40.0,
+    compiles=True,
     columns=(
         Column("graph nodes", "count", get("graph_nodes")),
         Column("saved for backward", "bytes", get("saved_bytes")),
