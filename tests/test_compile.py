@@ -113,3 +113,40 @@ def test_saved_bytes_claim_holds_or_not_and_the_figures_are_reported():
     faster = compiled.compile_claims(run(compiled_grad=5e-7))[2]
     assert faster.sentence.startswith("beyond noise at 2^10")
     assert compiled.compile_claims([b for b in run() if ":" not in b["extra_info"]["workload"]]) == []
+
+
+# --- the report's section, on a fixed run ------------------------------------------------------
+
+
+def test_the_report_shows_eager_against_compiled_from_a_run_file(tmp_path):
+    import copy
+    import json
+    from pathlib import Path
+
+    from bench_lib.report.build import analyse, write_report
+
+    doc = json.loads((Path(__file__).parent / "data" / "report_small.json").read_text())
+    twins = []
+    for bench in doc["benchmarks"]:
+        if bench["extra_info"]["workload"] == "mlp":
+            twin = copy.deepcopy(bench)
+            twin["name"] += "-inductor"
+            info = twin["extra_info"]
+            info.update(workload="mlp:inductor", compile="inductor", compile_seconds=1.5, recompiles=1,
+                        graph_breaks=0, peak_tensor_bytes=None, retained_tensor_bytes=None,
+                        saved_bytes=None if info["saved_bytes"] is None else info["saved_bytes"] // 2)
+            twins.append(twin)
+    doc["benchmarks"] += twins
+    path = tmp_path / "0001_run.json"
+    path.write_text(json.dumps(doc))
+    report = analyse([path])
+    [summary] = report.summaries
+    assert [c.verdict for c in summary.compile_claims][:1] == [HOLDS]
+    out = tmp_path / "reports" / "index.html"
+    write_report(report, out)
+    page = out.read_text()
+    section = page[page.index('<section id="compiled">'):]
+    section = section[:section.index("</section>")]
+    assert "mlp:inductor against mlp on cpu float32" in section and "<img " in section and "<table>" in section
+    assert "saved per input element, compiled against eager" in section
+    assert "**Eager against compiled** (torch.compile)" in (out.parent / "summary.md").read_text()
