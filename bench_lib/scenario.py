@@ -49,11 +49,6 @@ class ScenarioSpec(CaseSpec):
         # pytest-benchmark compares the members of a group: here, a scenario's variants.
         return f"scenario {self.scenario} {self.measured_workload} n={self.size} {self.device} {self.dtype}"
 
-    @property
-    def case(self) -> CaseSpec:
-        """The SPEC_KEYS part: what the variant runs, as a mode-matrix spec."""
-        return CaseSpec(self.workload, self.mode, self.pass_, self.size, self.device, self.dtype)
-
     def labels(self) -> dict[str, object]:
         return {"scenario": self.scenario, "variant": self.variant}
 
