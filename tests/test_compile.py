@@ -150,3 +150,26 @@ def test_the_report_shows_eager_against_compiled_from_a_run_file(tmp_path):
     assert "mlp:inductor against mlp on cpu float32" in section and "<img " in section and "<table>" in section
     assert "saved per input element, compiled against eager" in section
     assert "**Eager against compiled** (torch.compile)" in (out.parent / "summary.md").read_text()
+
+
+def test_a_compiled_scenario_case_without_a_tensor_peak_loads(tmp_path):
+    import copy
+    import json
+    from pathlib import Path
+
+    from bench_lib.report.load import load_runs
+
+    doc = json.loads((Path(__file__).parent / "data" / "report_scenarios.json").read_text())
+    case = copy.deepcopy(next(b for b in doc["benchmarks"] if b["extra_info"].get("scenario") == "freezing"))
+    case["name"] += "-inductor"
+    case["extra_info"].update(workload="deep_mlp:inductor", compile="inductor", peak_tensor_bytes=None,
+                              retained_tensor_bytes=None)
+    doc["benchmarks"].append(case)
+    path = tmp_path / "0001_run.json"
+    path.write_text(json.dumps(doc))
+    loaded = load_runs([path])
+    assert "deep_mlp:inductor" in set(loaded.scenarios["workload"])
+    case["extra_info"]["compile"] = "eager"  # an eager case must have its peak
+    path.write_text(json.dumps(doc))
+    with pytest.raises(Exception, match="peak_tensor_bytes must be an integer >= 0 in a scenario case"):
+        load_runs([path])
