@@ -29,6 +29,9 @@ LEFT, RIGHT, BOTTOM, TOP = 0.8, 0.2, 0.75, 0.6
 # linear axis from zero, which shows "half the memory" as half the height.
 LOG_ABOVE = 30.0
 REJECTED_COLOR = "#c62828"
+# A lines plot's legend fits the title's row up to this many entries; more go in rows of this many
+# under the panels, each row this many inches high.
+LEGEND_IN_TITLE_ROW, LEGEND_ROW = 3, 0.22
 # Above this many bars in a panel their value labels would collide; the table has the numbers.
 MAX_LABELLED_BARS = 9
 
@@ -182,9 +185,18 @@ def _lines(title: str, scenario: Scenario, records: Sequence[Record], groups: Se
         if handles:
             handles.append(Line2D([], [], color="#777777" if several else handles[0].get_color(), linestyle="--"))
             labels.append(ideal)
-    # In the title's row, off the data: the same colours in every panel.
-    fig.legend(handles, labels, loc="upper right", ncol=max(1, len(labels)), fontsize=8, frameon=False,
-               bbox_to_anchor=(0.995, 0.99), handlelength=2.0, columnspacing=1.2)
+    if len(labels) <= LEGEND_IN_TITLE_ROW:
+        # In the title's row, off the data: the same colours in every panel.
+        fig.legend(handles, labels, loc="upper right", ncol=max(1, len(labels)), fontsize=8, frameon=False,
+                   bbox_to_anchor=(0.995, 0.99), handlelength=2.0, columnspacing=1.2)
+    else:  # more lines (groups x modes and passes): rows of their own under the panels
+        rows = math.ceil(len(labels) / LEGEND_IN_TITLE_ROW)
+        width, height = fig.get_size_inches()
+        fig.set_size_inches(width, height + LEGEND_ROW * rows)
+        fig.subplots_adjust(bottom=(BOTTOM + LEGEND_ROW * rows) / (height + LEGEND_ROW * rows),
+                            top=1 - TOP / (height + LEGEND_ROW * rows))
+        fig.legend(handles, labels, loc="lower center", ncol=LEGEND_IN_TITLE_ROW, fontsize=8, frameon=False,
+                   bbox_to_anchor=(0.5, 0.005), handlelength=2.0, columnspacing=1.2)
     for ax in axes:
         if not xs:
             continue
