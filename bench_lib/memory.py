@@ -49,8 +49,9 @@ class CpuTensorTracker(TorchDispatchMode):
 
     method = "dispatch-tracker"
 
-    def __init__(self) -> None:
+    def __init__(self, device_type: str | None = None) -> None:
         super().__init__()
+        self._device_type = device_type  # count only storages on this kind of device (None: all)
         self.live_bytes = 0
         self.peak_bytes = 0
         self._finalizers: dict[int, weakref.finalize] = {}
@@ -59,6 +60,8 @@ class CpuTensorTracker(TorchDispatchMode):
         out = func(*args, **(kwargs or {}))
         inputs = {t.untyped_storage().data_ptr() for t in _tensors((args, kwargs))}
         for tensor in _tensors(out):
+            if self._device_type is not None and tensor.device.type != self._device_type:
+                continue
             storage = tensor.untyped_storage()
             key = storage.data_ptr()
             if key in inputs or key in self._finalizers or storage.nbytes() == 0:
@@ -97,13 +100,15 @@ class TensorLedger(CpuTensorTracker):
     * ``peak_new_bytes`` (gross): the most bytes of storages made during the pass alive at once;
     * ``peak_growth_bytes`` (net): the most tensor bytes alive above the pass's start, frees of
       setup's tensors counted (0 when the pass never rises above its start).
-    Tensors made before the ledger (parameters, input, gradients of earlier rounds) are never seen.
+    Tensors made before the ledger (parameters, input, gradients of earlier rounds) are never seen,
+    nor those on another kind of device than ``device_type`` (save_on_cpu's host copies of a CUDA
+    case's saved tensors).
     """
 
     method = "dispatch-ledger"
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, device_type: str | None = None) -> None:
+        super().__init__(device_type)
         self._baseline = 0
         self._born_since_mark: set[int] = set()
         self.new_live_bytes = 0

@@ -329,7 +329,7 @@ def measure_memory(
     case: PassCase,
     tensor_probe: Callable[[], PassProbe],
     rss_probe: Callable[[], PassProbe] = RssProbe,
-    ledger: Callable[[], TensorLedger] | None = TensorLedger,
+    ledger: Callable[[str], TensorLedger] | None = TensorLedger,
 ) -> dict[str, object]:
     """Memory metrics of one pass, from untimed executions: one hooked (saved tensors, the
     device's tensor probe, graph nodes), one plain (RSS), and one under the TensorLedger (the peak
@@ -364,7 +364,7 @@ def measure_memory(
 
     gross = growth = None
     if ledger is not None and not case.compiled:
-        with ledger() as book:
+        with ledger(case.device.type) as book:
             case.setup()
             book.mark()
             case.target()

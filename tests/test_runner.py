@@ -247,3 +247,14 @@ def test_every_preset_keeps_round_bounds_sane():
     for preset in PRESETS.values():
         assert 1 <= preset.min_rounds <= preset.max_rounds and preset.seconds_per_case > 0
     assert runner.FIT_FRACTION < 1
+
+
+def test_the_ledger_counts_only_its_device():
+    from bench_lib.memory import TensorLedger
+
+    for device_type, counted in (("cuda", 0), ("cpu", 4096)):
+        with TensorLedger(device_type) as book:  # say, save_on_cpu's host copies of a CUDA case's tensors
+            book.mark()
+            kept = torch.ones(1024)
+        assert book.peak_new_bytes == counted
+        del kept
