@@ -40,7 +40,7 @@ def compiler_missing_reason(device: str) -> str | None:
     compiles C++, with the compiler that $CXX names or a usual one on PATH."""
     if device != "cpu":
         return None
-    names = [shlex.split(os.environ["CXX"])[-1]] if os.environ.get("CXX", "").strip() else ["g++", "c++", "clang++"]
+    names = [shlex.split(os.environ["CXX"])[0]] if os.environ.get("CXX", "").strip() else ["g++", "c++", "clang++"]
     if any(shutil.which(name) for name in names):
         return None
     return f"torch.compile's inductor needs a C++ compiler on cpu; none found ({', '.join(names)})"

@@ -55,10 +55,10 @@ AUTOGRAD_REJECTIONS = (
 
 def static_skip_reason(spec: Spec) -> str | None:
     """Why the case cannot exist on any machine (a pass the mode does not have), or None."""
-    if isinstance(spec, ScenarioSpec):
-        return SCENARIOS[spec.scenario].static_skip_reason(spec, scenario_input_shape(spec))
     if spec.compile == "reduce-overhead" and spec.device != "cuda":
         return f"reduce-overhead replays CUDA graphs; on {spec.device} there are none"
+    if isinstance(spec, ScenarioSpec):
+        return SCENARIOS[spec.scenario].static_skip_reason(spec, scenario_input_shape(spec))
     if spec.pass_ == "forward":
         return None
     workload = WORKLOADS[spec.workload]

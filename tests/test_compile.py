@@ -26,9 +26,18 @@ def test_compile_selection_and_names():
 
 
 def test_reduce_overhead_needs_cuda_and_inductor_a_compiler(monkeypatch):
+    from dataclasses import replace
+
+    from bench_lib.cases import ScenarioSelection
+    from bench_lib.scenarios import scenario_specs
+
     spec = CaseSpec("mlp", "grad", "forward", 1024, "cpu", "float32", "reduce-overhead")
     assert runner.static_skip_reason(spec) == "reduce-overhead replays CUDA graphs; on cpu there are none"
-    monkeypatch.setenv("CXX", "no-such-compiler")
+    selection = ScenarioSelection(("dynamic_graph",), (1,), {"dynamic_graph": (1024,)}, ("eager", "reduce-overhead"))
+    scenario = [s for s in scenario_specs(selection, ("cpu",), ("float32",)) if s.compile == "reduce-overhead"]
+    assert scenario and all(runner.static_skip_reason(s) == runner.static_skip_reason(spec) for s in scenario)
+    assert runner.static_skip_reason(replace(scenario[0], compile="eager")) is None
+    monkeypatch.setenv("CXX", "no-such-compiler -O2")
     assert runner.machine_skip_reason(CaseSpec("mlp", "grad", "forward", 1024, "cpu", "float32", "inductor")) == (
         "torch.compile's inductor needs a C++ compiler on cpu; none found (no-such-compiler)")
     assert runner.machine_skip_reason(CaseSpec("mlp", "grad", "forward", 1024, "cpu", "float32")) is None
@@ -163,13 +172,13 @@ def test_a_compiled_scenario_case_without_a_tensor_peak_loads(tmp_path):
     case = copy.deepcopy(next(b for b in doc["benchmarks"] if b["extra_info"].get("scenario") == "freezing"))
     case["name"] += "-inductor"
     case["extra_info"].update(workload="deep_mlp:inductor", compile="inductor", peak_tensor_bytes=None,
-                              retained_tensor_bytes=None)
+                              retained_tensor_bytes=None, tensor_memory_method="none-under-compile")
     doc["benchmarks"].append(case)
     path = tmp_path / "0001_run.json"
     path.write_text(json.dumps(doc))
     loaded = load_runs([path])
     assert "deep_mlp:inductor" in set(loaded.scenarios["workload"])
-    case["extra_info"]["compile"] = "eager"  # an eager case must have its peak
+    case["extra_info"]["tensor_memory_method"] = "cuda-allocator"  # a probe ran: it must have a figure
     path.write_text(json.dumps(doc))
     with pytest.raises(Exception, match="peak_tensor_bytes must be an integer >= 0 in a scenario case"):
         load_runs([path])

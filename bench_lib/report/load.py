@@ -357,7 +357,8 @@ def _check_scenario_case(source: str, bench: Mapping[str, Any]) -> None:
             raise InputError(source, f"{where}: {key} must be an integer >= 0 or null, got {info[key]!r}")
     for key in CLAIM_METRICS:
         # A compiled case on CPU has no tensor probe (a dispatch mode would turn compilation off).
-        unprobed = key == "peak_tensor_bytes" and info[key] is None and info.get("compile") not in (None, "eager")
+        unprobed = (key == "peak_tensor_bytes" and info[key] is None and info.get("compile") not in (None, "eager")
+                    and info.get("tensor_memory_method") == "none-under-compile")
         if not _is_count(info[key]) and not unprobed:
             raise InputError(source, f"{where}: {key} must be an integer >= 0 in a scenario case "
                                      f"(its claim is checked from it), got {info[key]!r}")

@@ -5,7 +5,8 @@ is applied d times by a Python loop: variants "depth=1" to "depth=16". In "branc
 "branch=expensive" the data decides: ``1 block if x.mean() > 0 else 4`` (one host read per pass),
 with the input shifted by +1 or -1 so that each variant takes its path. Each variant runs three
 cases: grad forward, grad backward (its forward untimed in setup) and no_grad forward, all in one
-interleaved window, so that round i of every case shares a stretch of the machine's speed.
+interleaved window (eager; compiled cases run in their own rounds), so that round i of every case
+shares a stretch of the machine's speed.
 
 Per block, grad records Addmm, T (the weight's transpose, made anew each time) and Relu: graph
 nodes = 3d + 3 (Mean and the two shared AccumulateGrad), and saves the block's ReLU output (the
@@ -159,7 +160,10 @@ def check(group: Group) -> Verdict:
 def _check_compiled(group: Group) -> Verdict:
     """The static side: each new depth is a new graph (Dynamo specialises a Python int), and the
     branch that reads the data cannot be traced, so it breaks the graph. From the first calls'
-    figures of the grad forward cases (compile_figures: graphs made, graph breaks)."""
+    figures of the grad forward cases (compile_figures: graphs made, graph breaks). It relies on
+    each depth's grad forward being its first case (CASES' order): later cases of that depth find
+    the graph cached. The branches' breaks are summed: the second branch finds the part before the
+    break cached, and breaks no more."""
     depths = {d: case for d in DEPTHS if (case := group.find(f"depth={d}", "grad", "forward")) is not None}
     if not depths:
         return NOT_MEASURED, "needs compiled grad forward cases"
