@@ -20,6 +20,10 @@ Record = Mapping[str, Any]
 Shape = tuple[int, ...]
 Verdict = tuple[str, str]  # (one of claims.VERDICTS, the figures in one sentence)
 
+# Rough peak bytes of a deep_mlp step as a multiple of its input's (Scenario.memory_factor): two per
+# layer of its 16 (bench_lib.workloads.DEEP_MLP_LAYERS), plus 8.
+DEEP_MLP_MEMORY_FACTOR = 40.0
+
 _NUMBERED = re.compile(r"^[a-z_]+=(\d+)$")
 
 

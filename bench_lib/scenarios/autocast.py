@@ -15,7 +15,20 @@ from typing import Any
 
 from bench_lib.claims import NOT_MEASURED, figure, peak, time_text, verdict
 from bench_lib.physics import compared_median
-from bench_lib.scenario import Column, Group, Kit, Panel, Plot, Scenario, ScenarioSpec, Shape, Verdict, get, ratio
+from bench_lib.scenario import (
+    DEEP_MLP_MEMORY_FACTOR,
+    Column,
+    Group,
+    Kit,
+    Panel,
+    Plot,
+    Scenario,
+    ScenarioSpec,
+    Shape,
+    Verdict,
+    get,
+    ratio,
+)
 from bench_lib.units import format_bytes
 
 VARIANTS = ("float32", "bfloat16")
@@ -71,7 +84,7 @@ SCENARIO = Scenario(
     check=check,
     build=build,
     shape_like="mlp",
-    memory_factor=40.0,
+    memory_factor=DEEP_MLP_MEMORY_FACTOR,
     static_skip_reason=static_skip_reason,
     columns=(
         Column("saved for backward", "bytes", get("saved_bytes")),

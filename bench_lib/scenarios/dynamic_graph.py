@@ -21,7 +21,7 @@ from typing import Any
 
 from bench_lib.claims import NOT_MEASURED, figure, time_text, verdict
 from bench_lib.physics import compared_median
-from bench_lib.report.stats import mean_ci
+from bench_lib.report.stats import fit_linear, mean_ci
 from bench_lib.scenario import (
     Column,
     Group,
@@ -98,13 +98,8 @@ def seconds_per_node(grad: Sequence[Any], plain: Sequence[Any], nodes: Sequence[
     if any(not s for s in samples) or len({len(s) for s in samples}) != 1:
         return None
     count = len(nodes)
-    mean_nodes = sum(nodes) / count
-    spread = sum((n - mean_nodes) ** 2 for n in nodes)
-    slopes = []
-    for index in range(len(samples[0])):
-        extra = [samples[i][index] - samples[count + i][index] for i in range(count)]
-        mean_extra = sum(extra) / count
-        slopes.append(sum((n - mean_nodes) * (e - mean_extra) for n, e in zip(nodes, extra)) / spread)
+    slopes = [fit_linear(nodes, [samples[i][index] - samples[count + i][index] for i in range(count)]).b
+              for index in range(len(samples[0]))]
     if len(slopes) < 2:
         return None
     return sum(slopes) / len(slopes), mean_ci(slopes)

@@ -11,7 +11,19 @@ from typing import Any
 
 from bench_lib.claims import NOT_MEASURED, decreasing, faster_beyond_noise, figure, peak_new, time_text, verdict
 from bench_lib.physics import compared_median
-from bench_lib.scenario import Column, Group, Kit, Panel, Plot, Scenario, ScenarioSpec, Verdict, get, ratio
+from bench_lib.scenario import (
+    DEEP_MLP_MEMORY_FACTOR,
+    Column,
+    Group,
+    Kit,
+    Panel,
+    Plot,
+    Scenario,
+    ScenarioSpec,
+    Verdict,
+    get,
+    ratio,
+)
 from bench_lib.units import format_bytes
 
 VARIANTS = ("all_trainable", "first_half_frozen", "last_layer_only")
@@ -92,7 +104,7 @@ SCENARIO = Scenario(
     check=check,
     build=build,
     shape_like="mlp",
-    memory_factor=40.0,
+    memory_factor=DEEP_MLP_MEMORY_FACTOR,
     columns=(
         Column("trainable tensors", "text", _trainable),
         Column("gradients", "bytes", get("trainable_parameter_bytes")),

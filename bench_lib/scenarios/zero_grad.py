@@ -14,7 +14,19 @@ from typing import Any
 
 from bench_lib.claims import NOT_MEASURED, peak, slower_beyond_noise, time_text, verdict
 from bench_lib.physics import compared_median
-from bench_lib.scenario import Column, Group, Kit, Panel, Plot, Scenario, ScenarioSpec, Verdict, get, ratio
+from bench_lib.scenario import (
+    DEEP_MLP_MEMORY_FACTOR,
+    Column,
+    Group,
+    Kit,
+    Panel,
+    Plot,
+    Scenario,
+    ScenarioSpec,
+    Verdict,
+    get,
+    ratio,
+)
 from bench_lib.units import format_bytes
 
 VARIANTS = ("zero_", "set_to_none", "accumulate")
@@ -91,7 +103,7 @@ SCENARIO = Scenario(
     check=check,
     build=build,
     shape_like="mlp",
-    memory_factor=40.0,
+    memory_factor=DEEP_MLP_MEMORY_FACTOR,
     columns=(
         Column("training step [IQR]", "time", get("cmp_median")),
         Column("time ÷ zero_", "ratio", ratio("cmp_median")),
