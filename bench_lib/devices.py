@@ -25,6 +25,50 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+class CudaTimer:
+    """bench_lib.pipeline.DeviceTimer on a CUDA device: its stream's events, a sleep kernel to hold
+    it back, and an L2 flush. A context manager: the flush buffer lives only inside it."""
+
+    # What triton's do_bench writes to flush the L2 cache: several times any GPU's L2 (50 MiB on an H100).
+    L2_FLUSH_BYTES = 256 * 2**20
+    # torch.cuda._sleep spins for a number of cycles; at this clock or a slower one it holds at
+    # least as long as asked (the H100 and H200 boost to 1.98 GHz).
+    CLOCK_HZ = 2.0e9
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self._flush: torch.Tensor | None = None
+
+    def __enter__(self) -> CudaTimer:
+        self._flush = torch.empty(self.L2_FLUSH_BYTES // 4, dtype=torch.int32, device=self.device)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._flush = None
+        torch.cuda.synchronize(self.device)
+
+    def synchronize(self) -> None:
+        torch.cuda.synchronize(self.device)
+
+    def flush_l2(self) -> None:
+        assert self._flush is not None, "CudaTimer is used inside a with block"
+        self._flush.zero_()
+
+    def hold(self, seconds: float) -> None:
+        torch.cuda._sleep(max(1, int(seconds * self.CLOCK_HZ)))
+
+    def event(self) -> torch.cuda.Event:
+        event = torch.cuda.Event(enable_timing=True)
+        event.record()
+        return event
+
+    def reached(self, event: torch.cuda.Event) -> bool:
+        return bool(event.query())
+
+    def seconds(self, start: torch.cuda.Event, end: torch.cuda.Event) -> float:
+        return float(start.elapsed_time(end)) / 1e3  # elapsed_time is in milliseconds
+
+
 def tensor_probe(
     device: torch.device, compiled: bool = False
 ) -> CpuTensorTracker | CudaAllocatorProbe | NoTensorProbe:

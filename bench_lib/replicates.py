@@ -19,7 +19,9 @@ from typing import Any
 from bench_lib.schema import REPLICATE_KEYS, SCHEMA_VERSION, SPEC_KEYS
 
 # The deterministic metrics: every replicate of a case must agree on them.
-COUNT_KEYS = ("saved_bytes", "saved_tensor_count", "graph_nodes")
+COUNT_KEYS = ("saved_bytes", "saved_tensor_count", "graph_nodes", "pipelined_batch")
+# Extra figures kept as raw samples (``<prefix>_data``) beside their median and quartiles.
+SAMPLED = ("interleaved", "pipelined", "gpu")
 
 
 def pooled_stats(samples: Sequence[float], iterations: int = 1) -> dict[str, Any]:
@@ -82,17 +84,21 @@ def _merge_case(benches: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     background = [bench["extra_info"].get("background_cpu") for bench in benches]
     known = [value for value in background if value is not None]
     info["background_cpu"] = max(known) if known else None
-    interleaved = [bench["extra_info"].get("interleaved_data") for bench in benches]
-    if all(interleaved):
-        pooled = [sample for samples in interleaved for sample in samples]
-        stats = pooled_stats(pooled)
-        info.update(interleaved_median=stats["median"], interleaved_q1=stats["q1"], interleaved_q3=stats["q3"],
-                    interleaved_rounds=len(pooled), interleaved_data=pooled)
-    else:
-        info.update(dict.fromkeys(("interleaved_median", "interleaved_q1", "interleaved_q3",
-                                   "interleaved_rounds", "interleaved_data")))
+    for prefix in SAMPLED:
+        info.update(sampled(prefix, [bench["extra_info"].get(f"{prefix}_data") for bench in benches]))
     info["schema_version"] = SCHEMA_VERSION
     return merged
+
+
+def sampled(prefix: str, samples: Sequence[Sequence[float] | None]) -> dict[str, Any]:
+    """``<prefix>_median, _q1, _q3, _rounds, _data`` over every replicate's samples, each
+    replicate's in turn; all null unless every replicate has samples."""
+    if not all(samples):
+        return dict.fromkeys(f"{prefix}_{name}" for name in ("median", "q1", "q3", "rounds", "data"))
+    pooled = [sample for own in samples for sample in own]  # type: ignore[union-attr]
+    stats = pooled_stats(pooled)
+    return {f"{prefix}_median": stats["median"], f"{prefix}_q1": stats["q1"], f"{prefix}_q3": stats["q3"],
+            f"{prefix}_rounds": len(pooled), f"{prefix}_data": pooled}
 
 
 def _spec_key(entry: Mapping[str, Any]) -> tuple[Any, ...]:

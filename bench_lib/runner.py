@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import torch
 
-from bench_lib import cases, devices
+from bench_lib import cases, devices, pipeline
 from bench_lib.cases import CaseSpec, Preset
 from bench_lib.contention import BackgroundLoad
 from bench_lib.memory import (
@@ -164,7 +164,18 @@ class PassCase:
         self.teardown()
         devices.synchronize(self.device)
 
+    @property
+    def pipelinable(self) -> bool:
+        """Whether passes can be queued back to back (launch, teardown, launch, ...): false where
+        each pass needs an untimed preparation (a backward's fresh graph, a scenario's ``before``)."""
+        return False
+
     def target(self) -> None:
+        self.launch()
+        devices.synchronize(self.device)
+
+    def launch(self) -> None:
+        """The pass, queued: on CUDA it returns before the device has run it."""
         raise NotImplementedError
 
     def teardown(self) -> None:
@@ -196,7 +207,11 @@ class PreparedCase(PassCase):
             self.loss = self._forward()  # backward needs a fresh graph every round; building it is not timed
         devices.synchronize(self.device)
 
-    def target(self) -> None:
+    @property
+    def pipelinable(self) -> bool:
+        return self.spec.pass_ != "backward"
+
+    def launch(self) -> None:
         if self.spec.pass_ == "forward":
             self.loss = self._forward()
         elif self.spec.pass_ == "backward":
@@ -205,7 +220,6 @@ class PreparedCase(PassCase):
         else:
             self.loss = self._forward()
             self.loss.backward()
-        devices.synchronize(self.device)
 
 
 def prepare(spec: CaseSpec, seed: int) -> PreparedCase:
@@ -274,9 +288,8 @@ class ScenarioCase(PassCase):
             self.before(self)
         devices.synchronize(self.device)
 
-    def target(self) -> None:
+    def launch(self) -> None:
         self.step(self)
-        devices.synchronize(self.device)
 
 
 def scenario_case(
@@ -439,6 +452,7 @@ def _case_keys(case: PassCase, memory: dict[str, object], rounds: int,
         **memory,
         "rounds_planned": rounds,
         **compiling,
+        **pipeline.NULL_FIGURES,  # benchmark_case fills them in for a pipelinable CUDA case
     }
 
 
@@ -450,11 +464,15 @@ def benchmark_case(benchmark: Any, case: PassCase, preset: Preset) -> None:  # b
         case.run_once()
         case.run_once()
     memory = measure_memory(case, lambda: devices.tensor_probe(case.device, compiled=case.compiled))
-    rounds = plan_rounds(warm_up(case, seconds=preset.seconds_per_case / 4), preset)
+    round_seconds = warm_up(case, seconds=preset.seconds_per_case / 4)
+    rounds = plan_rounds(round_seconds, preset)
     benchmark.extra_info.update(case_info(case, memory, rounds, compiling))
     with BackgroundLoad() as load:
         benchmark.pedantic(case.target, setup=case.setup, teardown=case.teardown, rounds=rounds)
     benchmark.extra_info["background_cpu"] = round(load.fraction, 3)
+    if case.device.type == "cuda" and case.pipelinable:
+        with devices.CudaTimer(case.device) as timer:
+            benchmark.extra_info.update(pipeline.figures(case, round_seconds, preset.seconds_per_case / 2, timer))
 
 
 def interleaved_times(

@@ -37,13 +37,16 @@ Schema history:
      ``compile_seconds``, ``recompiles`` and ``graph_breaks``. The selection gains "compiles".
      Every case gains ``peak_new_tensor_bytes`` and ``peak_growth_tensor_bytes`` (one meaning of
      peak tensor memory on CPU and CUDA). Readers take older runs as eager, with these null.
+  6: latency and throughput. Every case holds ``pipelined_batch`` and the ``pipelined_*`` and
+     ``gpu_*`` figures (bench_lib.pipeline), measured for CUDA forward and step passes, null
+     elsewhere. Readers take older runs with these null.
 """
 
 from __future__ import annotations
 
 import re
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 # What identifies a case; together they are unique within a run.
 SPEC_KEYS = ("workload", "mode", "pass", "size", "device", "dtype")
@@ -79,6 +82,22 @@ CASE_KEYS = SPEC_KEYS + (
     "recompiles",             # compiled: graphs torch.compile made at that first call (0: a cached
                               # graph served it); eager: null
     "graph_breaks",           # compiled: graph breaks torch._dynamo counted at that call; eager: null
+    # CUDA forward and step passes (null elsewhere; bench_lib.pipeline): pytest-benchmark's rounds
+    # are latency (one pass, a synchronize at each end). Pipelined: pipelined_batch passes queued
+    # back to back and one synchronize, per pass, a sample per block. GPU: the device's own time
+    # for one pass between CUDA events, L2 flushed before it, the host queued ahead (null where
+    # it could not get ahead). The *_data are the raw seconds per pass.
+    "pipelined_batch",
+    "pipelined_median",
+    "pipelined_q1",
+    "pipelined_q3",
+    "pipelined_rounds",       # blocks
+    "pipelined_data",
+    "gpu_median",
+    "gpu_q1",
+    "gpu_q3",
+    "gpu_rounds",             # passes timed
+    "gpu_data",
     "background_cpu",         # share (0-1) of all CPUs that other processes (and hypervisor steal)
                               # used during the timed rounds; above 0.1 the times are suspect
     # Forward passes and scenario cases (null elsewhere): the members of a group (its modes, or a

@@ -20,7 +20,7 @@ LAYERS = {
     "contract": {"schema", "units", "cases", "scenario", "report.errors", "replicates"},
     "analysis": {"physics", "claims", "compiled", "summary", "terminal", "report.stats"},
     "scenarios": {"scenarios", *SCENARIO_MODULES},
-    "measure": {"runner", "memory", "devices", "contention", "environment", "modes", "workloads", "launch"},
+    "measure": {"runner", "pipeline", "memory", "devices", "contention", "environment", "modes", "workloads", "launch"},
     # compare reads load's tables (pandas).
     "report": {"report.compare", "report.load", "report.runs", "report.derive", "report.findings", "report.model",
                "report.build", "report.output", "report.page", "report.markdown", "report.tidy", "report.tables",

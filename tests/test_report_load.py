@@ -116,6 +116,10 @@ def _first_info(doc: dict[str, Any]) -> dict[str, Any]:
     (lambda d: d["benchmarks"][0]["stats"].update(median="fast"), "stats median must be a number"),
     (lambda d: d["benchmarks"][0]["stats"].update(data=[1e-5, "x"]), "stats data must be a list of numbers"),
     (lambda d: d["gradbench"].update(skipped=[{"workload": "w"}]), "skipped entry"),
+    (lambda d: _first_info(d).update(pipelined_median=0), "pipelined_median must be above 0"),
+    (lambda d: _first_info(d).update(gpu_q1=-1e-6), "gpu_q1 must be a number of seconds"),
+    (lambda d: _first_info(d).update(pipelined_data=[1e-5, "x"]), "pipelined_data must be a list of seconds"),
+    (lambda d: _first_info(d).update(pipelined_batch=2.5), "pipelined_batch must be an integer"),
     (lambda d: d.update(benchmarks={}), "not a pytest-benchmark run file"),
 ])
 def test_validation_names_the_rule(tmp_path: Path, change: Any, problem: str) -> None:

@@ -45,10 +45,14 @@ LATE_KEYS = (
     "interleaved_median", "interleaved_q1", "interleaved_q3", "interleaved_rounds", "interleaved_data",
     "compile", "compile_seconds", "recompiles", "graph_breaks",  # version 5
     "peak_new_tensor_bytes", "peak_growth_tensor_bytes",
+    "pipelined_batch", *(f"{prefix}_{name}" for prefix in ("pipelined", "gpu")  # version 6
+                         for name in ("median", "q1", "q3", "rounds", "data")),
 )
 # pytest-benchmark's per-case statistics the report uses (seconds, except rounds/iterations).
 STAT_KEYS = ("median", "q1", "q3", "iqr", "min", "max", "mean", "stddev", "rounds", "iterations")
-METRIC_KEYS = tuple(k for k in CASE_KEYS if k not in SPEC_KEYS and k not in ("schema_version", "interleaved_data"))
+# Raw samples stay out of the tables: the report reads their medians and quartiles.
+SAMPLE_KEYS = ("interleaved_data", "pipelined_data", "gpu_data")
+METRIC_KEYS = tuple(k for k in CASE_KEYS if k not in SPEC_KEYS and k != "schema_version" and k not in SAMPLE_KEYS)
 # Where modes are compared (ratios, their CIs): the interleaved rounds when a case has them, since
 # they share one time window with the other modes' rounds; otherwise the case's own rounds.
 COMPARISON_COLUMNS = ("cmp_median", "cmp_samples", "cmp_interleaved")
@@ -299,11 +303,15 @@ def _check_case(source: str, bench: Mapping[str, Any]) -> None:
 # extra_info metrics by kind: an integer >= 0, a number >= 0, a name; each may be null.
 COUNT_METRICS = ("elements", "input_bytes", "peak_tensor_bytes", "cuda_peak_reserved_bytes", "peak_rss_bytes",
                  "saved_bytes", "saved_tensor_count", "graph_nodes", "rounds_planned", "interleaved_rounds",
-                 "recompiles", "graph_breaks", "peak_new_tensor_bytes", "peak_growth_tensor_bytes")
+                 "recompiles", "graph_breaks", "peak_new_tensor_bytes", "peak_growth_tensor_bytes",
+                 "pipelined_batch", "pipelined_rounds", "gpu_rounds")
 # Net changes, which can be negative: on CUDA a backward frees the saved tensors it consumed.
 SIGNED_METRICS = ("retained_tensor_bytes",)
 REQUIRED_COUNTS = ("elements", "input_bytes")  # known for every case on every device
-NUMBER_METRICS = ("interleaved_median", "interleaved_q1", "interleaved_q3", "compile_seconds")
+NUMBER_METRICS = ("interleaved_median", "interleaved_q1", "interleaved_q3", "compile_seconds",
+                  "pipelined_median", "pipelined_q1", "pipelined_q3", "gpu_median", "gpu_q1", "gpu_q3")
+# Medians of a pass's time, which cannot be 0.
+PASS_MEDIANS = ("interleaved_median", "pipelined_median", "gpu_median")
 NAME_METRICS = ("tensor_memory_method", "rss_method", "compile")
 
 
@@ -324,8 +332,15 @@ def _check_metrics(source: str, where: str, info: Mapping[str, Any]) -> None:
         if value is not None and not (_is_finite_number(value) and 0 <= value <= MAX_SECONDS):
             raise InputError(source, f"{where}: {key} must be a number of seconds from 0 to 86400 or null, "
                                      f"got {_short(value)}")
-    if info.get("interleaved_median") == 0:
-        raise InputError(source, f"{where}: interleaved_median must be above 0 (a pass takes time), got 0")
+    for key in PASS_MEDIANS:
+        if info.get(key) == 0:
+            raise InputError(source, f"{where}: {key} must be above 0 (a pass takes time), got 0")
+    for key in ("pipelined_data", "gpu_data"):
+        samples = info.get(key)
+        if samples is not None and not (isinstance(samples, list) and all(
+                _is_finite_number(v) and 0 <= v <= MAX_SECONDS for v in samples)):
+            raise InputError(source, f"{where}: {key} must be a list of seconds from 0 to 86400 or null, "
+                                     f"got {_short(samples)}")
     background = info.get("background_cpu")
     if background is not None and not (_is_finite_number(background) and 0 <= background <= 1):
         raise InputError(source, f"{where}: background_cpu must be a share from 0 to 1 or null, "

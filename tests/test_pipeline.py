@@ -1,0 +1,169 @@
+"""Pipelined throughput and GPU time (bench_lib.pipeline) with a fake device, and their
+bookkeeping on real passes; the real CUDA timer where a GPU is present."""
+
+import pytest
+import torch
+
+from bench_lib import pipeline, replicates
+from bench_lib.cases import CaseSpec
+from bench_lib.runner import prepare
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class FakeCase:
+    """A pass of ``cost`` host seconds; logs launches and teardowns."""
+
+    def __init__(self, clock: FakeClock, cost: float, log: list) -> None:
+        self.clock, self.cost, self.log = clock, cost, log
+
+    def launch(self) -> None:
+        self.clock.now += self.cost
+        self.log.append("launch")
+
+    def teardown(self) -> None:
+        self.log.append("teardown")
+
+
+class FakeTimer:
+    """A device whose events read the fake clock; ``ahead`` answers, in turn, whether the host got
+    its batch queued while the device was still held (the last answer repeats)."""
+
+    def __init__(self, clock: FakeClock, log: list, ahead: list[bool] | None = None) -> None:
+        self.clock, self.log, self.ahead, self.holds = clock, log, list(ahead or [True]), []
+
+    def synchronize(self) -> None:
+        self.log.append("sync")
+
+    def flush_l2(self) -> None:
+        self.log.append("flush")
+
+    def hold(self, seconds: float) -> None:
+        self.holds.append(seconds)
+
+    def event(self) -> float:
+        self.log.append("event")
+        return self.clock.now
+
+    def reached(self, event: float) -> bool:
+        answer = self.ahead[0] if len(self.ahead) == 1 else self.ahead.pop(0)
+        return not answer
+
+    def seconds(self, start: float, end: float) -> float:
+        return end - start
+
+
+def test_pipelined_blocks_queue_a_batch_and_synchronize_once_per_block():
+    clock, log = FakeClock(), []
+    times = pipeline.pipelined_times(FakeCase(clock, 2e-6, log), blocks=3, timer=FakeTimer(clock, log), clock=clock)
+    assert times == pytest.approx([2e-6] * 3)
+    assert log.count("launch") == 3 * pipeline.PIPELINE_BATCH
+    assert log.count("sync") == 2 * 3  # one before each block (untimed), one ending it
+    # Every launch follows a teardown: each pass frees the previous pass's graph, as a loop does.
+    assert all(log[i - 1] == "teardown" for i, entry in enumerate(log) if entry == "launch")
+    assert log[-1] == "teardown"
+
+
+def test_gpu_time_flushes_l2_before_each_pass_and_times_it_between_events():
+    clock, log = FakeClock(), []
+    timer = FakeTimer(clock, log)
+    times = pipeline.gpu_times(FakeCase(clock, 3e-6, log), passes=25, latency=1e-4, timer=timer)
+    assert times == pytest.approx([3e-6] * 25)
+    assert log.count("flush") == 25
+    # Batches of GPU_BATCH passes, each held back for 1.5 latencies per pass it queues.
+    assert timer.holds == pytest.approx([1.5e-4 * 10, 1.5e-4 * 10, 1.5e-4 * 5])
+    starts = [i for i, entry in enumerate(log) if entry == "launch"]
+    assert all(log[i - 2:i] == ["flush", "event"] and log[i + 1] == "event" for i in starts)
+
+
+def test_a_batch_the_device_caught_up_with_is_timed_again_with_a_longer_hold():
+    clock, log = FakeClock(), []
+    timer = FakeTimer(clock, log, ahead=[False, True])
+    times = pipeline.gpu_times(FakeCase(clock, 1e-6, log), passes=10, latency=1e-4, timer=timer)
+    assert times is not None and len(times) == 10  # the first attempt's times were dropped
+    assert timer.holds == pytest.approx([1.5e-3, 3e-3])
+
+
+def test_gpu_time_is_null_when_the_host_never_gets_ahead():
+    clock, log = FakeClock(), []
+    timer = FakeTimer(clock, log, ahead=[False])
+    assert pipeline.gpu_times(FakeCase(clock, 1e-6, log), passes=10, latency=1e-4, timer=timer) is None
+    assert len(timer.holds) == pipeline.HOLD_ATTEMPTS
+    assert log[-1] == "teardown"
+
+
+def test_figures_hold_every_key_and_fit_the_budget_within_bounds():
+    clock, log = FakeClock(), []
+    fast = pipeline.figures(FakeCase(clock, 1e-6, log), latency=1e-6, budget_seconds=1.0, timer=FakeTimer(clock, log),
+                            clock=clock)
+    assert set(fast) == set(pipeline.NULL_FIGURES)
+    assert fast["pipelined_batch"] == pipeline.PIPELINE_BATCH
+    assert fast["pipelined_rounds"] == pipeline.PIPELINE_BLOCKS[1] and fast["gpu_rounds"] == pipeline.GPU_PASSES[1]
+    assert fast["pipelined_median"] == pytest.approx(1e-6) and fast["gpu_median"] == pytest.approx(1e-6)
+    assert len(fast["pipelined_data"]) == fast["pipelined_rounds"]
+    slow = pipeline.figures(FakeCase(clock, 1e-2, log), latency=1e-2, budget_seconds=0.05, timer=FakeTimer(clock, log))
+    assert slow["pipelined_rounds"] == pipeline.PIPELINE_BLOCKS[0] and slow["gpu_rounds"] == pipeline.GPU_PASSES[0]
+    never = pipeline.figures(FakeCase(clock, 1e-6, log), 1e-6, 0.01, FakeTimer(clock, log, ahead=[False]))
+    assert never["gpu_median"] is None and never["gpu_data"] is None and never["pipelined_median"] is not None
+
+
+class HostTimer:
+    """A CPU stand-in for the device: the queue is the host itself, so nothing is ever ahead of it
+    except what the test says."""
+
+    def synchronize(self) -> None: ...
+    def flush_l2(self) -> None: ...
+    def hold(self, seconds: float) -> None: ...
+    def event(self) -> int:
+        return 0
+    def reached(self, event: int) -> bool:
+        return False
+    def seconds(self, start: int, end: int) -> float:
+        return 1e-6
+
+
+@pytest.mark.parametrize("pass_,pipelinable", [("forward", True), ("step", True), ("backward", False)])
+def test_real_passes_that_can_be_queued_leave_nothing_behind(pass_, pipelinable):
+    case = prepare(CaseSpec("mlp", "grad", pass_, 2**12, "cpu", "float32"), seed=0)
+    assert case.pipelinable is pipelinable
+    if not pipelinable:
+        return
+    times = pipeline.pipelined_times(case, blocks=2, timer=HostTimer())
+    assert len(times) == 2 and all(t > 0 for t in times)
+    # The last pass's graph, output and gradients are freed: the case is as setup left it.
+    assert case.loss is None and all(p.grad is None for p in case.model.parameters())
+
+
+def test_replicates_pool_their_pipelined_samples_and_must_agree_on_the_batch():
+    def run(samples, batch=50):
+        info = {"workload": "mlp", "mode": "grad", "pass": "forward", "size": 1024, "device": "cuda",
+                "dtype": "float32", "saved_bytes": 1, "saved_tensor_count": 1, "graph_nodes": 3,
+                "pipelined_batch": batch, "pipelined_data": samples, "gpu_data": None, "interleaved_data": None}
+        stats = {"median": 1.0, "q1": 1.0, "q3": 1.0, "rounds": 1, "data": [1.0]}
+        return {"benchmarks": [{"fullname": "case", "extra_info": info, "stats": stats}], "gradbench": {}}
+
+    times = [{"started": "t", "seconds": 1.0}] * 2
+    merged = replicates.merge([run([1.0, 2.0]), run([3.0])], times)["benchmarks"][0]["extra_info"]
+    assert merged["pipelined_data"] == [1.0, 2.0, 3.0] and merged["pipelined_rounds"] == 3
+    assert merged["pipelined_median"] == 2.0 and merged["gpu_median"] is None
+    with pytest.raises(ValueError, match="pipelined_batch"):
+        replicates.merge([run([1.0]), run([1.0], batch=20)], times)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (torch.cuda.is_available() is False)")
+def test_the_cuda_timer_times_a_real_pass_on_the_device():
+    from bench_lib import devices
+
+    case = prepare(CaseSpec("elementwise", "no_grad", "forward", 2**22, "cuda", "float32"), seed=0)
+    case.run_once()
+    with devices.CudaTimer(case.device) as timer:
+        found = pipeline.figures(case, latency=1e-3, budget_seconds=0.05, timer=timer)
+    assert found["pipelined_rounds"] >= pipeline.PIPELINE_BLOCKS[0]
+    assert found["gpu_data"] is not None, "the host never got ahead of the held device"
+    assert all(t > 0 for t in found["gpu_data"]) and found["pipelined_median"] > 0
