@@ -1,5 +1,5 @@
-"""What a benchmark run prints at its end: the mode-matrix summary, eager against compiled, and
-the scenario claims.
+"""What a benchmark run prints at its end: the mode-matrix summary, eager against compiled,
+latency against throughput on CUDA, and the scenario claims.
 
 Printed once per run: by the pytest session (``pytest benchmarks``) or, for replicates, by
 ``python -m bench_lib bench`` from the merged run.
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bench_lib import claims, compiled, summary
+from bench_lib import claims, compiled, summary, throughput
 from bench_lib.scenario import Scenario
 
 
@@ -27,6 +27,10 @@ def run_summary(cases: Sequence[Mapping[str, Any]], invalid: Sequence[Mapping[st
         lines += ["", "gradbench eager against compiled (torch.compile)"]
         lines += [f"  {c.group}: {c.claim} " + (f"{c.verdict.upper()}. " if c.verdict else "") + f"{c.sentence}."
                   for c in checked]
+    found = throughput.rows(matrix)
+    if found:
+        lines += ["", "gradbench latency against throughput (CUDA: where each mode becomes device-bound)"]
+        lines += [f"  {text}" for text in throughput.sentences(found)]
     if scenario_cases or invalid:
         lines += ["", "gradbench scenarios: each claim checked from this run's numbers"]
         lines += [f"  {claim.scenario}: {claim.verdict.upper()}. {claim.sentence}"

@@ -39,6 +39,7 @@ class ThroughputRow:
     latency: float            # a pass alone, a synchronize at each end (the case's own median)
     pipelined: float          # queued back to back
     gpu: float | None         # the device's own time; None where the host could not get ahead
+    batch: int                # passes per synchronize in the pipelined figure
 
     @property
     def busy(self) -> float | None:
@@ -78,7 +79,7 @@ def rows(benchmarks: Iterable[Record]) -> list[ThroughputRow]:
             continue
         found.append(ThroughputRow(info["workload"], info["pass"], info["mode"], info["device"], info["dtype"],
                                    info["size"], bench["stats"]["median"], info["pipelined_median"],
-                                   info.get("gpu_median")))
+                                   info.get("gpu_median"), info["pipelined_batch"]))
     return sorted(found, key=lambda r: (*r.group, r.mode, r.size))
 
 
@@ -136,3 +137,8 @@ def _percent(value: float | None) -> str:
 def _busy_range(known: Sequence[ThroughputRow]) -> str:
     low, high = min(r.busy for r in known), max(r.busy for r in known)  # type: ignore[type-var]
     return _percent(low) if _percent(low) == _percent(high) else f"{_percent(low)}-{_percent(high)}"
+
+
+def sentences(found: Sequence[ThroughputRow]) -> list[str]:
+    """What the terminal, summary.md and the page say: each mode's crossover, then grad's overhead."""
+    return [c.sentence for c in crossovers(found)] + hidden_overhead(found)

@@ -18,13 +18,14 @@ SCENARIO_MODULES = {f"scenarios.{p.stem}" for p in (PACKAGE / "scenarios").glob(
 # Each module of bench_lib, by layer. Third-party libraries a layer may not import at all:
 LAYERS = {
     "contract": {"schema", "units", "cases", "scenario", "report.errors", "replicates"},
-    "analysis": {"physics", "claims", "compiled", "summary", "terminal", "report.stats"},
+    "analysis": {"physics", "claims", "compiled", "throughput", "summary", "terminal", "report.stats"},
     "scenarios": {"scenarios", *SCENARIO_MODULES},
     "measure": {"runner", "pipeline", "memory", "devices", "contention", "environment", "modes", "workloads", "launch"},
     # compare reads load's tables (pandas).
     "report": {"report.compare", "report.load", "report.runs", "report.derive", "report.findings", "report.model",
                "report.build", "report.output", "report.page", "report.markdown", "report.tidy", "report.tables",
-               "report.plots", "report.compile_plots", "report.scenario_tables", "report.scenario_plots",
+               "report.plots", "report.compile_plots", "report.throughput_plots", "report.scenario_tables",
+               "report.scenario_plots",
                "report.variants", "report.style", "cli", "__main__"},
 }
 ALLOWED = {  # which layers a layer may import

@@ -71,7 +71,7 @@ def test_grad_overhead_shows_host_bound_and_hides_device_bound(found):
 
 
 def _row(size: int, gpu: float | None, pipelined: float = 10e-6) -> ThroughputRow:
-    return ThroughputRow("w", "forward", "grad", "cuda", "float32", size, 20e-6, pipelined, gpu)
+    return ThroughputRow("w", "forward", "grad", "cuda", "float32", size, 20e-6, pipelined, gpu, 50)
 
 
 @pytest.mark.parametrize(("gpus", "size", "text"), [
@@ -95,3 +95,21 @@ def test_the_report_reads_the_figures(tmp_path):
     cases = load_runs([path]).cases
     assert cases["pipelined_median"].notna().all() and cases["gpu_median"].notna().all()
     assert "pipelined_data" not in cases.columns
+
+
+def test_the_page_summary_and_terminal_show_the_crossover(tmp_path):
+    from bench_lib.report.build import analyse, write_report
+    from bench_lib.terminal import run_summary
+
+    doc = composed_run()
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(doc))
+    written = write_report(analyse([path]), tmp_path / "report" / "index.html")
+    texts = {p.suffix: p.read_text() for p in written}
+    page, summary = texts[".html"], texts[".md"]
+    expected = "elementwise forward no_grad on cuda float32: host-bound up to 2^18"
+    assert 'id="throughput"' in page and expected in page and 'alt="latency against throughput' in page
+    assert expected in summary
+    assert any(expected in line for line in run_summary(doc["benchmarks"], [], {}))
+    # The table: one row per case, its three times in µs and the bound.
+    assert "elementwise forward cuda float32 n=2^18 · no_grad</td><td>72.3</td><td>39.2</td><td>17.7</td>" in page

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench_lib import claims, compiled, physics
+from bench_lib import claims, compiled, physics, throughput
 from bench_lib.report import findings
 from bench_lib.report.compare import compare_runs
 from bench_lib.report.derive import add_derived, add_scenario_derived
@@ -27,7 +27,8 @@ def analyse(run_paths: Sequence[Path], base_path: Path | None = None) -> Report:
         found = findings.compute(own, loaded.skipped[loaded.skipped["run"] == run.label], fits,
                                  scenario_cases=len(run.scenario_benchmarks))
         summaries.append(RunSummary(run, fits, found, physics.violations(run.benchmarks), scenario_claims(run),
-                                    compiled.compile_claims(run.benchmarks), compiled.pair_rows(run.benchmarks)))
+                                    compiled.compile_claims(run.benchmarks), compiled.pair_rows(run.benchmarks),
+                                    throughput.rows(run.benchmarks)))
     comparison = None
     if base_path is not None:
         base = load_runs([base_path])

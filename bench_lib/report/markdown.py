@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bench_lib import throughput
 from bench_lib.report import compare
 from bench_lib.report.derive import BUSY_RUN_SHARE
 from bench_lib.units import format_seconds, size_label
@@ -70,6 +71,9 @@ def _run(summary: RunSummary, cases: pd.DataFrame) -> list[str]:
         lines += ["", "**Eager against compiled** (torch.compile)", ""]
         lines += [f"- {_no_html(c.group)}: {c.claim} " + (f"**{c.verdict}**. " if c.verdict else "")
                   + f"{_no_html(c.sentence)}." for c in summary.compile_claims]
+    if summary.throughput:
+        lines += ["", "**Latency against throughput** (CUDA: where each mode becomes device-bound)", ""]
+        lines += [f"- {_no_html(text)}" for text in throughput.sentences(summary.throughput)]
     return lines + [""]
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import pandas as pd
 
-    from bench_lib import claims, compiled
+    from bench_lib import claims, compiled, throughput
     from bench_lib.report import findings
     from bench_lib.report.compare import Comparison
     from bench_lib.report.load import Loaded, Run
@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 class RunSummary:
     """What one run says on its own: its overhead model, headline findings, physics check and
     the claims of the scenarios it holds (measured, skipped or rejected), in SCENARIOS order, and
-    eager against compiled where it holds compiled cases."""
+    eager against compiled where it holds compiled cases, latency against throughput where it
+    holds CUDA cases with pipelined figures."""
 
     run: Run
     fits: pd.DataFrame
@@ -27,6 +28,7 @@ class RunSummary:
     claims: list[claims.ScenarioClaim]
     compile_claims: list[compiled.CompileClaim]
     compile_rows: list[compiled.PairRow]
+    throughput: list[throughput.ThroughputRow]  # CUDA cases with a pipelined figure
 
 
 @dataclass(frozen=True)

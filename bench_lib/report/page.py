@@ -7,8 +7,17 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import TYPE_CHECKING, Any
 
-from bench_lib import claims
-from bench_lib.report import compare, compile_plots, plots, scenario_plots, scenario_tables, tables, variants
+from bench_lib import claims, throughput
+from bench_lib.report import (
+    compare,
+    compile_plots,
+    plots,
+    scenario_plots,
+    scenario_tables,
+    tables,
+    throughput_plots,
+    variants,
+)
 from bench_lib.report.derive import BUSY_RUN_SHARE
 from bench_lib.report.stats import UNSTABLE_REL_IQR
 from bench_lib.report.style import MODE_COLORS
@@ -96,6 +105,7 @@ def render(report: Report) -> str:
         _findings(report),
         _scenarios(report),
         _compiled(report),
+        _throughput(report),
         _overhead(report),
         _noise(report),
         _comparison(report.comparison) if report.comparison else "",
@@ -314,6 +324,57 @@ def _compile_table(rows: Sequence[Any]) -> tables.Table:
     return tables.Table("grad forward, eager against compiled: one row per compiled workload and size",
                         ["saved B/element, eager", "compiled", "grad ÷ no_grad, eager", "compiled",
                          "time (µs), eager", "compiled", "first call (s)", "graphs compiled", "graph breaks"], body)
+
+
+def _throughput(report: Report) -> str:
+    """Latency against throughput, per run that holds CUDA cases with pipelined figures:
+    bench_lib.throughput's crossovers and grad's overhead verbatim, one figure (from the newest
+    such run) and a table per run."""
+    holders = [summary for summary in report.summaries if summary.throughput]
+    if not holders:
+        return ""
+    parts = ['<section id="throughput">\n<h2>Latency against throughput (CUDA)</h2>',
+             "<p>Three times per pass. <b>Latency</b> (the tables' median): one pass alone, a synchronize at each "
+             "end, the host's launches plus a round trip. <b>Pipelined</b>: passes queued back to back, "
+             f"{_batches(holders)} per synchronize, as in a training loop, where the host "
+             "queues the next pass while the device runs this one. <b>GPU time</b>: the device's own time for a "
+             "pass, between CUDA events, with the L2 cache flushed before it and the host queued ahead. Where "
+             f"the GPU time is at least {throughput.DEVICE_BOUND:.0%} of the pipelined time a pass is device-bound: "
+             "the host's work, autograd's bookkeeping included, hides behind the device's. Below, it is host-bound "
+             "and every microsecond of bookkeeping shows. A flushed L2 can make the GPU time exceed the pipelined "
+             "time at sizes that fit in the cache.</p>"]
+    newest = next(run.label for run in report.newest_first() if any(s.run.label == run.label for s in holders))
+    for summary in holders:
+        if len(holders) > 1:
+            parts.append(f"<h3>{escape(summary.run.label)}</h3>")
+        parts.append("<ul>" + "".join(f"<li>{escape(text)}</li>" for text in throughput.sentences(summary.throughput))
+                     + "</ul>")
+        if summary.run.label == newest:
+            figure = throughput_plots.throughput_plot(summary.throughput)
+            if figure is not None:
+                parts.append(f'<figure class="wide"><img src="data:image/png;base64,{figure.png_base64}" '
+                             f'alt="{escape(figure.title)}" width="{figure.width_px}" height="{figure.height_px}">'
+                             "</figure>")
+        parts.append(_table(_throughput_table(summary.throughput), "workload · pass · size · mode"))
+    return "\n".join(parts) + "\n</section>"
+
+
+def _batches(holders: Sequence[Any]) -> str:
+    batches = sorted({row.batch for summary in holders for row in summary.throughput})
+    return " or ".join(map(str, batches))
+
+
+def _throughput_table(rows: Sequence[throughput.ThroughputRow]) -> tables.Table:
+    def micro(value: float | None) -> tables.Cell:
+        return tables.Cell("-", "missing") if value is None else tables.Cell(number(value * 1e6))
+
+    body = [tables.Row(f"{r.workload} {r.pass_} {r.device} {r.dtype} n={size_label(r.size)} · {r.mode}", r.mode, [
+        micro(r.latency), micro(r.pipelined), micro(r.gpu),
+        tables.Cell("-", "missing") if r.busy is None else tables.Cell(f"{r.busy:.0%}"),
+        tables.Cell(r.bound),
+    ]) for r in rows]
+    return tables.Table("latency, pipelined and GPU time per pass: one row per CUDA case with a pipelined figure",
+                        ["latency (µs)", "pipelined (µs)", "GPU (µs)", "GPU busy", "bound by"], body)
 
 
 def _verdict(claim: claims.ScenarioClaim) -> str:
