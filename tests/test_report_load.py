@@ -256,3 +256,18 @@ def test_a_run_timed_on_a_busy_machine_says_so_in_the_physics_box(tmp_path: Path
     box = page[page.index('<div class="box'):page.index("</div>", page.index('<div class="box'))]
     assert box.startswith('<div class="box warn"><b>Physics check passed:</b>')
     assert f"But {len(doc['benchmarks'])} of {len(doc['benchmarks'])} cases were timed while other processes" in box
+
+
+def test_the_h200_cuda_runs_unstable_cases_are_explained_by_their_rounds() -> None:
+    """The real H200 run (elementwise and mlp, forward and step): which unstable cases drifted while
+    timed, which have a tail of slow rounds. Its interleaved rounds have stretches in which every
+    mode's rounds doubled at once, for tens of rounds: drift, common to the group."""
+    from bench_lib.report.derive import add_derived
+
+    cases = add_derived(load_runs([DATA / "real_h200_cuda_quick_subset.json"]).cases)
+    unstable = cases[cases["unstable"]]
+    assert len(cases) == 40
+    assert unstable["instability"].value_counts().to_dict() == {"spread": 14, "drift": 13, "tail": 6}
+    at = cases.set_index(["workload", "mode", "pass", "size"])
+    assert {at.loc[("mlp", mode, "forward", 2**18), "instability"]
+            for mode in ("grad", "no_grad", "inference_mode")} == {"drift"}

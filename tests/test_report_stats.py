@@ -146,3 +146,15 @@ def test_mean_interval_by_hand() -> None:
     interval = stats.mean_ci([1.0, 2.0, 3.0])
     assert interval.low == pytest.approx(2 - 4.302653 * 0.577350, abs=1e-5)
     assert interval.high == pytest.approx(2 + 4.302653 * 0.577350, abs=1e-5)
+
+
+def test_instability_cause_tells_drift_from_a_tail_from_scatter():
+    from bench_lib.report.stats import DRIFT, SPREAD, TAIL, instability_cause
+
+    level = [1.0, 1.02, 0.98, 1.01] * 5
+    assert instability_cause(level[:10] + [1.3 * v for v in level[10:]]) == DRIFT  # the level moved
+    slow = [1.0, 1.01, 0.99, 1.0, 1.6, 1.0, 0.99, 1.01, 1.7, 1.0, 1.8, 1.01]
+    assert instability_cause(slow) == TAIL
+    assert instability_cause([0.8, 1.0, 1.2, 0.9, 1.1, 1.0, 0.85, 1.15, 1.0, 1.2, 1.0, 0.8]) == SPREAD
+    # Too few rounds for quarters: never called drift.
+    assert instability_cause([1.0, 1.0, 1.5, 1.5]) != DRIFT

@@ -113,3 +113,31 @@ def test_the_page_summary_and_terminal_show_the_crossover(tmp_path):
     assert any(expected in line for line in run_summary(doc["benchmarks"], [], {}))
     # The table: one row per case, its three times in µs and the bound.
     assert "elementwise forward cuda float32 n=2^18 · no_grad</td><td>72.3</td><td>39.2</td><td>17.7</td>" in page
+
+
+def test_stability_finding_splits_cuda_cases_by_bound_and_judges_the_pipelined_figure(tmp_path):
+    from bench_lib.report.build import analyse
+
+    doc = composed_run()
+    for index, bench in enumerate(doc["benchmarks"]):
+        info = bench["extra_info"]
+        median = info["pipelined_median"]
+        spread = 1.3 if index < 3 else 1.02  # three cases with a pipelined IQR of 30 %, the rest 2 %
+        info.update(pipelined_q1=median, pipelined_q3=median * spread, pipelined_rounds=5,
+                    pipelined_data=[median, median, median, median * spread, median * spread])
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(doc))
+    (stability,) = [item.text for item in analyse([path]).summaries[0].findings.items
+                    if item.text.startswith("Stability")]
+    # 17 cases are host-bound (GPU busy below 80 %), 23 device-bound (see the crossovers above).
+    assert "host-bound or unknown cases and" in stability and "of 17 host-bound" in stability
+    assert "of 23 device-bound" in stability
+    assert "the pipelined figure is unstable in 3 of 40" in stability
+
+
+def test_the_composed_run_leaves_the_pipelined_figure_unjudged_with_one_block(tmp_path):
+    from bench_lib.report.build import analyse
+
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(composed_run()))
+    assert analyse([path]).cases["pipelined_unstable"].isna().all()

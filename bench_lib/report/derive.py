@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bench_lib.report.stats import is_unstable, relative_iqr, relative_spread
+import numpy as np
+
+from bench_lib.report.stats import instability_cause, is_unstable, relative_iqr, relative_spread
 from bench_lib.schema import CONTENDED_FRACTION
 
 if TYPE_CHECKING:
@@ -13,14 +15,18 @@ if TYPE_CHECKING:
 # Above this share of contended cases, the run as a whole was timed on a busy machine (the page's
 # and the Markdown's physics line say so).
 BUSY_RUN_SHARE = 0.25
+# Fewest blocks whose quartiles say anything about the pipelined figure's stability (bench_lib.pipeline
+# times at least 5).
+MIN_JUDGED_BLOCKS = 5
 
 # A case's peers in other modes: same run, workload, pass, size, device and dtype.
 PEER_KEYS = ["run", "workload", "pass", "size", "device", "dtype"]
 
 
 def add_derived(cases: pd.DataFrame) -> pd.DataFrame:
-    """A copy of ``cases`` with cmp_q1, cmp_q3, rel_iqr, unstable (of the compared figures), contended,
-    throughput_Bps, speedup_vs_grad, rel_to_no_grad, replicates and replicate_noise.
+    """A copy of ``cases`` with cmp_q1, cmp_q3, rel_iqr, unstable (of the compared figures), instability
+    (stats.instability_cause of an unstable case), pipelined_unstable (null without a pipelined
+    figure), contended, throughput_Bps, speedup_vs_grad, rel_to_no_grad, replicates and replicate_noise.
 
     speedup_vs_grad = median(grad)/median(mode) and rel_to_no_grad = median(mode)/median(no_grad),
     at the same size, on the comparison medians (interleaved rounds where measured, see load);
@@ -35,6 +41,13 @@ def add_derived(cases: pd.DataFrame) -> pd.DataFrame:
         out[f"cmp_{figure}"] = out[f"interleaved_{figure}"].where(interleaved, out[figure]).astype(float)
     out["rel_iqr"] = relative_iqr(out["cmp_q3"] - out["cmp_q1"], out["cmp_median"].astype(float))
     out["unstable"] = is_unstable(out["rel_iqr"])
+    out["instability"] = [instability_cause(samples) if unstable else None
+                          for samples, unstable in zip(out["cmp_samples"], out["unstable"], strict=True)]
+    # CUDA forward and step passes: the pipelined figure's own spread, a sample per block of passes.
+    pipelined = relative_iqr(out["pipelined_q3"].astype(float) - out["pipelined_q1"].astype(float),
+                             out["pipelined_median"].astype(float))
+    judged = out["pipelined_rounds"].astype(float).fillna(0) >= MIN_JUDGED_BLOCKS
+    out["pipelined_unstable"] = np.where(judged, is_unstable(pipelined), None)
     # Timed while other processes used a tenth of the CPUs or more: the times are suspect.
     out["contended"] = out["background_cpu"].astype(float).fillna(0.0) > CONTENDED_FRACTION
     out["throughput_Bps"] = out["input_bytes"].astype(float) / median.where(median > 0)

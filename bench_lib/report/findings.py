@@ -15,6 +15,7 @@ import numpy as np
 
 from bench_lib.report import stats
 from bench_lib.schema import CONTENDED_FRACTION
+from bench_lib.throughput import DEVICE_BOUND
 from bench_lib.units import format_bytes, number, size_label
 
 if TYPE_CHECKING:
@@ -248,9 +249,34 @@ def _stability(cases: pd.DataFrame) -> str:
     text = (f"Stability: {len(unstable)} of {len(cases)} cases {verb} an IQR above "
             f"{stats.UNSTABLE_REL_IQR:.0%} of the median (marked ⚠ in the tables)")
     if unstable.empty:
-        return text + "."
+        return text + "." + _pipelined_stability(cases)
     worst = unstable.loc[unstable["rel_iqr"].idxmax()]
-    return text + (f"; the worst is {_case_name(worst)} at {worst['rel_iqr']:.0%}.")
+    causes = unstable["instability"].value_counts()
+    why = ", ".join(f"{int(causes[cause])} {STABILITY_CAUSES[cause]}" for cause in STABILITY_CAUSES if cause in causes)
+    return text + (f"; the worst is {_case_name(worst)} at {worst['rel_iqr']:.0%}. Of these, {why}."
+                   + _pipelined_stability(cases))
+
+
+STABILITY_CAUSES = {
+    stats.DRIFT: "drifted while timed (their last quarter of rounds more than "
+                 f"{stats.UNSTABLE_REL_IQR:.0%} from their first)",
+    stats.TAIL: "have a tail of slow rounds",
+    stats.SPREAD: "scatter both ways",
+}
+
+
+def _pipelined_stability(cases: pd.DataFrame) -> str:
+    """On CUDA: how the latency's spread splits between host- and device-bound cases, and how
+    stable the pipelined figure (a mean over blocks of passes) is for the same cases."""
+    pipelined = cases[cases["pipelined_unstable"].notna()]
+    if pipelined.empty:
+        return ""
+    busy = pipelined["gpu_median"].astype(float) / pipelined["pipelined_median"].astype(float)
+    device = pipelined[busy >= DEVICE_BOUND]
+    host = pipelined[~(busy >= DEVICE_BOUND)]
+    return (f" On CUDA, latency is unstable in {int(host['unstable'].sum())} of {len(host)} host-bound or unknown "
+            f"cases and {int(device['unstable'].sum())} of {len(device)} device-bound ones; the pipelined figure "
+            f"is unstable in {int(pipelined['pipelined_unstable'].astype(bool).sum())} of {len(pipelined)}.")
 
 
 def _contention(cases: pd.DataFrame) -> str:

@@ -30,6 +30,30 @@ def is_unstable(rel_iqr: ArrayLike) -> np.ndarray:
     return np.asarray(rel_iqr) > UNSTABLE_REL_IQR
 
 
+DRIFT, TAIL, SPREAD = "drift", "tail", "spread"
+# Fewest rounds in which a first and a last quarter can tell drift from scatter.
+MIN_DRIFT_ROUNDS = 8
+
+
+def instability_cause(samples: Sequence[float]) -> str:
+    """Why a case's rounds spread, from the rounds in the order they ran:
+
+    * DRIFT: the level moved while it was timed: the median of the last quarter of the rounds is
+      more than UNSTABLE_REL_IQR from the first quarter's (clock or frequency changes, other load);
+    * TAIL: a tail of slow rounds: the upper quartile is more than twice as far from the median
+      as the lower (interruptions, a synchronize that waited for a wake-up);
+    * SPREAD: scattered both ways.
+    """
+    values = np.asarray(samples, dtype=float)
+    if values.size >= MIN_DRIFT_ROUNDS:
+        quarter = values.size // 4
+        first, last = np.median(values[:quarter]), np.median(values[-quarter:])
+        if first > 0 and abs(last / first - 1.0) > UNSTABLE_REL_IQR:
+            return DRIFT
+    q1, median, q3 = np.percentile(values, [25, 50, 75])
+    return TAIL if q3 - median > 2.0 * (median - q1) else SPREAD
+
+
 def relative_spread(values: ArrayLike) -> float:
     """The typical factor between two processes' values, minus 1 (0.08 = ±8 %): exp of the
     standard deviation of the logs. NaN with fewer than two values."""

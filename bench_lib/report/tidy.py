@@ -15,11 +15,12 @@ if TYPE_CHECKING:
     import pandas as pd
 
 # Column names carry their unit, so the CSV reads without this code.
-_SECONDS = {key: f"{key}_s" for key in ("median", "q1", "q3", "iqr", "min", "max", "mean", "stddev")}
+_SECONDS = {key: f"{key}_s" for key in ("median", "q1", "q3", "iqr", "min", "max", "mean", "stddev",
+                                        "pipelined_median", "gpu_median")}
 _ORDER = [
     "run", *SPEC_KEYS, "status", "skip_reason", "elements", "shape", "rounds", "iterations", "rounds_planned",
-    *_SECONDS.values(), "rel_iqr", "unstable", "replicates", "replicate_noise", "background_cpu", "contended",
-    "speedup_vs_grad", "rel_to_no_grad", "input_bytes", "throughput_Bps",
+    *_SECONDS.values(), "rel_iqr", "unstable", "instability", "pipelined_unstable", "replicates", "replicate_noise",
+    "background_cpu", "contended", "speedup_vs_grad", "rel_to_no_grad", "input_bytes", "throughput_Bps",
     "peak_tensor_bytes", "retained_tensor_bytes", "peak_rss_bytes", "cuda_peak_reserved_bytes", "saved_bytes",
     "saved_tensor_count", "graph_nodes", "tensor_memory_method", "rss_method",
 ]
