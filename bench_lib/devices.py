@@ -40,8 +40,15 @@ class CudaTimer:
         self._flush: torch.Tensor | None = None
 
     def __enter__(self) -> CudaTimer:
-        self._flush = torch.empty(self.L2_FLUSH_BYTES // 4, dtype=torch.int32, device=self.device)
+        try:
+            self._flush = torch.empty(self.L2_FLUSH_BYTES // 4, dtype=torch.int32, device=self.device)
+        except torch.OutOfMemoryError:
+            self._flush = None  # a case that fills the device: no GPU time, the pipelined figure still
         return self
+
+    @property
+    def flushes(self) -> bool:
+        return self._flush is not None
 
     def __exit__(self, *_exc: object) -> None:
         self._flush = None

@@ -13,7 +13,7 @@ time and the device's. Two more figures tell which of the two a pass is bound by
   has queued a whole batch, so that the events time the device's work and not gaps where the
   device waited for the host's launches. A batch the device caught up with is timed again with a
   longer hold; where that keeps failing, the GPU time is null rather than the host's time under
-  the device's name.
+  the device's name. It is null too where the flush buffer does not fit beside the case.
 
 A CPU runs a pass synchronously: its latency is its throughput, and these figures are null. So are
 they for passes that need an untimed preparation each time (a backward's fresh graph, a scenario's
@@ -52,6 +52,8 @@ class Pipelinable(Protocol):
 class DeviceTimer(Protocol):
     """The device's clocks and queue (devices.CudaTimer; fakes in the tests)."""
 
+    @property
+    def flushes(self) -> bool: ...  # whether flush_l2 can run (its buffer fitted on the device)
     def synchronize(self) -> None: ...
     def flush_l2(self) -> None: ...
     def hold(self, seconds: float) -> None: ...
@@ -118,7 +120,7 @@ def figures(case: Pipelinable, latency: float, budget_seconds: float, timer: Dev
     passes = _within(math.ceil(budget_seconds / latency), GPU_PASSES)
     return {"pipelined_batch": PIPELINE_BATCH,
             **sampled("pipelined", [pipelined_times(case, blocks, timer, clock)]),
-            **sampled("gpu", [gpu_times(case, passes, latency, timer)])}
+            **sampled("gpu", [gpu_times(case, passes, latency, timer) if timer.flushes else None])}
 
 
 def _within(value: int, bounds: tuple[int, int]) -> int:

@@ -35,8 +35,9 @@ class FakeTimer:
     """A device whose events read the fake clock; ``ahead`` answers, in turn, whether the host got
     its batch queued while the device was still held (the last answer repeats)."""
 
-    def __init__(self, clock: FakeClock, log: list, ahead: list[bool] | None = None) -> None:
+    def __init__(self, clock: FakeClock, log: list, ahead: list[bool] | None = None, flushes: bool = True) -> None:
         self.clock, self.log, self.ahead, self.holds = clock, log, list(ahead or [True]), []
+        self.flushes = flushes
 
     def synchronize(self) -> None:
         self.log.append("sync")
@@ -111,11 +112,16 @@ def test_figures_hold_every_key_and_fit_the_budget_within_bounds():
     assert slow["pipelined_rounds"] == pipeline.PIPELINE_BLOCKS[0] and slow["gpu_rounds"] == pipeline.GPU_PASSES[0]
     never = pipeline.figures(FakeCase(clock, 1e-6, log), 1e-6, 0.01, FakeTimer(clock, log, ahead=[False]))
     assert never["gpu_median"] is None and never["gpu_data"] is None and never["pipelined_median"] is not None
+    # No room for the L2 flush buffer: no GPU time (it would be a warm-cache figure), no flush tried.
+    full = pipeline.figures(FakeCase(clock, 1e-6, log), 1e-6, 0.01, FakeTimer(clock, log, flushes=False))
+    assert full["gpu_median"] is None and full["pipelined_median"] is not None
 
 
 class HostTimer:
     """A CPU stand-in for the device: the queue is the host itself, so nothing is ever ahead of it
     except what the test says."""
+
+    flushes = True
 
     def synchronize(self) -> None: ...
     def flush_l2(self) -> None: ...
