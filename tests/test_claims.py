@@ -61,13 +61,14 @@ def test_an_empty_run_measures_nothing_and_mode_matrix_cases_are_ignored():
 
 
 def test_accumulation_holds_when_memory_falls_as_1_over_k_and_time_rises():
-    peaks, medians = [1000 * KiB, 520 * KiB, 270 * KiB, 140 * KiB], [2 * MS, 2.4 * MS, 3 * MS, 4 * MS]
+    # 193.5 KiB of gradients plus 806.5, 406.5, 206.5 and 106.5 KiB: the rest falls as 1/k.
+    peaks, medians = [1000 * KiB, 600 * KiB, 400 * KiB, 300 * KiB], [2 * MS, 2.4 * MS, 3 * MS, 4 * MS]
     result = check_claims(accumulation(peaks, medians))
     claim = result["accumulation"]
     assert claim.verdict == HOLDS
     assert claim.sentence == (
-        "mlp n=2^16 cpu float32: peak tensor memory 1000.0 KiB at k=1, 520.0 KiB at k=2, 270.0 KiB at k=4, "
-        "140.0 KiB at k=8 (k=8: 0.14 of the full batch's, 1/k = 0.12; gradients alone take 193.5 KiB), "
+        "mlp n=2^16 cpu float32: peak tensor memory 1000.0 KiB at k=1, 600.0 KiB at k=2, 400.0 KiB at k=4, "
+        "300.0 KiB at k=8 (gradients 193.5 KiB at every k; the rest at k=8: 0.13 of the full batch's, 1/k = 0.12), "
         "time per effective batch 2 ms at k=1 and 4 ms at k=8 (2.00x)."
     )
     assert claim.checks == (Check("mlp n=2^16 cpu float32", HOLDS, claim.sentence[len("mlp n=2^16 cpu float32: "):-1]),)
@@ -76,8 +77,8 @@ def test_accumulation_holds_when_memory_falls_as_1_over_k_and_time_rises():
 @pytest.mark.parametrize(
     "peaks,medians,reason",
     [
-        # the gradients dominate: memory falls, but nowhere near 1/k
-        ([1100, 790, 530, 400], [2, 3, 4, 6], "memory does not fall roughly as 1/k"),
+        # memory less the 193.5 KiB of gradients falls, but nowhere near 1/k (606 KiB at k=8 of 906)
+        ([1100, 1000, 900, 800], [2, 3, 4, 6], "memory does not fall roughly as 1/k"),
         # weight-gradient temporaries at k=2 outweigh the activations saved
         ([200, 270, 130, 60], [2, 3, 4, 6], "memory does not fall with every k"),
         # smaller micro-batches fit the cache: time per effective batch falls
@@ -202,8 +203,8 @@ def test_inplace_with_only_the_rejection_is_not_measured():
 
 
 def test_check_run_reads_benchmarks_and_invalid_and_groups_combine():
-    small = accumulation([1000, 520, 270, 140], [2, 3, 4, 5])
-    large = accumulation([1000, 900, 850, 800], [2, 3, 4, 5], size=2**20)
+    small = accumulation([p * KiB for p in (1000, 600, 400, 300)], [2, 3, 4, 5])
+    large = accumulation([p * KiB for p in (1000, 900, 850, 800)], [2, 3, 4, 5], size=2**20)
     run = {"benchmarks": small + large + inplace_cases(), "gradbench": {"invalid": [invalid("relu_")]}}
     result = check_run(run)
     accumulation_claim = result["accumulation"]
@@ -217,12 +218,12 @@ def test_check_run_reads_benchmarks_and_invalid_and_groups_combine():
 
 
 def test_a_group_timed_on_a_busy_machine_says_so():
-    cases = accumulation([1000, 520, 270, 140], [2, 3, 4, 5])
+    cases = accumulation([p * KiB for p in (1000, 600, 400, 300)], [2, 3, 4, 5])
     cases[2]["extra_info"]["background_cpu"] = 0.52
     [check] = check_claims(cases)["accumulation"].checks
     assert check.verdict == HOLDS and check.background_cpu == 0.52
     assert check.sentence.endswith("(2.50x) (timed while other processes used up to 52% of the CPUs: times suspect)")
-    quiet = accumulation([1000, 520, 270, 140], [2, 3, 4, 5])
+    quiet = accumulation([p * KiB for p in (1000, 600, 400, 300)], [2, 3, 4, 5])
     quiet[0]["extra_info"]["background_cpu"] = 0.05  # below contention.CONTENDED_FRACTION
     assert "timed while" not in check_claims(quiet)["accumulation"].sentence
 
