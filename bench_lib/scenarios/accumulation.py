@@ -61,7 +61,8 @@ def check(group: Group) -> Verdict:
     share = activations[k_max] / activations[1] if activations[1] > 0 else float("nan")
     sentence = (
         f"peak tensor memory {peak_list} (gradients {format_bytes(grads)} at every k; the rest at k={k_max}: "
-        f"{share:.2f} of the full batch's, 1/k = {1 / k_max:.2f}), time per effective batch {time_text(compared_median(full))} at k=1 and "
+        f"{share:.2f} of the full batch's, 1/k = {1 / k_max:.2f}), "
+        f"time per effective batch {time_text(compared_median(full))} at k=1 and "
         f"{time_text(compared_median(last))} at k={k_max} ({compared_median(last) / compared_median(full):.2f}x)"
     )
     reasons = []
