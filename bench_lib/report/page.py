@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from html import escape
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +27,8 @@ from bench_lib.units import format_bytes, number, size_label, time_unit
 
 if TYPE_CHECKING:
     from bench_lib.report.load import Run
-    from bench_lib.report.model import Report
+    from bench_lib.report.model import Report, RunSummary
+    from bench_lib.report.scenario_plots import ScenarioPlot
 
 # A panel costs 0.1-0.2 s on a 2-core machine, and loading plus tables about 0.3 s per 1,000
 # cases, all inside a 10 s budget: a large run leaves less time for panels. 32 panels draw
@@ -264,9 +265,7 @@ def _scenarios(report: Report) -> str:
                     if several:
                         parts.append(f'<p class="note">Plot: run {escape(label)}, the newest that measured '
                                      f"{escape(scenario)}.</p>")
-                    parts.append(f'<figure class="wide"><img src="data:image/png;base64,{figure.png_base64}" '
-                                 f'alt="{escape(figure.title)}" width="{figure.width_px}" '
-                                 f'height="{figure.height_px}"></figure>')
+                    parts.append(_figure(figure))
             if records or run_invalid:
                 table, corner = scenario_tables.scenario_table(definition, records, run_invalid, variant_styles,
                                                                group_styles)
@@ -293,22 +292,35 @@ def _compiled(report: Report) -> str:
              "unless an earlier case compiled the same graph) is recorded and never timed with the pass. Eager and "
              "compiled times come from separate windows. Peak tensor memory is not measured for compiled cases on "
              "CPU: the dispatch tracker would turn compilation off.</p>"]
-    newest = next(run.label for run in report.newest_first() if any(s.run.label == run.label for s in holders))
-    for summary in holders:
-        if len(holders) > 1:
-            parts.append(f"<h3>{escape(summary.run.label)}</h3>")
+
+    def run_parts(summary: RunSummary, newest: bool) -> list[str]:
         items = "".join(f"<li><b>{escape(c.group)}</b>: {escape(c.claim)} "
                         + (f'<b class="{"bad" if c.verdict == claims.FAILS else "good"}">{escape(c.verdict)}</b>. '
                            if c.verdict else "") + f"{escape(c.sentence)}.</li>" for c in summary.compile_claims)
-        parts.append(f"<ul>{items}</ul>")
-        if summary.run.label == newest:
-            figure = compile_plots.compile_plot(summary.compile_rows)
-            if figure is not None:
-                parts.append(f'<figure class="wide"><img src="data:image/png;base64,{figure.png_base64}" '
-                             f'alt="{escape(figure.title)}" width="{figure.width_px}" height="{figure.height_px}">'
-                             "</figure>")
-        parts.append(_table(_compile_table(summary.compile_rows), "workload · size"))
-    return "\n".join(parts) + "\n</section>"
+        figure = _figure(compile_plots.compile_plot(summary.compile_rows)) if newest else ""
+        return [f"<ul>{items}</ul>", figure, _table(_compile_table(summary.compile_rows), "workload · size")]
+
+    return "\n".join(parts + _per_run(report, holders, run_parts)) + "\n</section>"
+
+
+def _per_run(report: Report, holders: Sequence[RunSummary],
+             run_parts: Callable[[RunSummary, bool], list[str]]) -> list[str]:
+    """Each holder's parts (``run_parts(summary, newest)``: the figure is drawn from the newest
+    holder only), under its run's heading when there are several."""
+    newest = next(run.label for run in report.newest_first() if any(s.run.label == run.label for s in holders))
+    parts = []
+    for summary in holders:
+        if len(holders) > 1:
+            parts.append(f"<h3>{escape(summary.run.label)}</h3>")
+        parts += [part for part in run_parts(summary, summary.run.label == newest) if part]
+    return parts
+
+
+def _figure(figure: ScenarioPlot | None) -> str:
+    if figure is None:
+        return ""
+    return (f'<figure class="wide"><img src="data:image/png;base64,{figure.png_base64}" '
+            f'alt="{escape(figure.title)}" width="{figure.width_px}" height="{figure.height_px}"></figure>')
 
 
 def _compile_table(rows: Sequence[Any]) -> tables.Table:
@@ -343,20 +355,14 @@ def _throughput(report: Report) -> str:
              "the host's work, autograd's bookkeeping included, hides behind the device's. Below, it is host-bound "
              "and every microsecond of bookkeeping shows. A flushed L2 can make the GPU time exceed the pipelined "
              "time at sizes that fit in the cache.</p>"]
-    newest = next(run.label for run in report.newest_first() if any(s.run.label == run.label for s in holders))
-    for summary in holders:
-        if len(holders) > 1:
-            parts.append(f"<h3>{escape(summary.run.label)}</h3>")
-        parts.append("<ul>" + "".join(f"<li>{escape(text)}</li>" for text in throughput.sentences(summary.throughput))
-                     + "</ul>")
-        if summary.run.label == newest:
-            figure = throughput_plots.throughput_plot(summary.throughput)
-            if figure is not None:
-                parts.append(f'<figure class="wide"><img src="data:image/png;base64,{figure.png_base64}" '
-                             f'alt="{escape(figure.title)}" width="{figure.width_px}" height="{figure.height_px}">'
-                             "</figure>")
-        parts.append(_table(_throughput_table(summary.throughput), "workload · pass · size · mode"))
-    return "\n".join(parts) + "\n</section>"
+
+    def run_parts(summary: RunSummary, newest: bool) -> list[str]:
+        items = "".join(f"<li>{escape(text)}</li>" for text in throughput.sentences(summary.throughput))
+        figure = _figure(throughput_plots.throughput_plot(summary.throughput)) if newest else ""
+        table = _table(_throughput_table(summary.throughput), "workload · pass · size · mode")
+        return [f"<ul>{items}</ul>", figure, table]
+
+    return "\n".join(parts + _per_run(report, holders, run_parts)) + "\n</section>"
 
 
 def _batches(holders: Sequence[Any]) -> str:
