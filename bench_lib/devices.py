@@ -27,32 +27,42 @@ def synchronize(device: torch.device) -> None:
 
 class CudaTimer:
     """bench_lib.pipeline.DeviceTimer on a CUDA device: its stream's events, a sleep kernel to hold
-    it back, and an L2 flush. A context manager: the flush buffer lives only inside it."""
+    it back, and an L2 flush. A context manager that makes the case's device current; the flush
+    buffer lives only inside it."""
 
     # What triton's do_bench writes to flush the L2 cache: several times any GPU's L2 (50 MiB on an H100).
     L2_FLUSH_BYTES = 256 * 2**20
-    # torch.cuda._sleep spins for a number of cycles; at this clock or a slower one it holds at
-    # least as long as asked (the H100 and H200 boost to 1.98 GHz).
-    CLOCK_HZ = 2.0e9
+    # Cycles of the sleep kernel that calibrate its clock (about 1 ms at a 2 GHz boost).
+    CALIBRATION_CYCLES = 2_000_000
 
     def __init__(self, device: torch.device) -> None:
         self.device = device
         self._flush: torch.Tensor | None = None
+        self._current = torch.cuda.device(device)
+        self.cycles_per_second = 0.0
 
     def __enter__(self) -> CudaTimer:
+        self._current.__enter__()
         try:
             self._flush = torch.empty(self.L2_FLUSH_BYTES // 4, dtype=torch.int32, device=self.device)
         except torch.OutOfMemoryError:
             self._flush = None  # a case that fills the device: no GPU time, the pipelined figure still
+        # torch.cuda._sleep spins for cycles of the SM clock, whatever its frequency now: measure it.
+        start = self.event()
+        torch.cuda._sleep(self.CALIBRATION_CYCLES)
+        end = self.event()
+        self.synchronize()
+        self.cycles_per_second = self.CALIBRATION_CYCLES / max(self.seconds(start, end), 1e-9)
         return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._flush = None
+        torch.cuda.synchronize(self.device)
+        self._current.__exit__(*exc)
 
     @property
     def flushes(self) -> bool:
         return self._flush is not None
-
-    def __exit__(self, *_exc: object) -> None:
-        self._flush = None
-        torch.cuda.synchronize(self.device)
 
     def synchronize(self) -> None:
         torch.cuda.synchronize(self.device)
@@ -62,7 +72,7 @@ class CudaTimer:
         self._flush.zero_()
 
     def hold(self, seconds: float) -> None:
-        torch.cuda._sleep(max(1, int(seconds * self.CLOCK_HZ)))
+        torch.cuda._sleep(max(1, int(seconds * self.cycles_per_second)))
 
     def event(self) -> torch.cuda.Event:
         event = torch.cuda.Event(enable_timing=True)

@@ -12,8 +12,9 @@ time and the device's. Two more figures tell which of the two a pass is bound by
   before each pass, as triton's do_bench does. The host is held back behind a sleep kernel until it
   has queued a whole batch, so that the events time the device's work and not gaps where the
   device waited for the host's launches. A batch the device caught up with is timed again with a
-  longer hold; where that keeps failing, the GPU time is null rather than the host's time under
-  the device's name. It is null too where the flush buffer does not fit beside the case.
+  longer hold; where that keeps failing, no later batch is timed, and the GPU time is null unless
+  GPU_PASSES[0] passes were timed by then: never the host's time under the device's name. It is
+  null too where the flush buffer does not fit beside the case.
 
 A CPU runs a pass synchronously: its latency is its throughput, and these figures are null. So are
 they for passes that need an untimed preparation each time (a backward's fresh graph, a scenario's
@@ -23,6 +24,7 @@ they for passes that need an untimed preparation each time (a backward's fresh g
 from __future__ import annotations
 
 import math
+import statistics
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -35,9 +37,11 @@ PIPELINE_BLOCKS = (5, 25)   # fewest, most blocks
 GPU_BATCH = 10              # passes queued behind one hold
 GPU_PASSES = (10, 100)      # fewest, most passes timed with events
 HOLD_ATTEMPTS = 3           # each doubles the hold
-# The hold per queued pass, as a multiple of its latency: queueing a pass takes the host less than
-# the pass's latency (which adds the device's time and a round trip), so 1.5x leaves a margin.
-HOLD_PER_LATENCY = 1.5
+# The hold per queued pass, as a multiple of the host's time to queue it: the pipelined time per
+# pass bounds that from above (a pipelined pass costs the larger of the host's and the device's
+# time), plus QUEUE_SECONDS for queueing the flush and the two events; 1.5x leaves a margin.
+HOLD_PER_PASS = 1.5
+QUEUE_SECONDS = 20e-6
 
 NULL_FIGURES: dict[str, object] = {"pipelined_batch": None, **sampled("pipelined", [None]), **sampled("gpu", [None])}
 
@@ -79,11 +83,13 @@ def pipelined_times(case: Pipelinable, blocks: int, timer: DeviceTimer,
     return times
 
 
-def gpu_times(case: Pipelinable, passes: int, latency: float, timer: DeviceTimer) -> list[float] | None:
-    """The device's seconds for each of ``passes`` passes, L2 flushed before each; None when the
-    host could not queue a batch before the device reached it, even with the longest hold."""
+def gpu_times(case: Pipelinable, passes: int, host_seconds: float, timer: DeviceTimer) -> list[float] | None:
+    """The device's seconds for each of ``passes`` passes, L2 flushed before each. ``host_seconds``:
+    at least what the host takes to queue one pass (a pipelined pass takes no less). None when the
+    host could not queue a batch before the device reached it, even with the longest hold, and
+    fewer than GPU_PASSES[0] passes were timed before that."""
     times: list[float] = []
-    hold = HOLD_PER_LATENCY * latency
+    hold = HOLD_PER_PASS * (host_seconds + QUEUE_SECONDS)
     while len(times) < passes:
         batch = min(GPU_BATCH, passes - len(times))
         for _ in range(HOLD_ATTEMPTS):
@@ -105,22 +111,23 @@ def gpu_times(case: Pipelinable, passes: int, latency: float, timer: DeviceTimer
                 break
             hold *= 2
         else:
-            case.teardown()
-            return None
+            break
     case.teardown()
-    return times
+    return times if len(times) >= min(passes, GPU_PASSES[0]) else None
 
 
 def figures(case: Pipelinable, latency: float, budget_seconds: float, timer: DeviceTimer,
             clock: Callable[[], float] = time.perf_counter) -> dict[str, object]:
     """NULL_FIGURES' keys for a case whose pass takes about ``latency`` seconds alone: as many
-    blocks and events as ``budget_seconds`` each allow, within PIPELINE_BLOCKS and GPU_PASSES."""
+    blocks and events as ``budget_seconds`` each allow, within PIPELINE_BLOCKS and GPU_PASSES
+    (the holds counted)."""
     latency = max(latency, 1e-9)
     blocks = _within(math.ceil(budget_seconds / (PIPELINE_BATCH * latency)), PIPELINE_BLOCKS)
-    passes = _within(math.ceil(budget_seconds / latency), GPU_PASSES)
-    return {"pipelined_batch": PIPELINE_BATCH,
-            **sampled("pipelined", [pipelined_times(case, blocks, timer, clock)]),
-            **sampled("gpu", [gpu_times(case, passes, latency, timer) if timer.flushes else None])}
+    pipelined = pipelined_times(case, blocks, timer, clock)
+    host = statistics.median(pipelined)
+    passes = _within(math.ceil(budget_seconds / (latency + HOLD_PER_PASS * (host + QUEUE_SECONDS))), GPU_PASSES)
+    return {"pipelined_batch": PIPELINE_BATCH, **sampled("pipelined", [pipelined]),
+            **sampled("gpu", [gpu_times(case, passes, host, timer) if timer.flushes else None])}
 
 
 def _within(value: int, bounds: tuple[int, int]) -> int:

@@ -90,25 +90,30 @@ def crossovers(found: Sequence[ThroughputRow]) -> list[Crossover]:
 
 
 def _crossover(own: Sequence[ThroughputRow]) -> Crossover:
+    """The walk from the largest size down, over the sizes with a GPU time: a size without one
+    (the host never got ahead, or the flush buffer did not fit) says nothing either way."""
     first = own[0]
     where = f"{first.workload} {first.pass_} {first.mode} on {first.device} {first.dtype}"
+    known = [r for r in own if r.busy is not None]
     size = None
-    for row in reversed(own):  # the largest size first: the device-bound stretch runs to the end
+    for row in reversed(known):  # the largest size first: the device-bound stretch runs to the end
         if row.bound != DEVICE:
             break
         size = row.size
-    known = [r for r in own if r.busy is not None]
     if not known:
         text = "no GPU time (the host never got ahead of the device), so no bound is known"
     elif size is None:
-        text = f"host-bound at every measured size (GPU busy {_busy_range(known)})"
-    elif size == own[0].size:
-        text = f"device-bound at every measured size (GPU busy {_busy_range(known)})"
+        text = f"host-bound at every size with a GPU time (GPU busy {_busy_range(known)})"
+    elif size == known[0].size:
+        text = f"device-bound at every size with a GPU time (GPU busy {_busy_range(known)})"
     else:
-        last_host = max(r.size for r in own if r.size < size)
-        at = {r.size: r for r in own}
-        text = (f"host-bound up to {size_label(last_host)} (GPU busy {_percent(at[last_host].busy)} there), "
-                f"device-bound from {size_label(size)} (GPU busy {_percent(at[size].busy)})")
+        last_host = max((r for r in known if r.size < size), key=lambda r: r.size)
+        at_size = next(r for r in known if r.size == size)
+        text = (f"host-bound up to {size_label(last_host.size)} (GPU busy {_percent(last_host.busy)} there), "
+                f"device-bound from {size_label(size)} (GPU busy {_percent(at_size.busy)})")
+    unknown = [size_label(r.size) for r in own if r.busy is None]
+    if known and unknown:
+        text += f"; no GPU time at {', '.join(unknown)}"
     return Crossover(first.workload, first.pass_, first.mode, first.device, first.dtype, size, f"{where}: {text}")
 
 

@@ -4,7 +4,7 @@ bookkeeping on real passes; the real CUDA timer where a GPU is present."""
 import pytest
 import torch
 
-from bench_lib import pipeline, replicates
+from bench_lib import pipeline, replicates, runner
 from bench_lib.cases import CaseSpec
 from bench_lib.runner import prepare
 
@@ -47,12 +47,14 @@ class FakeTimer:
 
     def hold(self, seconds: float) -> None:
         self.holds.append(seconds)
+        self.log.append("hold")
 
     def event(self) -> float:
         self.log.append("event")
         return self.clock.now
 
     def reached(self, event: float) -> bool:
+        self.log.append("reached")
         answer = self.ahead[0] if len(self.ahead) == 1 else self.ahead.pop(0)
         return not answer
 
@@ -74,29 +76,43 @@ def test_pipelined_blocks_queue_a_batch_and_synchronize_once_per_block():
 def test_gpu_time_flushes_l2_before_each_pass_and_times_it_between_events():
     clock, log = FakeClock(), []
     timer = FakeTimer(clock, log)
-    times = pipeline.gpu_times(FakeCase(clock, 3e-6, log), passes=25, latency=1e-4, timer=timer)
+    times = pipeline.gpu_times(FakeCase(clock, 3e-6, log), passes=25, host_seconds=1e-4, timer=timer)
     assert times == pytest.approx([3e-6] * 25)
     assert log.count("flush") == 25
-    # Batches of GPU_BATCH passes, each held back for 1.5 latencies per pass it queues.
-    assert timer.holds == pytest.approx([1.5e-4 * 10, 1.5e-4 * 10, 1.5e-4 * 5])
+    # Batches of GPU_BATCH passes, each held back for 1.5x the host's time to queue each pass
+    # (plus 20 µs for the flush and the events).
+    assert timer.holds == pytest.approx([1.8e-3, 1.8e-3, 0.9e-3])
     starts = [i for i, entry in enumerate(log) if entry == "launch"]
     assert all(log[i - 2:i] == ["flush", "event"] and log[i + 1] == "event" for i in starts)
+    # The device is held, the hold's end marked, the batch queued, and only then asked whether the
+    # device is still held: asked any earlier, the answer would not cover the queueing.
+    first_batch = log[:log.index("sync", log.index("hold"))]
+    assert first_batch.index("hold") < first_batch.index("event") < starts[0]
+    assert first_batch.index("reached") > max(i for i in starts if i < len(first_batch))
+    assert first_batch.count("reached") == 1 and first_batch.count("launch") == 10
 
 
 def test_a_batch_the_device_caught_up_with_is_timed_again_with_a_longer_hold():
     clock, log = FakeClock(), []
     timer = FakeTimer(clock, log, ahead=[False, True])
-    times = pipeline.gpu_times(FakeCase(clock, 1e-6, log), passes=10, latency=1e-4, timer=timer)
+    times = pipeline.gpu_times(FakeCase(clock, 1e-6, log), passes=10, host_seconds=1e-4, timer=timer)
     assert times is not None and len(times) == 10  # the first attempt's times were dropped
-    assert timer.holds == pytest.approx([1.5e-3, 3e-3])
+    assert timer.holds == pytest.approx([1.8e-3, 3.6e-3])
 
 
 def test_gpu_time_is_null_when_the_host_never_gets_ahead():
     clock, log = FakeClock(), []
     timer = FakeTimer(clock, log, ahead=[False])
-    assert pipeline.gpu_times(FakeCase(clock, 1e-6, log), passes=10, latency=1e-4, timer=timer) is None
+    assert pipeline.gpu_times(FakeCase(clock, 1e-6, log), passes=10, host_seconds=1e-4, timer=timer) is None
     assert len(timer.holds) == pipeline.HOLD_ATTEMPTS
     assert log[-1] == "teardown"
+
+
+def test_batches_timed_before_the_host_fell_behind_are_kept_when_there_are_enough():
+    clock, log = FakeClock(), []
+    timer = FakeTimer(clock, log, ahead=[True, False])  # the first batch gets ahead, no later one
+    times = pipeline.gpu_times(FakeCase(clock, 1e-6, log), passes=30, host_seconds=1e-4, timer=timer)
+    assert times is not None and len(times) == pipeline.GPU_BATCH == pipeline.GPU_PASSES[0]
 
 
 def test_figures_hold_every_key_and_fit_the_budget_within_bounds():
@@ -169,7 +185,78 @@ def test_the_cuda_timer_times_a_real_pass_on_the_device():
     case = prepare(CaseSpec("elementwise", "no_grad", "forward", 2**22, "cuda", "float32"), seed=0)
     case.run_once()
     with devices.CudaTimer(case.device) as timer:
-        found = pipeline.figures(case, latency=1e-3, budget_seconds=0.05, timer=timer)
+        found = pipeline.figures(case, latency=runner.warm_up(case, seconds=0.05), budget_seconds=0.05, timer=timer)
+    assert timer.cycles_per_second > 1e8  # the sleep kernel's clock, calibrated
     assert found["pipelined_rounds"] >= pipeline.PIPELINE_BLOCKS[0]
     assert found["gpu_data"] is not None, "the host never got ahead of the held device"
     assert all(t > 0 for t in found["gpu_data"]) and found["pipelined_median"] > 0
+
+
+class FakeGpu:
+    """torch.cuda's calls that CudaTimer makes, on a device whose SM clock runs at ``hz``: the sleep
+    kernel advances its time, events read it."""
+
+    def __init__(self, hz: float) -> None:
+        self.hz, self.now, self.sleeps = hz, 0.0, []
+
+    def sleep(self, cycles: int) -> None:
+        self.sleeps.append(cycles)
+        self.now += cycles / self.hz
+
+    def event_class(self):
+        gpu = self
+
+        class Event:
+            def __init__(self, enable_timing: bool = False) -> None:
+                assert enable_timing
+                self.at = None
+
+            def record(self) -> None:
+                self.at = gpu.now
+
+            def query(self) -> bool:
+                return True
+
+            def elapsed_time(self, end) -> float:
+                return (end.at - self.at) * 1e3  # milliseconds, as torch's
+
+        return Event
+
+
+@pytest.fixture
+def fake_gpu(monkeypatch):
+    import contextlib
+
+    gpu = FakeGpu(hz=1.5e9)
+    monkeypatch.setattr(torch.cuda, "_sleep", gpu.sleep)
+    monkeypatch.setattr(torch.cuda, "Event", gpu.event_class())
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: None)
+    monkeypatch.setattr(torch.cuda, "device", lambda device: contextlib.nullcontext())
+    return gpu
+
+
+def test_the_cuda_timer_calibrates_its_hold_to_the_sleep_kernels_clock(fake_gpu, monkeypatch):
+    from bench_lib import devices
+
+    real_empty = torch.empty
+    monkeypatch.setattr(torch, "empty", lambda n, dtype, device: real_empty(1, dtype=dtype))
+    with devices.CudaTimer(torch.device("cuda")) as timer:
+        assert timer.cycles_per_second == pytest.approx(1.5e9)  # not the 2 GHz of a boost clock
+        assert timer.flushes
+        timer.hold(0.002)
+        assert fake_gpu.sleeps[-1] == 3_000_000  # 2 ms at 1.5 GHz
+        start = timer.event()
+        timer.hold(0.001)
+        assert timer.seconds(start, timer.event()) == pytest.approx(0.001)  # seconds, not milliseconds
+    assert not timer.flushes  # the flush buffer is gone after the block
+
+
+def test_no_room_for_the_flush_buffer_means_no_gpu_time(fake_gpu, monkeypatch):
+    from bench_lib import devices
+
+    def full(*_args, **_kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory")
+
+    monkeypatch.setattr(torch, "empty", full)
+    with devices.CudaTimer(torch.device("cuda")) as timer:
+        assert not timer.flushes

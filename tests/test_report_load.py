@@ -119,6 +119,7 @@ def _first_info(doc: dict[str, Any]) -> dict[str, Any]:
     (lambda d: _first_info(d).update(pipelined_median=0), "pipelined_median must be above 0"),
     (lambda d: _first_info(d).update(gpu_q1=-1e-6), "gpu_q1 must be a number of seconds"),
     (lambda d: _first_info(d).update(pipelined_data=[1e-5, "x"]), "pipelined_data must be a list of seconds"),
+    (lambda d: _first_info(d).update(gpu_data=[1e-5, 2e-5], gpu_rounds=3), "gpu_rounds must equal the 2 samples"),
     (lambda d: _first_info(d).update(pipelined_batch=2.5), "pipelined_batch must be an integer"),
     (lambda d: d.update(benchmarks={}), "not a pytest-benchmark run file"),
 ])

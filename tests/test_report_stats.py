@@ -156,5 +156,19 @@ def test_instability_cause_tells_drift_from_a_tail_from_scatter():
     slow = [1.0, 1.01, 0.99, 1.0, 1.6, 1.0, 0.99, 1.01, 1.7, 1.0, 1.8, 1.01]
     assert instability_cause(slow) == TAIL
     assert instability_cause([0.8, 1.0, 1.2, 0.9, 1.1, 1.0, 0.85, 1.15, 1.0, 1.2, 1.0, 0.8]) == SPREAD
-    # Too few rounds for quarters: never called drift.
-    assert instability_cause([1.0, 1.0, 1.5, 1.5]) != DRIFT
+    # Too few rounds for quarters: a step up is not called drift (it is a tail here).
+    assert instability_cause([1.0, 1.0, 1.0, 1.0, 1.5, 1.5]) == TAIL
+    # No raw samples (a run saved without them): no cause.
+    assert instability_cause([]) is None and instability_cause([1.0]) is None
+
+
+def test_instability_cause_looks_for_drift_within_each_replicate():
+    from bench_lib.report.stats import DRIFT, SPREAD, instability_cause
+
+    steady = [0.8, 1.0, 1.2, 0.9, 1.1, 1.0, 0.85, 1.15, 1.0, 1.2, 1.0, 0.8]
+    # Two processes at levels 1 and 1.3: drift when read as one sequence, not within either.
+    pooled = steady + [1.3 * v for v in steady]
+    assert instability_cause(pooled) == DRIFT
+    assert instability_cause(pooled, [12, 12]) == SPREAD
+    # Lengths that do not add up are ignored: the samples are read as one sequence.
+    assert instability_cause(pooled, [12, 5]) == DRIFT

@@ -75,10 +75,14 @@ def _row(size: int, gpu: float | None, pipelined: float = 10e-6) -> ThroughputRo
 
 
 @pytest.mark.parametrize(("gpus", "size", "text"), [
-    ([1e-6, 2e-6, 3e-6], None, "host-bound at every measured size (GPU busy 10%-30%)"),
-    ([9e-6, 12e-6, 8.5e-6], 1, "device-bound at every measured size (GPU busy 85%-120%)"),
+    ([1e-6, 2e-6, 3e-6], None, "host-bound at every size with a GPU time (GPU busy 10%-30%)"),
+    ([9e-6, 12e-6, 8.5e-6], 1, "device-bound at every size with a GPU time (GPU busy 85%-120%)"),
     ([9e-6, 2e-6, 9e-6], 4, "host-bound up to 2^1 (GPU busy 20% there), device-bound from 2^2"),
     ([None, None, None], None, "no GPU time"),
+    # A size without a GPU time (the flush buffer did not fit beside the largest) says nothing.
+    ([9e-6, 9e-6, None], 1, "device-bound at every size with a GPU time (GPU busy 90%); no GPU time at 2^2"),
+    ([2e-6, None, 9e-6, 9e-6], 4, "host-bound up to 2^0 (GPU busy 20% there), device-bound from 2^2 (GPU busy "
+                                  "90%); no GPU time at 2^1"),
 ])
 def test_crossover_sentences(gpus, size, text):
     (crossing,) = throughput.crossovers([_row(2**i, gpu) for i, gpu in enumerate(gpus)])

@@ -41,8 +41,9 @@ def add_derived(cases: pd.DataFrame) -> pd.DataFrame:
         out[f"cmp_{figure}"] = out[f"interleaved_{figure}"].where(interleaved, out[figure]).astype(float)
     out["rel_iqr"] = relative_iqr(out["cmp_q3"] - out["cmp_q1"], out["cmp_median"].astype(float))
     out["unstable"] = is_unstable(out["rel_iqr"])
-    out["instability"] = [instability_cause(samples) if unstable else None
-                          for samples, unstable in zip(out["cmp_samples"], out["unstable"], strict=True)]
+    out["instability"] = [instability_cause(samples, rounds) if unstable else None
+                          for samples, rounds, unstable in zip(out["cmp_samples"], out["rep_rounds"], out["unstable"],
+                                                               strict=True)]
     # CUDA forward and step passes: the pipelined figure's own spread, a sample per block of passes.
     pipelined = relative_iqr(out["pipelined_q3"].astype(float) - out["pipelined_q1"].astype(float),
                              out["pipelined_median"].astype(float))

@@ -59,7 +59,7 @@ COMPARISON_COLUMNS = ("cmp_median", "cmp_samples", "cmp_interleaved")
 # Per replicate process (schema 4; a run without replicate records counts as one): the case's own
 # median, its comparison median (the same interleaved-or-own rule) and its peak tensor bytes.
 # Comparisons between runs are made on these, never on pooled rounds.
-REPLICATE_COLUMNS = ("rep_medians", "rep_cmp", "rep_peak")
+REPLICATE_COLUMNS = ("rep_medians", "rep_cmp", "rep_peak", "rep_rounds")
 # A scenario case's labels ("scenario", "variant", "microbatches") and parameter counts.
 SCENARIO_LABELS = ("scenario", "variant", "microbatches")
 PARAMETER_KEYS = tuple(k for k in SCENARIO_KEYS if k not in SCENARIO_LABELS)
@@ -335,12 +335,15 @@ def _check_metrics(source: str, where: str, info: Mapping[str, Any]) -> None:
     for key in PASS_MEDIANS:
         if info.get(key) == 0:
             raise InputError(source, f"{where}: {key} must be above 0 (a pass takes time), got 0")
-    for key in ("pipelined_data", "gpu_data"):
-        samples = info.get(key)
+    for prefix in ("pipelined", "gpu"):
+        samples, rounds = info.get(f"{prefix}_data"), info.get(f"{prefix}_rounds")
         if samples is not None and not (isinstance(samples, list) and all(
                 _is_finite_number(v) and 0 <= v <= MAX_SECONDS for v in samples)):
-            raise InputError(source, f"{where}: {key} must be a list of seconds from 0 to 86400 or null, "
+            raise InputError(source, f"{where}: {prefix}_data must be a list of seconds from 0 to 86400 or null, "
                                      f"got {_short(samples)}")
+        if samples is not None and rounds != len(samples):
+            raise InputError(source, f"{where}: {prefix}_rounds must equal the {len(samples)} samples of "
+                                     f"{prefix}_data, got {_short(rounds)}")
     background = info.get("background_cpu")
     if background is not None and not (_is_finite_number(background) and 0 <= background <= 1):
         raise InputError(source, f"{where}: background_cpu must be a share from 0 to 1 or null, "
@@ -477,6 +480,9 @@ def _case_row(run: Run, bench: Mapping[str, Any]) -> dict[str, Any]:
                                for entry in replicates], dtype=float)
     row["rep_peak"] = np.array([np.nan if entry["peak_tensor_bytes"] is None else entry["peak_tensor_bytes"]
                                 for entry in replicates], dtype=float)
+    # How many of cmp_samples each replicate contributed, in order (merged runs pool them in turn).
+    rounds = [entry.get("interleaved_rounds" if row["cmp_interleaved"] else "rounds") for entry in replicates]
+    row["rep_rounds"] = rounds if all(isinstance(n, int) for n in rounds) else [len(row["cmp_samples"])]
     return row
 
 

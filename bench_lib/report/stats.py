@@ -35,21 +35,28 @@ DRIFT, TAIL, SPREAD = "drift", "tail", "spread"
 MIN_DRIFT_ROUNDS = 8
 
 
-def instability_cause(samples: Sequence[float]) -> str:
-    """Why a case's rounds spread, from the rounds in the order they ran:
+def instability_cause(samples: Sequence[float], segments: Sequence[int] = ()) -> str | None:
+    """Why a case's rounds spread, from the rounds in the order they ran (``segments``: how many
+    each replicate process ran, in turn; drift is looked for within each, since processes differ
+    anyway). None with fewer than two rounds (a run saved without its raw samples).
 
-    * DRIFT: the level moved while it was timed: the median of the last quarter of the rounds is
-      more than UNSTABLE_REL_IQR from the first quarter's (clock or frequency changes, other load);
+    * DRIFT: the level moved while it was timed: the median of the last quarter of a process's
+      rounds is more than UNSTABLE_REL_IQR from the first quarter's (clock or frequency changes,
+      other load);
     * TAIL: a tail of slow rounds: the upper quartile is more than twice as far from the median
       as the lower (interruptions, a synchronize that waited for a wake-up);
     * SPREAD: scattered both ways.
     """
     values = np.asarray(samples, dtype=float)
-    if values.size >= MIN_DRIFT_ROUNDS:
-        quarter = values.size // 4
-        first, last = np.median(values[:quarter]), np.median(values[-quarter:])
-        if first > 0 and abs(last / first - 1.0) > UNSTABLE_REL_IQR:
-            return DRIFT
+    if values.size < 2:
+        return None
+    lengths = list(segments) if sum(segments) == values.size else [values.size]
+    for part in np.split(values, np.cumsum(lengths)[:-1]):
+        if part.size >= MIN_DRIFT_ROUNDS:
+            quarter = part.size // 4
+            first, last = np.median(part[:quarter]), np.median(part[-quarter:])
+            if first > 0 and abs(last / first - 1.0) > UNSTABLE_REL_IQR:
+                return DRIFT
     q1, median, q3 = np.percentile(values, [25, 50, 75])
     return TAIL if q3 - median > 2.0 * (median - q1) else SPREAD
 
