@@ -206,12 +206,16 @@ def _gate_summary(gates: Gates) -> str:
 def _comparison_lines(result: Comparison, show: int) -> list[str]:
     from bench_lib.report import compare
 
-    times, ratios = result.times, result.ratios
     lines = [f"{result.new.label} ({result.new.replicates} replicates) vs base {result.base.label} "
-             f"({result.base.replicates} replicates): {len(times)} cases in both, {result.only_base} only in base, "
-             f"{result.only_new} only in new"]
-    for title, table, unit in (("times", times, "case"), ("overhead ratios grad/mode", ratios, "ratio")):
-        counts = ", ".join(f"{result.count(v, 'times' if table is times else 'ratios')} {v}" for v in compare.VERDICTS)
+             f"({result.base.replicates} replicates): {len(result.times)} cases in both, {result.only_base} only in "
+             f"base, {result.only_new} only in new"]
+    families = [("times", "times", "case"), ("pipelined times (CUDA)", "pipelined", "case"),
+                ("overhead ratios grad/mode", "ratios", "ratio")]
+    for title, name, unit in families:
+        table = getattr(result, name)
+        if name == "pipelined" and table.empty:
+            continue  # no CUDA case with pipelined figures in both runs
+        counts = ", ".join(f"{result.count(v, name)} {v}" for v in compare.VERDICTS)
         lines.append(f"{title}: {counts} ({len(table)} {unit}s; significance after Benjamini-Hochberg at "
                      f"{compare.FDR:g})")
         for verdict in (compare.SLOWER, compare.FASTER, compare.INCONCLUSIVE):
@@ -220,8 +224,8 @@ def _comparison_lines(result: Comparison, show: int) -> list[str]:
             for row in chosen.head(show).to_dict("records"):
                 known = row["ci_low"] == row["ci_low"]  # NaN without replicates
                 interval = f" (95% CI {row['ci_low']:.3f}-{row['ci_high']:.3f})" if known else ""
-                name = compare.case_name(row, ratio=table is ratios)
-                lines.append(f"  {verdict:<12} {row['ratio']:6.3f}x{interval}  {name}: {row['reason']}")
+                case = compare.case_name(row, ratio=name == "ratios")
+                lines.append(f"  {verdict:<12} {row['ratio']:6.3f}x{interval}  {case}: {row['reason']}")
             if len(chosen) > show:
                 lines.append(f"  ... and {len(chosen) - show} more {verdict} (--show N lists more)")
     lines.append(f"exact counts: {len(result.counts)} changed")

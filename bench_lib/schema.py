@@ -39,7 +39,8 @@ Schema history:
      peak tensor memory on CPU and CUDA). Readers take older runs as eager, with these null.
   6: latency and throughput. Every case holds ``pipelined_batch`` and the ``pipelined_*`` and
      ``gpu_*`` figures (bench_lib.pipeline), measured for CUDA forward and step passes, null
-     elsewhere. Readers take older runs with these null.
+     elsewhere; each replicate record gains ``pipelined_median``. Readers take older runs with
+     these null.
 """
 
 from __future__ import annotations
@@ -122,6 +123,7 @@ REPLICATE_KEYS = (
     "interleaved_median", "interleaved_rounds",  # null where the case has no interleaved rounds
     "background_cpu",
     "peak_tensor_bytes", "saved_bytes", "saved_tensor_count", "graph_nodes",
+    "pipelined_median",       # schema 6: null where the case has no pipelined figure
 )
 
 # The run as a whole, in output_json["gradbench"] (schema 4).

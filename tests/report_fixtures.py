@@ -72,8 +72,10 @@ def case(
     peak_rss_bytes: int | None = None,
     graph_nodes: int = 0,
     background_cpu: float = 0.01,
+    pipelined: list[float] | None = None,
 ) -> dict[str, Any]:
-    """One benchmark entry as pytest-benchmark saves it, with gradbench extra_info."""
+    """One benchmark entry as pytest-benchmark saves it, with gradbench extra_info; ``pipelined``:
+    the samples of a pipelined figure (bench_lib.pipeline), one per block."""
     stats = Stats()
     for value in samples:
         stats.update(value)
@@ -96,6 +98,10 @@ def case(
         "rounds_planned": len(samples),
         "background_cpu": background_cpu,
     }
+    if pipelined is not None:
+        from bench_lib.replicates import sampled
+
+        extra_info.update(pipelined_batch=50, **sampled("pipelined", [pipelined]))
     name = f"test_{pass_}[{workload}-{mode}-{size}-{device}-{dtype}]"
     return {
         "group": f"{workload}-{pass_}-{device}",

@@ -139,3 +139,65 @@ def test_three_replicates_cannot_call_a_change_and_say_why(tmp_path) -> None:
     assert set(alpha["verdict"]) == {compare.INCONCLUSIVE}
     assert all(reason.startswith("too few replicates (3 and 3): the exact permutation test cannot go below p = 0.1")
                for reason in alpha["reason"])
+
+
+def cuda_run(rng: np.random.Generator, tmp_path, name: str, *, slower: float = 1.0):
+    """A replicated CUDA run whose latency scatters by ±30 % between processes (a host-bound GPU's)
+    while its pipelined figure, a mean over blocks of passes, scatters by ±1 %."""
+
+    def build() -> list[dict]:
+        process = math.exp(0.3 * rng.standard_normal())
+        out = []
+        for workload in WORKLOADS:
+            for size in SIZES:
+                base = (20e-6 + 1e-9 * size) * slower
+                latency = list(base * process * (1 + 0.01 * rng.standard_normal(15)))
+                level = 0.6 * base * math.exp(0.01 * rng.standard_normal())
+                pipelined = list(level * (1 + 0.002 * rng.standard_normal(5)))
+                out.append(case(workload, "grad", "step", size, latency, device="cuda", pipelined=pipelined))
+        return out
+
+    import json
+
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(replicated(build, replicates=5)))
+    return load_runs([path])
+
+
+def test_pipelined_times_resolve_what_a_noisy_latency_cannot(tmp_path) -> None:
+    rng = np.random.default_rng(7)
+    base = cuda_run(rng, tmp_path, "base")
+    same = cuda_run(rng, tmp_path, "same")
+    slower = cuda_run(rng, tmp_path, "slower", slower=1.3)
+    identical = compare.compare_runs(base.runs[0], base.cases, same.runs[0], same.cases)
+    assert len(identical.pipelined) == 9
+    assert identical.count(compare.UNCHANGED, "pipelined") == 9
+    assert compare.failures(identical, TIME_GATE) == []
+    changed = compare.compare_runs(base.runs[0], base.cases, slower.runs[0], slower.cases)
+    # Latency: ±30 % between processes hides a 1.3x change; the pipelined figure shows it in every case.
+    assert changed.count(compare.SLOWER) < 9
+    assert changed.count(compare.SLOWER, "pipelined") == 9
+    assert changed.pipelined["ratio"].between(1.25, 1.35).all()
+    [line] = [f for f in compare.failures(changed, TIME_GATE) if "pipelined" in f]
+    assert line.startswith("9 pipelined times significantly slower by more than 10%")
+
+
+def test_runs_without_pipelined_figures_have_no_pipelined_comparison(tmp_path) -> None:
+    comparison = compare_pair(tmp_path, seed=3)
+    assert comparison.pipelined.empty
+
+
+def test_the_page_summary_and_terminal_show_the_pipelined_comparison(tmp_path) -> None:
+    from bench_lib.cli import _comparison_lines
+    from bench_lib.report import markdown, page
+    from bench_lib.report.build import analyse
+
+    rng = np.random.default_rng(7)
+    cuda_run(rng, tmp_path, "base")
+    cuda_run(rng, tmp_path, "slower", slower=1.3)
+    report = analyse([tmp_path / "slower.json"], tmp_path / "base.json")
+    html = page.render(report)
+    assert "<h3>Pipelined times (CUDA)</h3>" in html and "significant changes of pipelined time" in html
+    assert "Pipelined times (CUDA): 9 slower, 0 faster of 9." in markdown.render(report, tmp_path / "index.html")
+    lines = _comparison_lines(report.comparison, show=3)
+    assert any(line.startswith("pipelined times (CUDA): 9 slower") for line in lines)

@@ -10,6 +10,9 @@ one replicate process as one observation. Four families of figures, each with it
   exact permutation test as a distribution-free check: a change is called only where both agree
   (with 5 replicates the exact test alone could never survive the correction for a change
   confined to a few cases; with 2 or 3 it can never reach its level, and says so).
+* pipelined times (CUDA forward and step passes, bench_lib.pipeline): each case's per-replicate
+  pipelined medians, judged and gated as the times are. On a GPU a pass's latency at small sizes
+  is as noisy as the host, while a pipelined figure averages 50 passes per sample.
 * overhead ratios: median(grad) / median(mode) per forward group and replicate, from the
   interleaved rounds, where drift cancels; the same tests.
 * counts (saved bytes, saved tensors, graph nodes): exact, so any change is a change.
@@ -61,7 +64,7 @@ PEAK_COLUMNS = [*SPEC_KEYS, "base", "new", "ratio", "verdict"]
 class Gates:
     """What makes ``compare`` exit 1; a threshold of None turns its gate off (still reported)."""
 
-    time: float | None = 0.10       # a case significantly slower by more than this
+    time: float | None = 0.10       # a case's time (or pipelined time) significantly slower by more than this
     ratio: float | None = 0.10      # an overhead ratio significantly larger by more than this
     peak: float | None = 0.05       # peak tensor memory larger by more than this
     counts: bool = True             # any change of an exact count
@@ -72,6 +75,7 @@ class Comparison:
     base: Run
     new: Run
     times: pd.DataFrame    # TIME_COLUMNS: one row per case measured in both runs
+    pipelined: pd.DataFrame  # TIME_COLUMNS: one row per case with a pipelined figure in every replicate of both
     ratios: pd.DataFrame   # RATIO_COLUMNS: one row per forward group and mode other than grad
     counts: pd.DataFrame   # COUNT_COLUMNS: one row per changed count
     peaks: pd.DataFrame    # PEAK_COLUMNS: one row per case with a known peak in both runs
@@ -94,12 +98,15 @@ def compare_runs(base: Run, base_cases: pd.DataFrame, new: Run, new_cases: pd.Da
     rows = merged.to_dict("records")
     times = _judge_all([({k: r[k] for k in SPEC_KEYS}, r["rep_medians_base"], r["rep_medians_new"]) for r in rows],
                        threshold, TIME_COLUMNS)
+    pipelined = _judge_all([({k: r[k] for k in SPEC_KEYS}, r["rep_pipelined_base"], r["rep_pipelined_new"])
+                            for r in rows if _all_known(r["rep_pipelined_base"], r["rep_pipelined_new"])],
+                           threshold, TIME_COLUMNS)
     ratios = _judge_all(_ratio_samples(base_cases, new_cases), ratio_threshold, RATIO_COLUMNS)
     counts = pd.DataFrame([{**{k: r[k] for k in SPEC_KEYS}, "metric": m, "base": r[f"{m}_base"], "new": r[f"{m}_new"]}
                            for r in rows for m in COUNT_METRICS if _changed(r[f"{m}_base"], r[f"{m}_new"])],
                           columns=COUNT_COLUMNS)
     peaks = pd.DataFrame([_peak_row(r, peak_tolerance) for r in rows if _has_peaks(r)], columns=PEAK_COLUMNS)
-    return Comparison(base, new, times, ratios, counts, peaks, only_base, only_new, peak_tolerance)
+    return Comparison(base, new, times, pipelined, ratios, counts, peaks, only_base, only_new, peak_tolerance)
 
 
 def judge(base: Sequence[float], new: Sequence[float], threshold: float) -> dict[str, Any]:
@@ -196,6 +203,10 @@ def _replicate_ratios(cases: pd.DataFrame) -> dict[tuple[Any, ...], np.ndarray]:
     return out
 
 
+def _all_known(*replicate_values: np.ndarray) -> bool:
+    return all(len(values) and np.all(np.isfinite(values)) for values in replicate_values)
+
+
 def _changed(base: Any, new: Any) -> bool:
     return not _missing(base) and not _missing(new) and base != new
 
@@ -223,6 +234,11 @@ def failures(comparison: Comparison, gates: Gates) -> list[str]:
         bad = comparison.times[(comparison.times["verdict"] == SLOWER) & (comparison.times["ratio"] > 1 + gates.time)]
         if len(bad):
             lines.append(f"{len(bad)} case{'s' if len(bad) != 1 else ''} significantly slower by more than "
+                         f"{gates.time:.0%}: {_names(bad)}")
+        bad = comparison.pipelined[(comparison.pipelined["verdict"] == SLOWER)
+                                   & (comparison.pipelined["ratio"] > 1 + gates.time)]
+        if len(bad):
+            lines.append(f"{len(bad)} pipelined time{'s' if len(bad) != 1 else ''} significantly slower by more than "
                          f"{gates.time:.0%}: {_names(bad)}")
     if gates.ratio is not None:
         bad = comparison.ratios[(comparison.ratios["verdict"] == SLOWER)

@@ -48,6 +48,8 @@ LATE_KEYS = (
     "pipelined_batch", *(f"{prefix}_{name}" for prefix in ("pipelined", "gpu")  # version 6
                          for name in ("median", "q1", "q3", "rounds", "data")),
 )
+# Replicate keys that records written before schema 6 lack (read as null).
+LATE_REPLICATE_KEYS = ("pipelined_median",)
 # pytest-benchmark's per-case statistics the report uses (seconds, except rounds/iterations).
 STAT_KEYS = ("median", "q1", "q3", "iqr", "min", "max", "mean", "stddev", "rounds", "iterations")
 # Raw samples stay out of the tables: the report reads their medians and quartiles.
@@ -59,7 +61,7 @@ COMPARISON_COLUMNS = ("cmp_median", "cmp_samples", "cmp_interleaved")
 # Per replicate process (schema 4; a run without replicate records counts as one): the case's own
 # median, its comparison median (the same interleaved-or-own rule) and its peak tensor bytes.
 # Comparisons between runs are made on these, never on pooled rounds.
-REPLICATE_COLUMNS = ("rep_medians", "rep_cmp", "rep_peak", "rep_rounds")
+REPLICATE_COLUMNS = ("rep_medians", "rep_cmp", "rep_peak", "rep_rounds", "rep_pipelined")
 # A scenario case's labels ("scenario", "variant", "microbatches") and parameter counts.
 SCENARIO_LABELS = ("scenario", "variant", "microbatches")
 PARAMETER_KEYS = tuple(k for k in SCENARIO_KEYS if k not in SCENARIO_LABELS)
@@ -410,8 +412,14 @@ def _check_replicates(source: str, bench: Mapping[str, Any]) -> None:
     if not isinstance(entries, list) or not entries:
         raise InputError(source, f"{where}: extra_info replicates must be a non-empty list")
     for entry in entries:
-        if not isinstance(entry, dict) or any(key not in entry for key in REPLICATE_KEYS):
-            raise InputError(source, f"{where}: each replicate must hold {', '.join(REPLICATE_KEYS)}")
+        if not isinstance(entry, dict) or any(key not in entry for key in REPLICATE_KEYS
+                                              if key not in LATE_REPLICATE_KEYS):
+            raise InputError(source, f"{where}: each replicate must hold "
+                                     f"{', '.join(k for k in REPLICATE_KEYS if k not in LATE_REPLICATE_KEYS)}")
+        pipelined = entry.get("pipelined_median")
+        if pipelined is not None and not (_is_finite_number(pipelined) and pipelined > 0):
+            raise InputError(source, f"{where}: replicate pipelined_median must be a number > 0 or null, "
+                                     f"got {pipelined!r}")
         if not _is_finite_number(entry["median"]) or entry["median"] < 0:
             raise InputError(source, f"{where}: replicate median must be a number >= 0, got {entry['median']!r}")
         interleaved = entry["interleaved_median"]
@@ -473,13 +481,16 @@ def _case_row(run: Run, bench: Mapping[str, Any]) -> dict[str, Any]:
     import numpy as np
 
     replicates = info.get("replicates") or [{"median": stats["median"], "interleaved_median": info.get(
-        "interleaved_median"), "peak_tensor_bytes": info.get("peak_tensor_bytes")}]
+        "interleaved_median"), "peak_tensor_bytes": info.get("peak_tensor_bytes"),
+        "pipelined_median": info.get("pipelined_median")}]
     row["rep_medians"] = np.array([entry["median"] for entry in replicates], dtype=float)
     # The interleaved-or-own rule, per replicate, as for cmp_median.
     row["rep_cmp"] = np.array([entry["interleaved_median"] if row["cmp_interleaved"] else entry["median"]
                                for entry in replicates], dtype=float)
     row["rep_peak"] = np.array([np.nan if entry["peak_tensor_bytes"] is None else entry["peak_tensor_bytes"]
                                 for entry in replicates], dtype=float)
+    row["rep_pipelined"] = np.array([np.nan if entry.get("pipelined_median") is None else entry["pipelined_median"]
+                                     for entry in replicates], dtype=float)
     # How many of cmp_samples each replicate contributed, in order (merged runs pool them in turn).
     rounds = [entry.get("interleaved_rounds" if row["cmp_interleaved"] else "rounds") for entry in replicates]
     row["rep_rounds"] = rounds if all(isinstance(n, int) for n in rounds) else [len(row["cmp_samples"])]

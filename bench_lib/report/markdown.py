@@ -83,7 +83,10 @@ def _comparison(comparison: compare.Comparison) -> list[str]:
     lines = [f"**{comparison.new.label} against {comparison.base.label}** ({comparison.new.replicates} and "
              f"{comparison.base.replicates} replicates): {counts} (per-replicate medians; exact permutation test, "
              f"Benjamini-Hochberg at {compare.FDR:g}; Welch's 95% interval on the log scale). "
-             f"Overhead ratios: {comparison.count(compare.SLOWER, 'ratios')} larger, "
+             + (f"Pipelined times (CUDA): {comparison.count(compare.SLOWER, 'pipelined')} slower, "
+                f"{comparison.count(compare.FASTER, 'pipelined')} faster of {len(comparison.pipelined)}. "
+                if len(comparison.pipelined) else "")
+             + f"Overhead ratios: {comparison.count(compare.SLOWER, 'ratios')} larger, "
              f"{comparison.count(compare.FASTER, 'ratios')} smaller. Exact counts changed: {len(comparison.counts)}."]
     changed = times[times["verdict"].isin([compare.SLOWER, compare.FASTER])]
     if changed.empty:

@@ -478,8 +478,8 @@ def _overhead(report: Report) -> str:
     return head + _collapsible(_table(table, corner), len(rows), "the fit table") + "\n</section>"
 
 
-def _comparison(comparison: compare.Comparison) -> str:
-    times = comparison.times
+def _time_rows(times: Any) -> tuple[list[str], list[tables.Row], list[tables.Row]]:
+    """A time family's columns, its changed rows (slowest first) and the rest."""
     order = {compare.SLOWER: 0, compare.FASTER: 1, compare.INCONCLUSIVE: 2, compare.UNCHANGED: 3}
     ordered = times.assign(_order=times["verdict"].map(order),
                            _key=times["ratio"].where(times["verdict"] != compare.SLOWER, -times["ratio"]))
@@ -498,6 +498,12 @@ def _comparison(comparison: compare.Comparison) -> str:
                "p (BH-adjusted)", "verdict", "why"]
     changed = [row for verdict, row in rows if verdict in (compare.SLOWER, compare.FASTER)]
     rest = [row for verdict, row in rows if verdict not in (compare.SLOWER, compare.FASTER)]
+    return columns, changed, rest
+
+
+def _comparison(comparison: compare.Comparison) -> str:
+    times = comparison.times
+    columns, changed, rest = _time_rows(times)
     counts = ", ".join(f"<b>{comparison.count(v)} {v}</b>" for v in compare.VERDICTS)
     text = (f"<p>{escape(comparison.new.label)} ({comparison.new.replicates} replicates) against base "
             f"{escape(comparison.base.label)} ({comparison.base.replicates} replicates): {len(times)} cases in both; "
@@ -514,9 +520,30 @@ def _comparison(comparison: compare.Comparison) -> str:
     if rest:
         parts.append(_collapsible(_table(tables.Table("cases without a significant change", columns, rest), "case"),
                                   len(rest), "the cases without a significant change"))
+    parts.append(_pipelined_comparison(comparison))
     parts.append(_ratio_comparison(comparison))
     parts.append(_memory_comparison(comparison))
     return "\n".join(parts) + "\n</section>"
+
+
+def _pipelined_comparison(comparison: compare.Comparison) -> str:
+    """CUDA forward and step passes with pipelined figures in both runs: the same judgement on
+    their per-replicate pipelined medians."""
+    pipelined = comparison.pipelined
+    if pipelined.empty:
+        return ""
+    columns, changed, rest = _time_rows(pipelined)
+    counts = ", ".join(f"{comparison.count(v, 'pipelined')} {v}" for v in compare.VERDICTS)
+    parts = ["<h3>Pipelined times (CUDA)</h3>",
+             f"<p>The same judgement on each case's pipelined time per replicate (passes queued back to back, as "
+             f"in a training loop; see the latency against throughput section): {counts}.</p>"]
+    if changed:
+        parts.append(_table(tables.Table("significant changes of pipelined time, slowest first", columns, changed),
+                            "case"))
+    if rest:
+        parts.append(_collapsible(_table(tables.Table("pipelined times without a significant change", columns, rest),
+                                         "case"), len(rest), "the pipelined times without a significant change"))
+    return "\n".join(parts)
 
 
 def _ratio_comparison(comparison: compare.Comparison) -> str:

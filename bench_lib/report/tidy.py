@@ -35,7 +35,7 @@ def tidy_table(cases: pd.DataFrame, skipped: pd.DataFrame) -> pd.DataFrame:
     """``cases`` with add_derived's columns, and ``skipped``, as one table without raw samples."""
     import pandas as pd
 
-    arrays = ["samples", "cmp_samples", "rep_medians", "rep_cmp", "rep_peak", "rep_rounds"]
+    arrays = ["samples", "cmp_samples", "rep_medians", "rep_cmp", "rep_peak", "rep_rounds", "rep_pipelined"]
     measured = cases.drop(columns=arrays).rename(columns=_SECONDS).assign(status="measured", skip_reason="")
     skips = skipped.rename(columns={"reason": "skip_reason"}).assign(status="skipped")
     frames = [frame for frame in (measured, skips) if len(frame)]
