@@ -199,7 +199,8 @@ def _gate_summary(gates: Gates) -> str:
     def pct(value: float | None) -> str:
         return "off" if value is None else f"{value:.0%}"
 
-    return (f"times {pct(gates.time)}, overhead ratios {pct(gates.ratio)}, peak memory {pct(gates.peak)}, "
+    return (f"times and pipelined times {pct(gates.time)}, overhead ratios {pct(gates.ratio)}, "
+            f"peak memory {pct(gates.peak)}, "
             f"counts {'exact' if gates.counts else 'off'}")
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from bench_lib.schema import REPLICATE_KEYS, SCHEMA_VERSION, SPEC_KEYS
 
 # The deterministic metrics: every replicate of a case must agree on them.
-COUNT_KEYS = ("saved_bytes", "saved_tensor_count", "graph_nodes", "pipelined_batch")
+COUNT_KEYS = ("saved_bytes", "saved_tensor_count", "graph_nodes")
 # Extra figures kept as raw samples (``<prefix>_data``) beside their median and quartiles.
 SAMPLED = ("interleaved", "pipelined", "gpu")
 
@@ -84,6 +84,11 @@ def _merge_case(benches: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     background = [bench["extra_info"].get("background_cpu") for bench in benches]
     known = [value for value in background if value is not None]
     info["background_cpu"] = max(known) if known else None
+    # A replicate whose pipelined figures ran out of memory has none: the others' batch stands.
+    batches = {bench["extra_info"].get("pipelined_batch") for bench in benches} - {None}
+    if len(batches) > 1:
+        raise ValueError(f"{first['fullname']}: replicates disagree on pipelined_batch ({sorted(batches)})")
+    info["pipelined_batch"] = next(iter(batches), None)
     for prefix in SAMPLED:
         info.update(sampled(prefix, [bench["extra_info"].get(f"{prefix}_data") for bench in benches]))
     info["schema_version"] = SCHEMA_VERSION

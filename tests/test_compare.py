@@ -201,3 +201,38 @@ def test_the_page_summary_and_terminal_show_the_pipelined_comparison(tmp_path) -
     assert "Pipelined times (CUDA): 9 slower, 0 faster of 9." in markdown.render(report, tmp_path / "index.html")
     lines = _comparison_lines(report.comparison, show=3)
     assert any(line.startswith("pipelined times (CUDA): 9 slower") for line in lines)
+
+
+def test_pipelined_figures_missing_in_some_replicates_or_a_run_are_said_not_dropped(tmp_path) -> None:
+    import json
+
+    from report_fixtures import run_doc
+
+    from bench_lib.replicates import merge
+
+    rng = np.random.default_rng(11)
+
+    def run(name: str, pipelined_in: tuple[bool, ...], slower: float = 1.0):
+        docs = []
+        for has in pipelined_in:
+            level = 50e-6 * slower * math.exp(0.01 * rng.standard_normal())
+            samples = list(level * (1 + 0.002 * rng.standard_normal(5)))
+            bench = case("alpha", "grad", "step", 2**14, list(level * (1 + 0.01 * rng.standard_normal(9))),
+                         device="cuda", pipelined=samples if has else None)
+            doc = run_doc([bench])
+            doc["gradbench"]["complete"] = True
+            docs.append(doc)
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(merge(docs, [{"started": "2026-01-01T10:00:00+00:00", "seconds": 1.0}] * len(docs))))
+        return load_runs([path])
+
+    base = run("base", (True,) * 5)
+    # One replicate of five without the figure (it ran out of memory there): the other four judge.
+    partial = run("partial", (True, True, False, True, True), slower=1.3)
+    comparison = compare.compare_runs(base.runs[0], base.cases, partial.runs[0], partial.cases)
+    [row] = comparison.pipelined.to_dict("records")
+    assert row["verdict"] == compare.SLOWER and row["new_replicates"] == 4
+    # A new run without any: the case is listed, inconclusive, with the reason.
+    none = run("none", (False,) * 5)
+    [row] = compare.compare_runs(base.runs[0], base.cases, none.runs[0], none.cases).pipelined.to_dict("records")
+    assert row["verdict"] == compare.INCONCLUSIVE and row["reason"] == "no value in the new run"

@@ -166,7 +166,8 @@ def test_replicates_pool_their_pipelined_samples_and_must_agree_on_the_batch():
     def run(samples, batch=50):
         info = {"workload": "mlp", "mode": "grad", "pass": "forward", "size": 1024, "device": "cuda",
                 "dtype": "float32", "saved_bytes": 1, "saved_tensor_count": 1, "graph_nodes": 3,
-                "pipelined_batch": batch, "pipelined_data": samples, "gpu_data": None, "interleaved_data": None}
+                "pipelined_batch": batch, "pipelined_data": samples, "gpu_data": None, "interleaved_data": None,
+                "pipelined_median": samples[0] if samples else None}
         stats = {"median": 1.0, "q1": 1.0, "q3": 1.0, "rounds": 1, "data": [1.0]}
         return {"benchmarks": [{"fullname": "case", "extra_info": info, "stats": stats}], "gradbench": {}}
 
@@ -176,6 +177,10 @@ def test_replicates_pool_their_pipelined_samples_and_must_agree_on_the_batch():
     assert merged["pipelined_median"] == 2.0 and merged["gpu_median"] is None
     with pytest.raises(ValueError, match="pipelined_batch"):
         replicates.merge([run([1.0]), run([1.0], batch=20)], times)
+    # A replicate without the figures (they ran out of memory there) loses nothing but its own.
+    partial = replicates.merge([run([1.0]), run(None, batch=None)], times)["benchmarks"][0]["extra_info"]
+    assert partial["pipelined_batch"] == 50 and partial["pipelined_median"] is None
+    assert [entry["pipelined_median"] for entry in partial["replicates"]] == [1.0, None]
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (torch.cuda.is_available() is False)")

@@ -120,6 +120,8 @@ def _first_info(doc: dict[str, Any]) -> dict[str, Any]:
     (lambda d: _first_info(d).update(gpu_q1=-1e-6), "gpu_q1 must be a number of seconds"),
     (lambda d: _first_info(d).update(pipelined_data=[1e-5, "x"]), "pipelined_data must be a list of seconds"),
     (lambda d: _first_info(d).update(gpu_data=[1e-5, 2e-5], gpu_rounds=3), "gpu_rounds must equal the 2 samples"),
+    (lambda d: _first_info(d).update(interleaved_data=[1e-5, 2e-5], interleaved_rounds=5),
+     "interleaved_rounds must equal the 2 samples"),
     (lambda d: _first_info(d).update(pipelined_batch=2.5), "pipelined_batch must be an integer"),
     (lambda d: d.update(benchmarks={}), "not a pytest-benchmark run file"),
 ])
@@ -272,3 +274,36 @@ def test_the_h200_cuda_runs_unstable_cases_are_explained_by_their_rounds() -> No
     at = cases.set_index(["workload", "mode", "pass", "size"])
     assert {at.loc[("mlp", mode, "forward", 2**18), "instability"]
             for mode in ("grad", "no_grad", "inference_mode")} == {"drift"}
+
+
+def test_unstable_cases_without_raw_rounds_say_so(tmp_path: Path) -> None:
+    """A run saved by pytest --benchmark-save without --benchmark-save-data has no rounds to tell
+    why a case is unstable: the stability finding counts it as such, never "Of these, ."."""
+    from bench_lib.report.build import analyse
+
+    def without_rounds(doc: dict[str, Any]) -> None:
+        for bench in doc["benchmarks"]:
+            bench["stats"].pop("data")
+            bench["extra_info"]["interleaved_data"] = None
+        stats = doc["benchmarks"][0]["stats"]
+        stats.update(q1=stats["median"] * 0.8, q3=stats["median"] * 1.3, iqr=stats["median"] * 0.5)
+
+    path = _broken(tmp_path, without_rounds)
+    [stability] = [item.text for item in analyse([path]).summaries[0].findings.items
+                   if item.text.startswith("Stability")]
+    assert "By their rounds: 1 without raw rounds to tell why." in stability, stability
+
+
+def test_a_merged_run_from_before_schema_6_loads_with_per_replicate_rounds(tmp_path: Path) -> None:
+    """Replicate records written before schema 6 lack pipelined_median (read as null); each
+    replicate's share of the pooled rounds is known, for telling drift within a process from
+    differences between processes."""
+    def build() -> list[dict[str, Any]]:
+        return [report_fixtures.case("mlp", "grad", "step", 1024, [1e-4 + 1e-6 * i for i in range(7)])]
+
+    doc = report_fixtures.replicated(build, replicates=3)
+    for entry in doc["benchmarks"][0]["extra_info"]["replicates"]:
+        del entry["pipelined_median"]
+    row = load_runs([_write(tmp_path / "old.json", doc)]).cases.iloc[0]
+    assert np.isnan(row["rep_pipelined"]).all() and len(row["rep_pipelined"]) == 3
+    assert row["rep_rounds"] == [7, 7, 7] and len(row["cmp_samples"]) == 21

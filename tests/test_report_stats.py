@@ -169,6 +169,14 @@ def test_instability_cause_looks_for_drift_within_each_replicate():
     # Two processes at levels 1 and 1.3: drift when read as one sequence, not within either.
     pooled = steady + [1.3 * v for v in steady]
     assert instability_cause(pooled) == DRIFT
-    assert instability_cause(pooled, [12, 12]) == SPREAD
+    assert instability_cause(pooled, [12, 12]) == SPREAD  # each process scatters by 20 % itself
     # Lengths that do not add up are ignored: the samples are read as one sequence.
     assert instability_cause(pooled, [12, 5]) == DRIFT
+
+
+def test_steady_processes_at_different_levels_differ_between_processes():
+    from bench_lib.report.stats import PROCESSES, instability_cause
+
+    steady = [1.0, 1.01, 0.99, 1.0, 1.02, 0.98, 1.0, 1.01, 0.99, 1.0]
+    levels = (1.0, 1.25, 0.9)
+    assert instability_cause([level * v for level in levels for v in steady], [10, 10, 10]) == PROCESSES

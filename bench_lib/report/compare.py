@@ -98,9 +98,11 @@ def compare_runs(base: Run, base_cases: pd.DataFrame, new: Run, new_cases: pd.Da
     rows = merged.to_dict("records")
     times = _judge_all([({k: r[k] for k in SPEC_KEYS}, r["rep_medians_base"], r["rep_medians_new"]) for r in rows],
                        threshold, TIME_COLUMNS)
-    pipelined = _judge_all([({k: r[k] for k in SPEC_KEYS}, r["rep_pipelined_base"], r["rep_pipelined_new"])
-                            for r in rows if _all_known(r["rep_pipelined_base"], r["rep_pipelined_new"])],
-                           threshold, TIME_COLUMNS)
+    # Each run's replicates that have a pipelined figure (one that ran out of memory has none); a
+    # case with one in either run is judged, and reads inconclusive where a run has too few.
+    known = [({k: r[k] for k in SPEC_KEYS}, _known(r["rep_pipelined_base"]), _known(r["rep_pipelined_new"]))
+             for r in rows]
+    pipelined = _judge_all([entry for entry in known if len(entry[1]) or len(entry[2])], threshold, TIME_COLUMNS)
     ratios = _judge_all(_ratio_samples(base_cases, new_cases), ratio_threshold, RATIO_COLUMNS)
     counts = pd.DataFrame([{**{k: r[k] for k in SPEC_KEYS}, "metric": m, "base": r[f"{m}_base"], "new": r[f"{m}_new"]}
                            for r in rows for m in COUNT_METRICS if _changed(r[f"{m}_base"], r[f"{m}_new"])],
@@ -115,6 +117,12 @@ def judge(base: Sequence[float], new: Sequence[float], threshold: float) -> dict
 
     The verdict here is provisional: ``finish_verdicts`` settles it once every p-value is known.
     """
+    missing = [name for name, values in (("base", base), ("new", new)) if len(values) == 0]
+    if missing:
+        return dict(base=math.nan, new=math.nan, ratio=math.nan, ci_low=math.nan, ci_high=math.nan,
+                    p_value=math.nan, p_adjusted=math.nan, p_exact=math.nan, noise=math.nan, verdict=INCONCLUSIVE,
+                    reason=f"no value in the {' and '.join(missing)} run", base_replicates=len(base),
+                    new_replicates=len(new))
     with np.errstate(divide="ignore", invalid="ignore"):
         lb, ln = np.log(np.asarray(base, dtype=float)), np.log(np.asarray(new, dtype=float))
     ratio = math.exp(float(ln.mean() - lb.mean()))
@@ -203,8 +211,8 @@ def _replicate_ratios(cases: pd.DataFrame) -> dict[tuple[Any, ...], np.ndarray]:
     return out
 
 
-def _all_known(*replicate_values: np.ndarray) -> bool:
-    return all(len(values) and np.all(np.isfinite(values)) for values in replicate_values)
+def _known(values: np.ndarray) -> np.ndarray:
+    return values[np.isfinite(values)]
 
 
 def _changed(base: Any, new: Any) -> bool:

@@ -251,17 +251,22 @@ def _stability(cases: pd.DataFrame) -> str:
     if unstable.empty:
         return text + "." + _pipelined_stability(cases)
     worst = unstable.loc[unstable["rel_iqr"].idxmax()]
-    causes = unstable["instability"].value_counts()
-    why = ", ".join(f"{int(causes[cause])} {STABILITY_CAUSES[cause]}" for cause in STABILITY_CAUSES if cause in causes)
-    return text + (f"; the worst is {_case_name(worst)} at {worst['rel_iqr']:.0%}. Of these, {why}."
-                   + _pipelined_stability(cases))
+    causes = unstable["instability"].value_counts(dropna=False)
+    why = [f"{int(count)} {STABILITY_CAUSES[cause][count != 1]}" for cause, count in causes.items()
+           if cause in STABILITY_CAUSES]
+    unknown = int(unstable["instability"].isna().sum())
+    if unknown:
+        why.append(f"{unknown} without raw rounds to tell why")
+    return text + (f"; the worst is {_case_name(worst)} at {worst['rel_iqr']:.0%}. "
+                   + (f"By their rounds: {'; '.join(why)}." if why else "") + _pipelined_stability(cases))
 
 
+# Why an unstable case's rounds spread (stats.instability_cause): the singular and plural phrase.
 STABILITY_CAUSES = {
-    stats.DRIFT: "drifted while timed (their last quarter of rounds more than "
-                 f"{stats.UNSTABLE_REL_IQR:.0%} from their first)",
-    stats.TAIL: "have a tail of slow rounds",
-    stats.SPREAD: "scatter both ways",
+    stats.DRIFT: ("drifted while timed", "drifted while timed"),
+    stats.PROCESSES: ("differs between processes, each steady", "differ between processes, each steady"),
+    stats.TAIL: ("has a tail of slow rounds", "have a tail of slow rounds"),
+    stats.SPREAD: ("scatters both ways", "scatter both ways"),
 }
 
 

@@ -337,6 +337,10 @@ def _check_metrics(source: str, where: str, info: Mapping[str, Any]) -> None:
     for key in PASS_MEDIANS:
         if info.get(key) == 0:
             raise InputError(source, f"{where}: {key} must be above 0 (a pass takes time), got 0")
+    interleaved, rounds = info.get("interleaved_data"), info.get("interleaved_rounds")
+    if isinstance(interleaved, list) and rounds is not None and rounds != len(interleaved):
+        raise InputError(source, f"{where}: interleaved_rounds must equal the {len(interleaved)} samples of "
+                                 f"interleaved_data, got {_short(rounds)}")
     for prefix in ("pipelined", "gpu"):
         samples, rounds = info.get(f"{prefix}_data"), info.get(f"{prefix}_rounds")
         if samples is not None and not (isinstance(samples, list) and all(
@@ -417,9 +421,15 @@ def _check_replicates(source: str, bench: Mapping[str, Any]) -> None:
             raise InputError(source, f"{where}: each replicate must hold "
                                      f"{', '.join(k for k in REPLICATE_KEYS if k not in LATE_REPLICATE_KEYS)}")
         pipelined = entry.get("pipelined_median")
-        if pipelined is not None and not (_is_finite_number(pipelined) and pipelined > 0):
-            raise InputError(source, f"{where}: replicate pipelined_median must be a number > 0 or null, "
-                                     f"got {pipelined!r}")
+        if pipelined is not None and not (_is_finite_number(pipelined) and 0 < pipelined <= MAX_SECONDS):
+            raise InputError(source, f"{where}: replicate pipelined_median must be a number of seconds above 0 "
+                                     f"and at most 86400, or null, got {_short(pipelined)}")
+        if not (_is_count(entry["rounds"]) and entry["rounds"] >= 1):
+            raise InputError(source, f"{where}: replicate rounds must be an integer >= 1, "
+                                     f"got {_short(entry['rounds'])}")
+        if entry["interleaved_rounds"] is not None and not _is_count(entry["interleaved_rounds"]):
+            raise InputError(source, f"{where}: replicate interleaved_rounds must be an integer >= 0 or null, "
+                                     f"got {_short(entry['interleaved_rounds'])}")
         if not _is_finite_number(entry["median"]) or entry["median"] < 0:
             raise InputError(source, f"{where}: replicate median must be a number >= 0, got {entry['median']!r}")
         interleaved = entry["interleaved_median"]

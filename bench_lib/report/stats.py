@@ -7,6 +7,7 @@ inside the functions, so loading the report's modules stays cheap.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -30,19 +31,21 @@ def is_unstable(rel_iqr: ArrayLike) -> np.ndarray:
     return np.asarray(rel_iqr) > UNSTABLE_REL_IQR
 
 
-DRIFT, TAIL, SPREAD = "drift", "tail", "spread"
+DRIFT, PROCESSES, TAIL, SPREAD = "drift", "processes", "tail", "spread"
 # Fewest rounds in which a first and a last quarter can tell drift from scatter.
 MIN_DRIFT_ROUNDS = 8
 
 
 def instability_cause(samples: Sequence[float], segments: Sequence[int] = ()) -> str | None:
     """Why a case's rounds spread, from the rounds in the order they ran (``segments``: how many
-    each replicate process ran, in turn; drift is looked for within each, since processes differ
-    anyway). None with fewer than two rounds (a run saved without its raw samples).
+    each replicate process ran, in turn, as a merged run pools them). None with fewer than two
+    rounds (a run saved without its raw samples).
 
-    * DRIFT: the level moved while it was timed: the median of the last quarter of a process's
+    * DRIFT: the level moved while one process timed it: the median of the last quarter of its
       rounds is more than UNSTABLE_REL_IQR from the first quarter's (clock or frequency changes,
       other load);
+    * PROCESSES: each process's rounds were steady (their own IQR within UNSTABLE_REL_IQR), but
+      the processes differed from each other;
     * TAIL: a tail of slow rounds: the upper quartile is more than twice as far from the median
       as the lower (interruptions, a synchronize that waited for a wake-up);
     * SPREAD: scattered both ways.
@@ -51,14 +54,22 @@ def instability_cause(samples: Sequence[float], segments: Sequence[int] = ()) ->
     if values.size < 2:
         return None
     lengths = list(segments) if sum(segments) == values.size else [values.size]
-    for part in np.split(values, np.cumsum(lengths)[:-1]):
+    parts = [part for part in np.split(values, np.cumsum(lengths)[:-1]) if part.size]
+    for part in parts:
         if part.size >= MIN_DRIFT_ROUNDS:
             quarter = part.size // 4
             first, last = np.median(part[:quarter]), np.median(part[-quarter:])
             if first > 0 and abs(last / first - 1.0) > UNSTABLE_REL_IQR:
                 return DRIFT
+    if len(parts) > 1 and all(part.size >= 2 and _relative_iqr_of(part) <= UNSTABLE_REL_IQR for part in parts):
+        return PROCESSES
     q1, median, q3 = np.percentile(values, [25, 50, 75])
     return TAIL if q3 - median > 2.0 * (median - q1) else SPREAD
+
+
+def _relative_iqr_of(values: np.ndarray) -> float:
+    q1, median, q3 = np.percentile(values, [25, 50, 75])
+    return float((q3 - q1) / median) if median > 0 else math.inf
 
 
 def relative_spread(values: ArrayLike) -> float:
