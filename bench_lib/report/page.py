@@ -354,7 +354,9 @@ def _throughput(report: Report) -> str:
              f"the GPU time is at least {throughput.DEVICE_BOUND:.0%} of the pipelined time a pass is device-bound: "
              "the host's work, autograd's bookkeeping included, hides behind the device's. Below, it is host-bound "
              "and every microsecond of bookkeeping shows. A flushed L2 can make the GPU time exceed the pipelined "
-             "time at sizes that fit in the cache.</p>"]
+             "time at sizes that fit in the cache. Each case's pipelined time is measured in its own window, after "
+             "its rounds, so a ratio of two modes' pipelined times carries the drift between their windows, which "
+             "the interleaved ratios of the latency tables do not.</p>"]
 
     def run_parts(summary: RunSummary, newest: bool) -> list[str]:
         items = "".join(f"<li>{escape(text)}</li>" for text in throughput.sentences(summary.throughput))
