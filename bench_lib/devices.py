@@ -44,15 +44,20 @@ class CudaTimer:
     def __enter__(self) -> CudaTimer:
         self._current.__enter__()
         try:
-            self._flush = torch.empty(self.L2_FLUSH_BYTES // 4, dtype=torch.int32, device=self.device)
-        except torch.OutOfMemoryError:
-            self._flush = None  # a case that fills the device: no GPU time, the pipelined figure still
-        # torch.cuda._sleep spins for cycles of the SM clock, whatever its frequency now: measure it.
-        start = self.event()
-        torch.cuda._sleep(self.CALIBRATION_CYCLES)
-        end = self.event()
-        self.synchronize()
-        self.cycles_per_second = self.CALIBRATION_CYCLES / max(self.seconds(start, end), 1e-9)
+            try:
+                self._flush = torch.empty(self.L2_FLUSH_BYTES // 4, dtype=torch.int32, device=self.device)
+            except torch.OutOfMemoryError:
+                self._flush = None  # a case that fills the device: no GPU time, the pipelined figure still
+            # torch.cuda._sleep spins for cycles of the SM clock, whatever its frequency now: measure it.
+            start = self.event()
+            torch.cuda._sleep(self.CALIBRATION_CYCLES)
+            end = self.event()
+            self.synchronize()
+            self.cycles_per_second = self.CALIBRATION_CYCLES / max(self.seconds(start, end), 1e-9)
+        except BaseException:
+            self._flush = None
+            self._current.__exit__(None, None, None)
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
