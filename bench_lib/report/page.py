@@ -281,17 +281,13 @@ def _scenarios(report: Report) -> str:
 def _compiled(report: Report) -> str:
     """Eager against compiled, per run that holds compiled cases: bench_lib.compiled's claims
     verbatim, a table per run and one figure (from the newest such run)."""
-    holders = [summary for summary in report.summaries if summary.compile_claims]
-    if not holders:
-        return ""
-    parts = ['<section id="compiled">\n<h2>Eager against compiled (torch.compile)</h2>',
-             "<p>A compiled case's workload reads <code>mlp:inductor</code>: the same model under "
+    intro = ("<p>A compiled case's workload reads <code>mlp:inductor</code>: the same model under "
              "<code>torch.compile</code>, its modes timed in their own rounds (not interleaved: they share one Dynamo "
              "cache, and alternating calls would each pay a guard miss). What it saves is "
              "counted by the same saved-tensor hooks, which see what AOTAutograd keeps. Its first call (the compile, "
              "unless an earlier case compiled the same graph) is recorded and never timed with the pass. Eager and "
              "compiled times come from separate windows. Peak tensor memory is not measured for compiled cases on "
-             "CPU: the dispatch tracker would turn compilation off.</p>"]
+             "CPU: the dispatch tracker would turn compilation off.</p>")
 
     def run_parts(summary: RunSummary, newest: bool) -> list[str]:
         items = "".join(f"<li><b>{escape(c.group)}</b>: {escape(c.claim)} "
@@ -300,20 +296,24 @@ def _compiled(report: Report) -> str:
         figure = _figure(compile_plots.compile_plot(summary.compile_rows)) if newest else ""
         return [f"<ul>{items}</ul>", figure, _table(_compile_table(summary.compile_rows), "workload · size")]
 
-    return "\n".join(parts + _per_run(report, holders, run_parts)) + "\n</section>"
+    holders = [summary for summary in report.summaries if summary.compile_claims]
+    return _run_section(report, holders, "compiled", "Eager against compiled (torch.compile)", intro, run_parts)
 
 
-def _per_run(report: Report, holders: Sequence[RunSummary],
-             run_parts: Callable[[RunSummary, bool], list[str]]) -> list[str]:
-    """Each holder's parts (``run_parts(summary, newest)``: the figure is drawn from the newest
-    holder only), under its run's heading when there are several."""
+def _run_section(report: Report, holders: Sequence[RunSummary], section_id: str, title: str, intro: str,
+                 run_parts: Callable[[RunSummary, bool], list[str]]) -> str:
+    """A section of the runs that hold its figures ("" when none does): its title and intro, then
+    each holder's parts (``run_parts(summary, newest)``: the figure is drawn from the newest holder
+    only), under its run's heading when there are several."""
+    if not holders:
+        return ""
     newest = next(run.label for run in report.newest_first() if any(s.run.label == run.label for s in holders))
-    parts = []
+    parts = [f'<section id="{section_id}">\n<h2>{escape(title)}</h2>', intro]
     for summary in holders:
         if len(holders) > 1:
             parts.append(f"<h3>{escape(summary.run.label)}</h3>")
         parts += [part for part in run_parts(summary, summary.run.label == newest) if part]
-    return parts
+    return "\n".join(parts) + "\n</section>"
 
 
 def _figure(figure: ScenarioPlot | None) -> str:
@@ -343,10 +343,7 @@ def _throughput(report: Report) -> str:
     bench_lib.throughput's crossovers and grad's overhead verbatim, one figure (from the newest
     such run) and a table per run."""
     holders = [summary for summary in report.summaries if summary.throughput]
-    if not holders:
-        return ""
-    parts = ['<section id="throughput">\n<h2>Latency against throughput (CUDA)</h2>',
-             "<p>Three times per pass. <b>Latency</b> (the tables' median): one pass alone, a synchronize at each "
+    intro = ("<p>Three times per pass. <b>Latency</b> (the tables' median): one pass alone, a synchronize at each "
              "end, the host's launches plus a round trip. <b>Pipelined</b>: passes queued back to back, "
              f"{_batches(holders)} per synchronize, as in a training loop, where the host "
              "queues the next pass while the device runs this one. <b>GPU time</b>: the device's own time for a "
@@ -356,7 +353,7 @@ def _throughput(report: Report) -> str:
              "and every microsecond of bookkeeping shows. A flushed L2 can make the GPU time exceed the pipelined "
              "time at sizes that fit in the cache. Each case's pipelined time is measured in its own window, after "
              "its rounds, so a ratio of two modes' pipelined times carries the drift between their windows, which "
-             "the interleaved ratios of the latency tables do not.</p>"]
+             "the interleaved ratios of the latency tables do not.</p>")
 
     def run_parts(summary: RunSummary, newest: bool) -> list[str]:
         items = "".join(f"<li>{escape(text)}</li>" for text in throughput.sentences(summary.throughput))
@@ -364,7 +361,7 @@ def _throughput(report: Report) -> str:
         table = _table(_throughput_table(summary.throughput), "workload · pass · size · mode")
         return [f"<ul>{items}</ul>", figure, table]
 
-    return "\n".join(parts + _per_run(report, holders, run_parts)) + "\n</section>"
+    return _run_section(report, holders, "throughput", "Latency against throughput (CUDA)", intro, run_parts)
 
 
 def _batches(holders: Sequence[Any]) -> str:
