@@ -10,6 +10,9 @@ TORCH_SPEC ?= torch==2.13.0
 PRESET ?= default
 # Independent processes per run (empty: the preset's; ci runs 5). Comparisons of times need >= 2.
 REPEAT ?=
+# A git ref (e.g. main) measured too, its replicates alternating with this checkout's: two runs
+# saved, for `gradbench compare` (README: "Comparing runs").
+AGAINST ?=
 WORKLOADS ?=
 MODES ?=
 PASSES ?=
@@ -72,7 +75,7 @@ $(VENV)/.installed: pyproject.toml
 
 bench: install  ## measure (PRESET=quick|default|full|ci), save the run, build the report
 	$(ALLOC_ENV) $(PY) -m bench_lib bench --preset='$(PRESET)' $(if $(REPEAT),--repeat='$(REPEAT)') \
-		-- $(BENCH_SELECTION) $(BENCH_OPTIONS)
+		$(if $(AGAINST),--against='$(AGAINST)') -- $(BENCH_SELECTION) $(BENCH_OPTIONS)
 	$(PY) -m bench_lib report
 
 # RUNS: run ids (0001), paths or globs (default: the latest run); BASE: a run to compare against.

@@ -43,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--repeat", metavar="N",
                        help="replicate processes (default: the preset's: quick 1, default 1, full 3, ci 5)")
     bench.add_argument("--storage", **storage)
+    bench.add_argument("--against", metavar="REF",
+                       help="also measure git REF (a branch, tag or commit) from a worktree, its replicates "
+                            "alternating with this checkout's; saves REF's run, then this one's")
     bench.add_argument("pytest_args", nargs=argparse.REMAINDER, metavar="-- PYTEST_ARGS",
                        help="passed to every replicate's pytest (case selection: --gb-* options)")
 
@@ -111,7 +114,25 @@ def _bench(args: argparse.Namespace) -> int:
             raise InputError("REPEAT", f"{args.repeat!r} is not a whole number of replicates from 1 to 100")
         repeat = int(args.repeat)
     pytest_args = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
-    return bench([f"--gb-preset={args.preset}", *pytest_args], repeat, args.preset, args.storage)
+    if args.against is not None:
+        if not args.against.strip() or args.against.startswith("-"):
+            raise InputError("--against", f"{args.against!r} is not a git ref (a branch, tag or commit)")
+        if any(arg.startswith("--gb-profile") for arg in pytest_args):
+            raise InputError("--against", "profiling (--gb-profile) takes one checkout; run it without --against")
+        _check_ref(args.against)
+    return bench([f"--gb-preset={args.preset}", *pytest_args], repeat, args.preset, args.storage, args.against)
+
+
+def _check_ref(ref: str) -> None:
+    """REF names a commit of the git repository this gradbench runs from."""
+    import subprocess
+
+    from bench_lib.launch import THIS
+
+    found = subprocess.run(["git", "-C", str(THIS.root), "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
+                           capture_output=True, text=True)
+    if found.returncode != 0:
+        raise InputError("--against", f"{ref!r} is not a commit of the git repository at {THIS.root}")
 
 
 def _report(args: argparse.Namespace) -> int:

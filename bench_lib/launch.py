@@ -6,6 +6,10 @@ and saved, atomically and under a new number, as ``<storage>/<machine>/NNNN_<nam
 name pytest-benchmark's own ``--benchmark-save`` would give, so ``pytest-benchmark compare`` and
 the run ids (0001) work as before. An interrupted or failed run saves nothing under the
 storage, and says where the replicate files it did write were left.
+
+``--against REF`` measures a second checkout too: REF's suite, from a git worktree, in
+replicates that alternate with this checkout's (base, new, then new, base, ...), so that both
+runs sample the same stretches of the machine's drift. Two runs are saved, REF's first.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench_lib.replicates import merge
@@ -38,11 +43,32 @@ class ReplicateFailed(Exception):
         self.exit_code = exit_code
 
 
-def pytest_command(pytest_args: Sequence[str], json_path: Path) -> list[str]:
+@dataclass(frozen=True)
+class Checkout:
+    """A gradbench checkout whose suite replicates run: this one, or a worktree of another commit
+    (``ref``), whose bench_lib its processes import."""
+
+    root: Path
+    ref: str | None = None  # None: this checkout
+
+    @property
+    def label(self) -> str:
+        return self.ref or "this checkout"
+
+    def environment(self) -> dict[str, str] | None:
+        if self.ref is None:
+            return None
+        path = os.environ.get("PYTHONPATH")
+        return {**os.environ, "PYTHONPATH": str(self.root) + (os.pathsep + path if path else "")}
+
+
+THIS = Checkout(BENCHMARKS.parent)
+
+
+def pytest_command(pytest_args: Sequence[str], json_path: Path, checkout: Checkout = THIS) -> list[str]:
     # -q and --benchmark-quiet: the launcher prints one summary of the merged run instead of N.
-    return [sys.executable, "-m", "pytest", str(BENCHMARKS), "-q", "-rs", "--benchmark-quiet", "--gb-summary=no",
-            "--gb-progress=lines",
-            f"--benchmark-json={json_path}", *pytest_args]
+    return [sys.executable, "-m", "pytest", str(checkout.root / "benchmarks"), "-q", "-rs", "--benchmark-quiet",
+            "--gb-summary=no", "--gb-progress=lines", f"--benchmark-json={json_path}", *pytest_args]
 
 
 def profile_args(pytest_args: Sequence[str], workdir: Path) -> list[str]:
@@ -53,29 +79,55 @@ def profile_args(pytest_args: Sequence[str], workdir: Path) -> list[str]:
     return [f"--gb-profile-dir={workdir / 'profiles'}"] if profiling and not own_folder else []
 
 
-def run_replicates(pytest_args: Sequence[str], repeat: int, workdir: Path) -> tuple[list[dict], list[dict]]:
-    """Run ``repeat`` replicate processes one after the other; their documents and times."""
-    docs, times = [], []
+def run_replicates(pytest_args: Sequence[str], repeat: int, workdir: Path,
+                   checkouts: Sequence[Checkout] = (THIS,)) -> list[tuple[list[dict], list[dict]]]:
+    """Run ``repeat`` replicate processes of each checkout, one after the other, the checkouts'
+    order reversed every other time (A B, B A, ...); their documents and times, per checkout."""
+    results: list[tuple[list[dict], list[dict]]] = [([], []) for _ in checkouts]
     pytest_args = [*pytest_args, *profile_args(pytest_args, workdir)]
+    several, done = len(checkouts) > 1, 0
     for index in range(1, repeat + 1):
-        json_path = workdir / f"replicate-{index}.json"
-        started = datetime.datetime.now(datetime.timezone.utc)
-        print(f"gradbench: replicate {index}/{repeat} started {started:%H:%M:%S}", flush=True)
-        clock = time.perf_counter()
-        code = subprocess.call(pytest_command(pytest_args, json_path))
-        seconds = time.perf_counter() - clock
-        if code != 0:
-            raise ReplicateFailed(f"replicate {index}/{repeat} ended with pytest exit status {code}", code)
-        # Some pytest-benchmark versions create the file when parsing options and leave it empty.
-        if not json_path.is_file() or json_path.stat().st_size == 0:
-            raise ReplicateFailed(f"replicate {index}/{repeat} measured no case (see the skip reasons above)",
-                                  EXIT_FAILED)
-        docs.append(json.loads(json_path.read_text()))
-        times.append({"started": started.isoformat(timespec="seconds"), "seconds": round(seconds, 2)})
-        left = seconds * (repeat - index)
-        print(f"gradbench: replicate {index}/{repeat} done in {seconds:.0f} s"
-              + (f", about {left:.0f} s left" if index < repeat else ""), flush=True)
-    return docs, times
+        order = list(enumerate(checkouts))
+        for number, checkout in order if index % 2 else reversed(order):
+            which = f"replicate {index}/{repeat}" + (f" of {checkout.label}" if several else "")
+            json_path = workdir / (f"{number}-replicate-{index}.json" if several else f"replicate-{index}.json")
+            started = datetime.datetime.now(datetime.timezone.utc)
+            print(f"gradbench: {which} started {started:%H:%M:%S}", flush=True)
+            clock = time.perf_counter()
+            code = subprocess.call(pytest_command(pytest_args, json_path, checkout), cwd=checkout.root,
+                                   env=checkout.environment())
+            seconds = time.perf_counter() - clock
+            if code != 0:
+                raise ReplicateFailed(f"{which} ended with pytest exit status {code}", code)
+            # Some pytest-benchmark versions create the file when parsing options and leave it empty.
+            if not json_path.is_file() or json_path.stat().st_size == 0:
+                raise ReplicateFailed(f"{which} measured no case (see the skip reasons above)", EXIT_FAILED)
+            docs, times = results[number]
+            docs.append(json.loads(json_path.read_text()))
+            times.append({"started": started.isoformat(timespec="seconds"), "seconds": round(seconds, 2)})
+            done += 1
+            left = seconds * (repeat * len(checkouts) - done)
+            print(f"gradbench: {which} done in {seconds:.0f} s"
+                  + (f", about {left:.0f} s left" if left > 0 else ""), flush=True)
+    return results
+
+
+def worktree(ref: str, workdir: Path) -> Checkout:
+    """REF checked out (detached) in ``workdir/base`` as a git worktree of this checkout; ValueError,
+    with git's own words, where that fails."""
+    root = workdir / "base"
+    done = subprocess.run(["git", "-C", str(THIS.root), "worktree", "add", "--detach", str(root), ref],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise ValueError(f"cannot check out {ref!r} beside this checkout: {done.stderr.strip().splitlines()[-1:]}")
+    if not (root / "benchmarks").is_dir() or not (root / "bench_lib").is_dir():
+        raise ValueError(f"{ref!r} has no gradbench suite (benchmarks/ and bench_lib/) to measure")
+    return Checkout(root, ref)
+
+
+def remove_worktree(checkout: Checkout) -> None:
+    subprocess.run(["git", "-C", str(THIS.root), "worktree", "remove", "--force", str(checkout.root)],
+                   capture_output=True, text=True)
 
 
 def save_run(doc: dict, storage: Path, name: str) -> Path:
@@ -102,22 +154,32 @@ def save_run(doc: dict, storage: Path, name: str) -> Path:
         Path(tmp).unlink(missing_ok=True)
 
 
-def bench(pytest_args: Sequence[str], repeat: int, name: str, storage: Path) -> int:
+def bench(pytest_args: Sequence[str], repeat: int, name: str, storage: Path, against: str | None = None) -> int:
     if not BENCHMARKS.is_dir():
         print(f"gradbench: error: {BENCHMARKS}: no benchmarks folder; run from a checkout of gradbench installed "
               "with pip install -e .", file=sys.stderr)
         return EXIT_FAILED
     workdir = Path(tempfile.mkdtemp(prefix="gradbench-replicates-"))
+    checkouts = [THIS]
     try:
-        docs, times = run_replicates(pytest_args, repeat, workdir)
-        doc = merge(docs, times)
-        path = save_run(doc, storage, name)
+        if against is not None:
+            checkouts.insert(0, worktree(against, workdir))
+        results = run_replicates(pytest_args, repeat, workdir, checkouts)
+        docs = [merge(docs, times) for docs, times in results]
+        # REF's run first: compare reads the older number as the base.
+        paths = [save_run(doc, storage, name if checkout.ref is None else f"{name}-{_file_part(checkout.ref)}")
+                 for doc, checkout in zip(docs, checkouts, strict=True)]
     except (ValueError, OSError) as error:  # a replicate file that is not JSON, counts that disagree, a full disk
         return _nothing_saved(f"error: {error}", storage, workdir, EXIT_FAILED)
     except ReplicateFailed as error:
         return _nothing_saved(f"error: {error}", storage, workdir, error.exit_code)
     except KeyboardInterrupt:
         return _nothing_saved("interrupted", storage, workdir, EXIT_INTERRUPTED, lead="\n")
+    finally:
+        for checkout in checkouts:
+            if checkout.ref is not None:
+                remove_worktree(checkout)
+    path, doc = paths[-1], docs[-1]
     profiles = workdir / "profiles"
     if profiles.is_dir():  # the last replicate's files, named by case
         try:
@@ -128,9 +190,18 @@ def bench(pytest_args: Sequence[str], repeat: int, name: str, storage: Path) -> 
             return EXIT_FAILED
     shutil.rmtree(workdir, ignore_errors=True)
     print_summary(doc)
-    total = sum(t["seconds"] for t in times)
+    total = sum(t["seconds"] for _, times in results for t in times)
     print(f"gradbench: saved {path} ({repeat} replicate{'s' if repeat != 1 else ''}, {total:.0f} s of measuring)")
+    if against is not None:
+        base, new = (_RUN_FILE.match(p.name).group(1) for p in paths)  # type: ignore[union-attr]
+        print(f"gradbench: saved {paths[0]}, the run of {against}, its replicates alternating with this checkout's; "
+              f"compare them with: gradbench compare {base} {new}")
     return 0
+
+
+def _file_part(ref: str) -> str:
+    """A git ref as part of a file name: letters, digits, . and - (origin/main -> origin-main)."""
+    return re.sub(r"[^A-Za-z0-9.-]+", "-", ref).strip("-.")[:40] or "base"
 
 
 def _nothing_saved(what: str, storage: Path, workdir: Path, code: int, lead: str = "") -> int:

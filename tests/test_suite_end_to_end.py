@@ -270,3 +270,31 @@ def test_a_workload_from_the_users_own_module(tmp_path):
     [path] = storage.rglob("*.json")
     [case] = json.loads(path.read_text())["benchmarks"]
     assert case["extra_info"]["workload"] == "my_tanh" and case["extra_info"]["saved_bytes"] == 4096
+
+
+def test_a_run_against_a_git_ref_alternates_the_two_checkouts_replicates(tmp_path):
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    result = launch(tmp_path, "--repeat=2", "--against=HEAD", "--", *TINY)
+    assert result.returncode == 0, result.stdout + result.stderr
+    folder = next(tmp_path.iterdir())
+    assert sorted(p.name for p in folder.iterdir()) == ["0001_quick-HEAD.json", "0002_quick.json"]
+    base, new = (json.loads((folder / name).read_text()) for name in ("0001_quick-HEAD.json", "0002_quick.json"))
+    assert base["commit_info"]["id"] == head  # measured in REF's worktree
+    # base 1, new 1, then new 2, base 2: both runs sample the same stretches of drift.
+    (base_1, base_2), (new_1, new_2) = ([t["started"] for t in run["gradbench"]["replicate_times"]]
+                                        for run in (base, new))
+    assert base_1 <= new_1 <= new_2 <= base_2
+    assert "replicate 1/2 of HEAD started" in result.stdout
+    assert "compare them with: gradbench compare 0001 0002" in result.stdout
+    worktrees = subprocess.run(["git", "worktree", "list"], cwd=ROOT, capture_output=True, text=True).stdout
+    assert "gradbench-replicates-" not in worktrees  # REF's worktree is gone
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (["--against=no-such-ref-here"], "--against: 'no-such-ref-here' is not a commit of the git repository"),
+    (["--against=HEAD", "--", "--gb-profile=mlp-*"], "--against: profiling (--gb-profile) takes one checkout"),
+])
+def test_bad_against_is_one_line(tmp_path, options, message):
+    result = launch(tmp_path, *options)
+    assert result.returncode == 2 and result.stderr.startswith(f"gradbench: error: {message}"), result.stderr
+    assert len(result.stderr.splitlines()) == 1 and not list(tmp_path.rglob("*.json"))
