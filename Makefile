@@ -61,7 +61,7 @@ help:  ## this list: targets, then every variable with its default
 	@echo "targets:"
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z]+):.*## /  make \1\t/' | expand -t 16
 	@echo "variables (make bench VAR=value; empty means the preset's choice):"
-	@$(foreach v,PRESET REPEAT WORKLOADS MODES PASSES SIZES DEVICES DTYPES THREADS COMPILE PROFILE SEED SCENARIOS MICROBATCHES \
+	@$(foreach v,PRESET REPEAT AGAINST WORKLOADS MODES PASSES SIZES DEVICES DTYPES THREADS COMPILE PROFILE SEED SCENARIOS MICROBATCHES \
 		SCENARIO_SIZES PLUGINS ALLOC_ENV RUNS BASE VENV PYTHON TORCH_SPEC,printf '  %-15s %s\n' '$(v)' '$($(v))';)
 	@echo "details: README.md; the pytest options behind them: .venv/bin/pytest benchmarks --help"
 
