@@ -113,6 +113,12 @@ def _bench(args: argparse.Namespace) -> int:
         if not args.repeat.isascii() or not args.repeat.isdigit() or not 1 <= int(args.repeat) <= 100:
             raise InputError("REPEAT", f"{args.repeat!r} is not a whole number of replicates from 1 to 100")
         repeat = int(args.repeat)
+        if args.against is not None and repeat < 2:
+            raise InputError("REPEAT", f"{repeat} replicate cannot compare times with --against: compare needs 2 "
+                                       "or more per run (PRESET=ci runs 5)")
+    elif args.against is not None and repeat < 2:
+        repeat = 2  # compare needs two replicates per run; the preset's one would leave nothing to compare
+        print(f"gradbench: --against: 2 replicates per run (the {args.preset} preset's 1 cannot be compared)")
     pytest_args = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
     if args.against is not None:
         if not args.against.strip() or args.against.startswith("-"):
@@ -129,10 +135,17 @@ def _check_ref(ref: str) -> None:
 
     from bench_lib.launch import THIS
 
-    found = subprocess.run(["git", "-C", str(THIS.root), "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
-                           capture_output=True, text=True)
-    if found.returncode != 0:
-        raise InputError("--against", f"{ref!r} is not a commit of the git repository at {THIS.root}")
+    def git(*args: str) -> int:
+        try:
+            return subprocess.run(["git", "-C", str(THIS.root), *args], capture_output=True, text=True).returncode
+        except FileNotFoundError:
+            raise InputError("--against", "needs git, and there is no git command here") from None
+
+    if git("rev-parse", "--git-dir") != 0:
+        raise InputError("--against", f"needs a git checkout of gradbench; {THIS.root} is not one")
+    if git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}") != 0:
+        raise InputError("--against", f"{ref!r} is not a commit of the git repository at {THIS.root} (in a shallow "
+                                      "clone, git fetch it first)")
 
 
 def _report(args: argparse.Namespace) -> int:

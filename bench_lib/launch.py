@@ -114,20 +114,32 @@ def run_replicates(pytest_args: Sequence[str], repeat: int, workdir: Path,
 
 def worktree(ref: str, workdir: Path) -> Checkout:
     """REF checked out (detached) in ``workdir/base`` as a git worktree of this checkout; ValueError,
-    with git's own words, where that fails."""
-    root = workdir / "base"
-    done = subprocess.run(["git", "-C", str(THIS.root), "worktree", "add", "--detach", str(root), ref],
-                          capture_output=True, text=True)
+    with git's own words, where that fails (the worktree removed again)."""
+    checkout = Checkout(workdir / "base", ref)
+    done = _git("worktree", "add", "--detach", str(checkout.root), ref)
     if done.returncode != 0:
-        raise ValueError(f"cannot check out {ref!r} beside this checkout: {done.stderr.strip().splitlines()[-1:]}")
-    if not (root / "benchmarks").is_dir() or not (root / "bench_lib").is_dir():
+        reason = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"git exit status {done.returncode}"
+        raise ValueError(f"cannot check out {ref!r} beside this checkout: {reason}")
+    if not (checkout.root / "benchmarks").is_dir() or not (checkout.root / "bench_lib").is_dir():
+        remove_worktree(checkout)
         raise ValueError(f"{ref!r} has no gradbench suite (benchmarks/ and bench_lib/) to measure")
-    return Checkout(root, ref)
+    return checkout
 
 
 def remove_worktree(checkout: Checkout) -> None:
-    subprocess.run(["git", "-C", str(THIS.root), "worktree", "remove", "--force", str(checkout.root)],
-                   capture_output=True, text=True)
+    """Remove REF's worktree and git's record of it; a warning, never an error, where that fails."""
+    done = _git("worktree", "remove", "--force", str(checkout.root))
+    if done.returncode != 0:
+        shutil.rmtree(checkout.root, ignore_errors=True)
+        _git("worktree", "prune")
+        print(f"gradbench: warning: git could not remove the worktree of {checkout.ref} at {checkout.root} "
+              f"({done.stderr.strip()}); its files are deleted and git's record pruned", file=sys.stderr)
+
+
+def _git(*args: str) -> subprocess.CompletedProcess[str]:
+    # Its own session: a Ctrl-C meant for the replicates must not cut a worktree's clean-up short.
+    return subprocess.run(["git", "-C", str(THIS.root), *args], capture_output=True, text=True,
+                          start_new_session=True)
 
 
 def save_run(doc: dict, storage: Path, name: str) -> Path:
@@ -167,8 +179,7 @@ def bench(pytest_args: Sequence[str], repeat: int, name: str, storage: Path, aga
         results = run_replicates(pytest_args, repeat, workdir, checkouts)
         docs = [merge(docs, times) for docs, times in results]
         # REF's run first: compare reads the older number as the base.
-        paths = [save_run(doc, storage, name if checkout.ref is None else f"{name}-{_file_part(checkout.ref)}")
-                 for doc, checkout in zip(docs, checkouts, strict=True)]
+        paths = save_runs(docs, storage, [name if c.ref is None else f"{name}-{_file_part(c.ref)}" for c in checkouts])
     except (ValueError, OSError) as error:  # a replicate file that is not JSON, counts that disagree, a full disk
         return _nothing_saved(f"error: {error}", storage, workdir, EXIT_FAILED)
     except ReplicateFailed as error:
@@ -194,9 +205,23 @@ def bench(pytest_args: Sequence[str], repeat: int, name: str, storage: Path, aga
     print(f"gradbench: saved {path} ({repeat} replicate{'s' if repeat != 1 else ''}, {total:.0f} s of measuring)")
     if against is not None:
         base, new = (_RUN_FILE.match(p.name).group(1) for p in paths)  # type: ignore[union-attr]
+        where = "" if storage == Path(".benchmarks") else f" --storage={storage}"
         print(f"gradbench: saved {paths[0]}, the run of {against}, its replicates alternating with this checkout's; "
-              f"compare them with: gradbench compare {base} {new}")
+              f"compare them with: gradbench compare {base} {new}{where}")
     return 0
+
+
+def save_runs(docs: Sequence[dict], storage: Path, names: Sequence[str]) -> list[Path]:
+    """save_run for each, in order: all of them, or (on an error or Ctrl-C) none."""
+    paths: list[Path] = []
+    try:
+        for doc, name in zip(docs, names, strict=True):
+            paths.append(save_run(doc, storage, name))
+    except BaseException:
+        for path in paths:
+            path.unlink(missing_ok=True)
+        raise
+    return paths
 
 
 def _file_part(ref: str) -> str:

@@ -13,11 +13,13 @@ Pure functions on the JSON documents: no torch, no files.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from bench_lib.schema import REPLICATE_KEYS, SCHEMA_VERSION, SPEC_KEYS
+from bench_lib.schema import REPLICATE_KEYS, SPEC_KEYS
 
+# The schema version that introduced replicate records.
+REPLICATES_SCHEMA = 4
 # The deterministic metrics: every replicate of a case must agree on them.
 COUNT_KEYS = ("saved_bytes", "saved_tensor_count", "graph_nodes")
 # Extra figures kept as raw samples (``<prefix>_data``) beside their median and quartiles.
@@ -61,7 +63,7 @@ def merge(docs: Sequence[Mapping[str, Any]], replicate_times: Sequence[Mapping[s
     merged["benchmarks"] = [_merge_case(benches) for benches in by_name.values()]
     measured = {_spec_key(bench["extra_info"]) for bench in merged["benchmarks"]}
     section = merged.setdefault("gradbench", {})
-    section["schema_version"] = SCHEMA_VERSION
+    section["schema_version"] = _version(doc.get("gradbench", {}).get("schema_version") for doc in docs)
     section["skipped"] = _union_skipped(docs, measured)
     section["replicates"] = len(docs)
     section["complete"] = all(doc.get("gradbench", {}).get("complete") is True for doc in docs)
@@ -91,8 +93,15 @@ def _merge_case(benches: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     info["pipelined_batch"] = next(iter(batches), None)
     for prefix in SAMPLED:
         info.update(sampled(prefix, [bench["extra_info"].get(f"{prefix}_data") for bench in benches]))
-    info["schema_version"] = SCHEMA_VERSION
+    info["schema_version"] = _version(bench["extra_info"].get("schema_version") for bench in benches)
     return merged
+
+
+def _version(versions: Iterable[Any]) -> int:
+    """The merged document's schema version: its replicates' own (a run of an older or newer
+    gradbench, measured with --against, keeps its version), and at least REPLICATES_SCHEMA, since
+    a merged run holds replicate records."""
+    return max([REPLICATES_SCHEMA, *(v for v in versions if isinstance(v, int) and not isinstance(v, bool))])
 
 
 def sampled(prefix: str, samples: Sequence[Sequence[float] | None]) -> dict[str, Any]:

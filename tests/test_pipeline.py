@@ -265,3 +265,19 @@ def test_no_room_for_the_flush_buffer_means_no_gpu_time(fake_gpu, monkeypatch):
     monkeypatch.setattr(torch, "empty", full)
     with devices.CudaTimer(torch.device("cuda")) as timer:
         assert not timer.flushes
+
+
+def test_a_merged_run_keeps_its_replicates_schema_version_from_4_on():
+    def run(version):
+        info = {"workload": "mlp", "mode": "grad", "pass": "forward", "size": 1024, "device": "cpu",
+                "dtype": "float32", "saved_bytes": 1, "saved_tensor_count": 1, "graph_nodes": 3,
+                "schema_version": version, "interleaved_data": None}
+        stats = {"median": 1.0, "q1": 1.0, "q3": 1.0, "rounds": 1, "data": [1.0]}
+        return {"benchmarks": [{"fullname": "case", "extra_info": info, "stats": stats}],
+                "gradbench": {"schema_version": version}}
+
+    times = [{"started": "t", "seconds": 1.0}]
+    for version, merged_version in ((5, 5), (3, 4), (99, 99)):  # an older REF's, a newer one's (refused at load)
+        merged = replicates.merge([run(version)], times)
+        assert merged["gradbench"]["schema_version"] == merged_version
+        assert merged["benchmarks"][0]["extra_info"]["schema_version"] == merged_version

@@ -105,3 +105,21 @@ def test_a_failed_snapshot_leaves_no_file_and_switches_the_history_off(tmp_path,
         runner.profile_case(FakeCudaCase(), tmp_path, "case")
     assert fake_cuda_tools[-1][1] is None  # the history is off again
     assert sorted(p.name for p in tmp_path.iterdir()) == ["case.trace.json"]  # the half snapshot is gone
+
+
+def test_saving_the_runs_of_against_is_all_or_nothing(tmp_path, monkeypatch):
+    from bench_lib import launch
+
+    real_save = launch.save_run
+    calls = []
+
+    def second_fails(doc, storage, name):
+        calls.append(name)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        return real_save(doc, storage, name)
+
+    monkeypatch.setattr(launch, "save_run", second_fails)
+    with pytest.raises(OSError, match="disk full"):
+        launch.save_runs([{"benchmarks": []}, {"benchmarks": []}], tmp_path, ["quick-main", "quick"])
+    assert calls == ["quick-main", "quick"] and not list(tmp_path.rglob("*.json"))  # the first is gone again

@@ -5,6 +5,7 @@ Every run here pins --gb-devices=cpu: the same counts and figures must hold on a
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -272,22 +273,60 @@ def test_a_workload_from_the_users_own_module(tmp_path):
     assert case["extra_info"]["workload"] == "my_tanh" and case["extra_info"]["saved_bytes"] == 4096
 
 
-def test_a_run_against_a_git_ref_alternates_the_two_checkouts_replicates(tmp_path):
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    result = launch(tmp_path, "--repeat=2", "--against=HEAD", "--", *TINY)
+def _clone(tmp_path: Path) -> Path:
+    """A clone of this repository's HEAD, to give it commits of its own."""
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True, timeout=120)
+    return clone
+
+
+def _git(clone: Path, *args: str) -> str:
+    done = subprocess.run(["git", "-c", "user.name=gradbench", "-c", "user.email=tests@gradbench", *args], cwd=clone,
+                          capture_output=True, text=True, check=True, timeout=60)
+    return done.stdout
+
+
+def _launch_in(clone: Path, storage: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "bench_lib", "bench", "--preset=quick", f"--storage={storage}", *options]
+    return subprocess.run(command, cwd=clone, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(clone)})
+
+
+def test_a_run_against_a_git_ref_measures_its_code_alternating_with_this_checkout(tmp_path):
+    clone = _clone(tmp_path)
+    # REF ("marked") records one more environment key: the proof that its processes ran its code.
+    _git(clone, "checkout", "-qb", "marked")
+    environment = clone / "bench_lib" / "environment.py"
+    environment.write_text(environment.read_text().replace('"seed": seed,', '"seed": seed, "marker": "ref",'))
+    _git(clone, "commit", "-qam", "marked")
+    _git(clone, "checkout", "-q", "-")
+    storage = tmp_path / "storage"
+    result = _launch_in(clone, storage, "--repeat=2", "--against=marked", "--", *TINY)
     assert result.returncode == 0, result.stdout + result.stderr
-    folder = next(tmp_path.iterdir())
-    assert sorted(p.name for p in folder.iterdir()) == ["0001_quick-HEAD.json", "0002_quick.json"]
-    base, new = (json.loads((folder / name).read_text()) for name in ("0001_quick-HEAD.json", "0002_quick.json"))
-    assert base["commit_info"]["id"] == head  # measured in REF's worktree
+    folder = next(storage.iterdir())
+    assert sorted(p.name for p in folder.iterdir()) == ["0001_quick-marked.json", "0002_quick.json"]
+    base, new = (json.loads((folder / name).read_text()) for name in ("0001_quick-marked.json", "0002_quick.json"))
+    assert base["machine_info"]["gradbench"]["marker"] == "ref" and "marker" not in new["machine_info"]["gradbench"]
     # base 1, new 1, then new 2, base 2: both runs sample the same stretches of drift.
-    (base_1, base_2), (new_1, new_2) = ([t["started"] for t in run["gradbench"]["replicate_times"]]
-                                        for run in (base, new))
-    assert base_1 <= new_1 <= new_2 <= base_2
-    assert "replicate 1/2 of HEAD started" in result.stdout
-    assert "compare them with: gradbench compare 0001 0002" in result.stdout
-    worktrees = subprocess.run(["git", "worktree", "list"], cwd=ROOT, capture_output=True, text=True).stdout
-    assert "gradbench-replicates-" not in worktrees  # REF's worktree is gone
+    started = re.findall(r"gradbench: (replicate \d/2 of [\w ]+) started", result.stdout)
+    assert started == ["replicate 1/2 of marked", "replicate 1/2 of this checkout",
+                       "replicate 2/2 of this checkout", "replicate 2/2 of marked"]
+    assert f"compare them with: gradbench compare 0001 0002 --storage={storage}" in result.stdout
+    assert len(_git(clone, "worktree", "list").splitlines()) == 1  # REF's worktree is gone
+
+
+def test_a_ref_without_the_suite_saves_nothing_and_leaves_no_worktree(tmp_path):
+    clone = _clone(tmp_path)
+    branch = _git(clone, "rev-parse", "--abbrev-ref", "HEAD").strip()
+    _git(clone, "checkout", "-q", "--orphan", "bare")
+    _git(clone, "rm", "-rqf", ".")
+    _git(clone, "commit", "-q", "--allow-empty", "-m", "bare")
+    _git(clone, "checkout", "-q", "-f", branch)
+    result = _launch_in(clone, tmp_path / "storage", "--repeat=2", "--against=bare", "--", *TINY)
+    assert result.returncode == 1
+    assert "gradbench: error: 'bare' has no gradbench suite (benchmarks/ and bench_lib/) to measure" in result.stderr
+    assert len(_git(clone, "worktree", "list").splitlines()) == 1
+    assert not list((tmp_path / "storage").rglob("*.json"))
 
 
 @pytest.mark.parametrize(("options", "message"), [
