@@ -332,6 +332,7 @@ def test_a_ref_without_the_suite_saves_nothing_and_leaves_no_worktree(tmp_path):
 @pytest.mark.parametrize(("options", "message"), [
     (["--against=no-such-ref-here"], "--against: 'no-such-ref-here' is not a commit of the git repository"),
     (["--against=HEAD", "--", "--gb-profile=mlp-*"], "--against: profiling (--gb-profile) takes one checkout"),
+    (["--repeat=1", "--against=HEAD"], "REPEAT: 1 replicate cannot compare times with --against"),
 ])
 def test_bad_against_is_one_line(tmp_path, options, message):
     result = launch(tmp_path, *options)
