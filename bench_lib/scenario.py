@@ -140,9 +140,6 @@ class Panel:
     ylabel: str  # the unit is appended for times and bytes
     # A dashed horizontal line at the first record's value of this key, with its label (one group only).
     line: tuple[str, str] | None = None
-    # Lines plot: a dashed line at the first point's value / x (what "falls as 1/k" means), with
-    # this legend label; empty for none.
-    inverse: str = ""
 
 
 @dataclass(frozen=True)

@@ -131,9 +131,7 @@ def _iqr(records: Sequence[Record], scale: float) -> tuple[list[float], list[flo
 
 def _lines(title: str, scenario: Scenario, records: Sequence[Record], groups: Sequence[GroupKey],
            short: Mapping[GroupKey, str], group_styles: Mapping[str, Style]) -> ScenarioPlot:
-    """A line per group (and mode and pass, where the scenario has several) in each panel; a
-    panel's ``inverse`` adds the dashed first / x line of each group."""
-    from matplotlib.lines import Line2D
+    """A line per group (and mode and pass, where the scenario has several) in each panel."""
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
     panels = scenario.plot.panels
@@ -172,19 +170,11 @@ def _lines(title: str, scenario: Scenario, records: Sequence[Record], groups: Se
                 values = [float(r[panel.key]) / scale for r in rows]
                 (handle,) = ax.plot(x, values, color=colour, marker="o", markersize=5, linewidth=1.8, linestyle=style)
                 tops += values
-                if panel.inverse and x[0] == 1:
-                    ideal = [values[0] / value for value in x]
-                    ax.plot(x, ideal, color=colour, linestyle="--", linewidth=1.0, alpha=0.8)
-                    tops += ideal
             if ax is axes[0]:
                 handles.append(handle)
                 labels.append(label)
         ax.set_title(panel.title, fontsize=10)
         _y_axis(ax, tops, f"{panel.ylabel} ({unit})" if unit else panel.ylabel)
-    for ideal in dict.fromkeys(panel.inverse for panel in panels if panel.inverse):
-        if handles:
-            handles.append(Line2D([], [], color="#777777" if several else handles[0].get_color(), linestyle="--"))
-            labels.append(ideal)
     if len(labels) <= LEGEND_IN_TITLE_ROW:
         # In the title's row, off the data: the same colours in every panel.
         fig.legend(handles, labels, loc="upper right", ncol=max(1, len(labels)), fontsize=8, frameon=False,
