@@ -130,6 +130,18 @@ def ratio(key: str) -> Callable[[Record, Record | None], float | None]:
     return value
 
 
+def time_columns(what: str, reference: str) -> tuple[Column, Column]:
+    """A scenario's time per case, ``what`` (the median its claim compares, with the IQR), and
+    that time over the reference variant's, headed "time ÷ ``reference``"."""
+    return (Column(f"{what} [IQR]", "time", get("cmp_median")),
+            Column(f"time ÷ {reference}", "ratio", ratio("cmp_median")))
+
+
+def time_panel(what: str) -> Panel:
+    """The figure's panel of the same time, ``what``."""
+    return Panel(f"{what} (median, IQR bars)", "time", "cmp_median", "median time")
+
+
 @dataclass(frozen=True)
 class Panel:
     """A panel of the scenario's figure: one metric of every measured case."""

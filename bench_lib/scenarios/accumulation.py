@@ -12,14 +12,25 @@ from typing import Any
 
 from bench_lib.claims import NOT_MEASURED, decreasing, peak, slower_beyond_noise, time_text, verdict
 from bench_lib.physics import compared_median
-from bench_lib.scenario import Column, Group, Kit, Panel, Plot, Scenario, ScenarioSpec, Shape, Verdict, get, ratio
+from bench_lib.scenario import (
+    Column,
+    Group,
+    Kit,
+    Panel,
+    Plot,
+    Scenario,
+    ScenarioSpec,
+    Shape,
+    Verdict,
+    get,
+    time_columns,
+    time_panel,
+)
 from bench_lib.units import format_bytes
 
 # "Roughly as 1/k": the peak less the gradients at k micro-batches is at most this many times
 # the same at k=1, divided by k.
 SLACK = 2.0
-
-
 def specs(size: int, device: str, dtype: str, selection: Any) -> list[ScenarioSpec]:
     return [ScenarioSpec("mlp", "grad", "step", size, device, dtype, scenario="accumulation", variant=f"k={k}",
                          microbatches=k) for k in selection.microbatches]
@@ -106,15 +117,14 @@ SCENARIO = Scenario(
                lambda record, ref: None if ref is None or not _rest(ref) else _rest(record) / _rest(ref)),
         Column("1/k", "fraction", lambda record, _ref: 1.0 / int(record["microbatches"])),
         Column("saved, one micro-batch", "bytes", get("saved_bytes")),
-        Column("time per effective batch [IQR]", "time", get("cmp_median")),
-        Column("time ÷ time(k=1)", "ratio", ratio("cmp_median")),
+        *time_columns("time per effective batch", "time(k=1)"),
     ),
     rows="k (micro-batches)",
     caption="one row per micro-batch count k; ratios against k=1 (the full batch)",
     plot=Plot(
         # No 1/k guide line: what falls as 1/k is the peak less the gradients (the table's columns).
         panels=(Panel("peak tensor memory per effective batch", "bytes", "peak_tensor_bytes", "peak tensor memory"),
-                Panel("time per effective batch (median, IQR bars)", "time", "cmp_median", "median time")),
+                time_panel("time per effective batch")),
         layout="lines",
         x_label="micro-batches k (one backward each)",
     ),

@@ -28,6 +28,8 @@ from bench_lib.scenario import (
     Verdict,
     get,
     ratio,
+    time_columns,
+    time_panel,
 )
 from bench_lib.units import format_bytes
 
@@ -90,12 +92,11 @@ SCENARIO = Scenario(
         Column("saved for backward", "bytes", get("saved_bytes")),
         Column("saved ÷ float32", "fraction", ratio("saved_bytes")),
         Column("peak tensors", "bytes", get("peak_tensor_bytes")),
-        Column("training step [IQR]", "time", get("cmp_median")),
-        Column("time ÷ float32", "ratio", ratio("cmp_median")),
+        *time_columns("training step", "float32"),
     ),
     rows="variant",
     caption="one row per precision; ratios against float32",
     plot=Plot(panels=(Panel("saved for backward", "bytes", "saved_bytes", "saved bytes"),
                       Panel("peak tensor memory", "bytes", "peak_tensor_bytes", "peak tensor memory"),
-                      Panel("training step time (median, IQR bars)", "time", "cmp_median", "median time"))),
+                      time_panel("training step time"))),
 )

@@ -19,7 +19,20 @@ from typing import Any
 
 from bench_lib.claims import NOT_MEASURED, figure, peak, slower_beyond_noise, time_text, verdict
 from bench_lib.physics import compared_median
-from bench_lib.scenario import Column, Group, Kit, Panel, Plot, Scenario, ScenarioSpec, Verdict, get, ratio
+from bench_lib.scenario import (
+    Column,
+    Group,
+    Kit,
+    Panel,
+    Plot,
+    Scenario,
+    ScenarioSpec,
+    Verdict,
+    get,
+    ratio,
+    time_columns,
+    time_panel,
+)
 from bench_lib.units import format_bytes
 
 VARIANTS = ("none", "every_4", "every_1")
@@ -102,12 +115,11 @@ SCENARIO = Scenario(
         Column("saved ÷ none", "fraction", ratio("saved_bytes")),
         Column("peak tensors", "bytes", get("peak_tensor_bytes")),
         Column("peak ÷ none", "fraction", ratio("peak_tensor_bytes")),
-        Column("training step [IQR]", "time", get("cmp_median")),
-        Column("time ÷ none", "ratio", ratio("cmp_median")),
+        *time_columns("training step", "none"),
     ),
     rows="variant",
     caption="one row per checkpoint spacing; ratios against none",
     plot=Plot(panels=(Panel("saved for backward", "bytes", "saved_bytes", "saved bytes"),
                       Panel("peak tensor memory", "bytes", "peak_tensor_bytes", "peak tensor memory"),
-                      Panel("training step time (median, IQR bars)", "time", "cmp_median", "median time"))),
+                      time_panel("training step time"))),
 )

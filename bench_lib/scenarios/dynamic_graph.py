@@ -32,7 +32,8 @@ from bench_lib.scenario import (
     ScenarioSpec,
     Verdict,
     get,
-    ratio,
+    time_columns,
+    time_panel,
     variant_number,
 )
 from bench_lib.units import format_bytes
@@ -201,13 +202,12 @@ SCENARIO = Scenario(
     columns=(
         Column("graph nodes", "count", get("graph_nodes")),
         Column("saved for backward", "bytes", get("saved_bytes")),
-        Column("time [IQR]", "time", get("cmp_median")),
-        Column("time ÷ depth=1", "ratio", ratio("cmp_median")),
+        *time_columns("time", "depth=1"),
     ),
     rows="variant · mode · pass",
     caption="one row per variant, mode and pass; ratios against depth=1 in the same mode and pass",
     plot=Plot(panels=(Panel("autograd graph nodes", "count", "graph_nodes", "nodes reachable from the loss"),
                       Panel("saved for backward", "bytes", "saved_bytes", "saved bytes"),
-                      Panel("time (median, IQR bars)", "time", "cmp_median", "median time")),
+                      time_panel("time")),
               layout="lines", x_label="executed depth (blocks)", x_log=False),
 )

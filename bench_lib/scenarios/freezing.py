@@ -22,7 +22,8 @@ from bench_lib.scenario import (
     ScenarioSpec,
     Verdict,
     get,
-    ratio,
+    time_columns,
+    time_panel,
 )
 from bench_lib.units import format_bytes
 
@@ -111,14 +112,13 @@ SCENARIO = Scenario(
         Column("graph nodes", "count", get("graph_nodes")),
         Column("saved for backward", "bytes", get("saved_bytes")),
         Column("peak of the backward's own tensors", "bytes", _backward_peak),
-        Column("backward [IQR]", "time", get("cmp_median")),
-        Column("time ÷ all_trainable", "ratio", ratio("cmp_median")),
+        *time_columns("backward", "all_trainable"),
     ),
     rows="variant",
     caption="one row per set of frozen layers; ratios against all_trainable",
     plot=Plot(panels=(
         Panel("saved for backward", "bytes", "saved_bytes", "saved bytes"),
         Panel("autograd graph nodes", "count", "graph_nodes", "nodes reachable from the loss"),
-        Panel("backward time (median, IQR bars)", "time", "cmp_median", "median time"),
+        time_panel("backward time"),
     )),
 )

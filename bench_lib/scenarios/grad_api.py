@@ -25,7 +25,19 @@ from bench_lib.claims import (
     verdict,
 )
 from bench_lib.physics import compared_median
-from bench_lib.scenario import Column, Group, Kit, Panel, Plot, Scenario, ScenarioSpec, Verdict, get, ratio
+from bench_lib.scenario import (
+    Column,
+    Group,
+    Kit,
+    Panel,
+    Plot,
+    Scenario,
+    ScenarioSpec,
+    Verdict,
+    get,
+    time_columns,
+    time_panel,
+)
 from bench_lib.units import format_bytes
 
 VARIANTS = ("backward", "autograd_grad", "retain_graph", "create_graph")
@@ -117,8 +129,7 @@ SCENARIO = Scenario(
     shape_like="mlp",
     memory_factor=24.0,
     columns=(
-        Column("training step [IQR]", "time", get("cmp_median")),
-        Column("time ÷ backward", "ratio", ratio("cmp_median")),
+        *time_columns("training step", "backward"),
         Column("saved for backward", "bytes", get("saved_bytes")),
         Column("left alive after the pass", "bytes", get("retained_tensor_bytes")),
         Column("peak tensors", "bytes", get("peak_tensor_bytes")),
@@ -126,7 +137,7 @@ SCENARIO = Scenario(
     ),
     rows="variant",
     caption="one row per way of computing gradients; ratios against backward",
-    plot=Plot(panels=(Panel("training step time (median, IQR bars)", "time", "cmp_median", "median time"),
+    plot=Plot(panels=(time_panel("training step time"),
                       Panel("saved for backward", "bytes", "saved_bytes", "saved bytes"),
                       Panel("left alive after the pass", "bytes", "retained_tensor_bytes", "tensor bytes"))),
 )

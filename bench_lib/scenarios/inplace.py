@@ -12,7 +12,19 @@ from typing import Any
 
 from bench_lib.claims import NOT_MEASURED, peak, shorten, slower_beyond_noise, time_text, verdict
 from bench_lib.physics import compared_median
-from bench_lib.scenario import Column, Group, Kit, Panel, Plot, Scenario, ScenarioSpec, Verdict, get, ratio
+from bench_lib.scenario import (
+    Column,
+    Group,
+    Kit,
+    Panel,
+    Plot,
+    Scenario,
+    ScenarioSpec,
+    Verdict,
+    get,
+    time_columns,
+    time_panel,
+)
 from bench_lib.units import format_bytes
 
 VARIANTS = ("relu", "relu_", "detach_then_modify")
@@ -100,8 +112,7 @@ SCENARIO = Scenario(
     memory_factor=6.0,
     columns=(
         Column("pass", "text", get("pass")),
-        Column("time per pass [IQR]", "time", get("cmp_median")),
-        Column("time ÷ relu", "ratio", ratio("cmp_median")),
+        *time_columns("time per pass", "relu"),
         Column("peak tensors", "bytes", get("peak_tensor_bytes")),
         Column("saved for backward", "bytes", get("saved_bytes")),
         Column("graph nodes", "count", get("graph_nodes")),
@@ -110,6 +121,6 @@ SCENARIO = Scenario(
     rows="variant · mode",
     caption="one row per variant and mode; ratios against relu in the same mode",
     plot=Plot(panels=(Panel("peak tensor memory", "bytes", "peak_tensor_bytes", "peak tensor memory"),
-                      Panel("time per pass (median, IQR bars)", "time", "cmp_median", "median time")),
+                      time_panel("time per pass")),
               layout="bars_by_mode"),
 )

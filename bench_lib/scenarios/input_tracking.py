@@ -17,7 +17,19 @@ from typing import Any
 
 from bench_lib.claims import NOT_MEASURED, faster_beyond_noise, figure, slower_beyond_noise, time_text, verdict
 from bench_lib.physics import compared_median
-from bench_lib.scenario import Column, Group, Kit, Panel, Plot, Scenario, ScenarioSpec, Verdict, get, ratio
+from bench_lib.scenario import (
+    Column,
+    Group,
+    Kit,
+    Panel,
+    Plot,
+    Scenario,
+    ScenarioSpec,
+    Verdict,
+    get,
+    time_columns,
+    time_panel,
+)
 from bench_lib.units import format_bytes
 
 VARIANTS = ("params_only", "input_too", "preprocess_tracked", "preprocess_no_grad")
@@ -96,15 +108,14 @@ SCENARIO = Scenario(
     shape_like="mlp",
     memory_factor=16.0,
     columns=(
-        Column("training step [IQR]", "time", get("cmp_median")),
-        Column("time ÷ params_only", "ratio", ratio("cmp_median")),
+        *time_columns("training step", "params_only"),
         Column("graph nodes", "count", get("graph_nodes")),
         Column("saved for backward", "bytes", get("saved_bytes")),
         Column("peak tensors", "bytes", get("peak_tensor_bytes")),
     ),
     rows="variant",
     caption="one row per way of feeding the input; ratios against params_only",
-    plot=Plot(panels=(Panel("training step time (median, IQR bars)", "time", "cmp_median", "median time"),
+    plot=Plot(panels=(time_panel("training step time"),
                       Panel("saved for backward", "bytes", "saved_bytes", "saved bytes"),
                       Panel("autograd graph nodes", "count", "graph_nodes", "nodes reachable from the loss"))),
 )

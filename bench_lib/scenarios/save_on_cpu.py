@@ -27,6 +27,8 @@ from bench_lib.scenario import (
     Verdict,
     get,
     ratio,
+    time_columns,
+    time_panel,
 )
 from bench_lib.units import format_bytes
 
@@ -95,11 +97,10 @@ SCENARIO = Scenario(
         Column("peak tensors (device)", "bytes", get("peak_tensor_bytes")),
         Column("peak ÷ on_device", "fraction", ratio("peak_tensor_bytes")),
         Column("saved on the device", "bytes", get("saved_bytes")),
-        Column("training step [IQR]", "time", get("cmp_median")),
-        Column("time ÷ on_device", "ratio", ratio("cmp_median")),
+        *time_columns("training step", "on_device"),
     ),
     rows="variant",
     caption="one row per place of the saved tensors; ratios against on_device",
     plot=Plot(panels=(Panel("peak tensor memory (device)", "bytes", "peak_tensor_bytes", "peak tensor memory"),
-                      Panel("training step time (median, IQR bars)", "time", "cmp_median", "median time"))),
+                      time_panel("training step time"))),
 )

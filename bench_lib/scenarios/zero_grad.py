@@ -25,7 +25,8 @@ from bench_lib.scenario import (
     ScenarioSpec,
     Verdict,
     get,
-    ratio,
+    time_columns,
+    time_panel,
 )
 from bench_lib.units import format_bytes
 
@@ -105,8 +106,7 @@ SCENARIO = Scenario(
     shape_like="mlp",
     memory_factor=DEEP_MLP_MEMORY_FACTOR,
     columns=(
-        Column("training step [IQR]", "time", get("cmp_median")),
-        Column("time ÷ zero_", "ratio", ratio("cmp_median")),
+        *time_columns("training step", "zero_"),
         Column("peak tensors", "bytes", get("peak_tensor_bytes")),
         Column("one set of gradients", "bytes", get("trainable_parameter_bytes")),
         Column("parameter tensors", "count", get("parameter_tensors")),
@@ -114,7 +114,7 @@ SCENARIO = Scenario(
     rows="variant",
     caption="one row per way of resetting the gradients; ratios against zero_",
     plot=Plot(panels=(
-        Panel("training step time (median, IQR bars)", "time", "cmp_median", "median time"),
+        time_panel("training step time"),
         # What zero_ keeps alive between steps and set_to_none frees: one set of gradients.
         Panel("peak tensor memory", "bytes", "peak_tensor_bytes", "peak tensor memory",
               line=("trainable_parameter_bytes", "one set of gradients")),
