@@ -117,18 +117,17 @@ def judge(base: Sequence[float], new: Sequence[float], threshold: float) -> dict
 
     The verdict here is provisional: ``finish_verdicts`` settles it once every p-value is known.
     """
-    missing = [name for name, values in (("base", base), ("new", new)) if len(values) == 0]
-    if missing:
-        return dict(base=math.nan, new=math.nan, ratio=math.nan, ci_low=math.nan, ci_high=math.nan,
-                    p_value=math.nan, p_adjusted=math.nan, p_exact=math.nan, noise=math.nan, verdict=INCONCLUSIVE,
-                    reason=f"no value in the {' and '.join(missing)} run", base_replicates=len(base),
-                    new_replicates=len(new))
     with np.errstate(divide="ignore", invalid="ignore"):
         lb, ln = np.log(np.asarray(base, dtype=float)), np.log(np.asarray(new, dtype=float))
-    ratio = math.exp(float(ln.mean() - lb.mean()))
-    out = dict(base=math.exp(float(lb.mean())), new=math.exp(float(ln.mean())), ratio=ratio, ci_low=math.nan,
-               ci_high=math.nan, p_value=math.nan, p_adjusted=math.nan, p_exact=math.nan, noise=math.nan,
-               verdict=INCONCLUSIVE, reason="", base_replicates=lb.size, new_replicates=ln.size)
+    out = dict(base=math.nan, new=math.nan, ratio=math.nan, ci_low=math.nan, ci_high=math.nan, p_value=math.nan,
+               p_adjusted=math.nan, p_exact=math.nan, noise=math.nan, verdict=INCONCLUSIVE, reason="",
+               base_replicates=lb.size, new_replicates=ln.size)
+    missing = [name for name, values in (("base", lb), ("new", ln)) if values.size == 0]
+    if missing:
+        out["reason"] = f"no value in the {' and '.join(missing)} run"
+        return out
+    out.update(base=math.exp(float(lb.mean())), new=math.exp(float(ln.mean())),
+               ratio=math.exp(float(ln.mean() - lb.mean())))
     if not (np.all(np.isfinite(lb)) and np.all(np.isfinite(ln))):
         out.update(base=math.nan, new=math.nan, ratio=math.nan,
                    reason="a replicate's value is zero: no ratio can be formed")
