@@ -29,7 +29,7 @@ from bench_lib.memory import (
     count_graph_nodes,
 )
 from bench_lib.modes import Mode, get_mode
-from bench_lib.replicates import pooled_stats
+from bench_lib.replicates import sampled
 from bench_lib.scenario import ScenarioSpec
 from bench_lib.scenarios import SCENARIOS
 from bench_lib.schema import SCENARIO_KEYS, SCHEMA_VERSION
@@ -505,21 +505,11 @@ def interleaved_times(
     return samples
 
 
-def quartiles(samples: list[float]) -> dict[str, float]:
-    """Median and quartiles computed by pytest-benchmark's own code, as for its stats."""
-    stats = pooled_stats(samples)
-    return {"median": stats["median"], "q1": stats["q1"], "q3": stats["q3"]}
-
-
 def interleaved_stats(cases: Mapping[K, PassCase], preset: Preset) -> dict[K, dict[str, object]]:
     """The interleaved_* extra_info of each case of one group, from one shared window."""
     round_seconds = sum(warm_up(case, seconds=0.0) for case in cases.values())
     samples = interleaved_times(list(cases.values()), plan_rounds(round_seconds, preset))
-    return {
-        key: {f"interleaved_{name}": value for name, value in quartiles(times).items()}
-        | {"interleaved_rounds": len(times), "interleaved_data": times}
-        for key, times in zip(cases, samples, strict=True)
-    }
+    return {key: sampled("interleaved", [times]) for key, times in zip(cases, samples, strict=True)}
 
 
 # Passes recorded when a case is profiled: enough to see steady state past the first.

@@ -5,6 +5,7 @@ import torch
 
 from bench_lib import devices, runner
 from bench_lib.cases import PRESETS, CaseSpec, Preset
+from bench_lib.replicates import sampled
 from bench_lib.runner import case_info, machine_skip_reason, measure_memory, plan_rounds, prepare, warm_up
 from bench_lib.schema import CASE_KEYS
 
@@ -76,10 +77,16 @@ def test_interleaved_rounds_alternate_order_and_time_only_the_pass():
     assert log[:3] == ["setup a", "pass a", "teardown a"]
 
 
+def quartiles(samples: list[float]) -> dict[str, float]:
+    """The median and quartiles the interleaved_* (and pipelined_*, gpu_*) figures get."""
+    figures = sampled("x", [samples])
+    return {"median": figures["x_median"], "q1": figures["x_q1"], "q3": figures["x_q3"]}
+
+
 def test_quartiles_are_pytest_benchmarks():
     # Wikipedia's quartile example (method 3 for odd counts), as pytest-benchmark's own tests use.
-    assert runner.quartiles([6, 7, 15, 36, 39, 40, 41, 42, 43, 47, 49]) == {"median": 40, "q1": 20.25, "q3": 42.75}
-    assert runner.quartiles([5.0]) == {"median": 5.0, "q1": 5.0, "q3": 5.0}
+    assert quartiles([6, 7, 15, 36, 39, 40, 41, 42, 43, 47, 49]) == {"median": 40, "q1": 20.25, "q3": 42.75}
+    assert quartiles([5.0]) == {"median": 5.0, "q1": 5.0, "q3": 5.0}
 
 
 def test_interleaved_stats_cover_every_mode_of_the_group():
