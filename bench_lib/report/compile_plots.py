@@ -9,9 +9,10 @@ import io
 from collections.abc import Sequence
 
 from bench_lib.compiled import PairRow
+from bench_lib.report.plots import size_axis
 from bench_lib.report.scenario_plots import ScenarioPlot
 from bench_lib.report.style import VARIANT_COLORS
-from bench_lib.units import size_label, time_unit
+from bench_lib.units import time_unit
 
 WIDTH, HEIGHT, DPI = 9.0, 3.6, 100  # inches, inches, pixels per inch
 
@@ -22,7 +23,6 @@ def compile_plot(rows: Sequence[PairRow]) -> ScenarioPlot | None:
         return None
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
     fig = Figure(figsize=(WIDTH, HEIGHT), dpi=DPI)
     FigureCanvasAgg(fig)
@@ -52,11 +52,7 @@ def compile_plot(rows: Sequence[PairRow]) -> ScenarioPlot | None:
     time.set_ylabel(f"median time ({unit})")
     time.set_yscale("log")
     for ax in (saved, time):
-        ax.set_xscale("log", base=2)
-        ax.xaxis.set_major_locator(FixedLocator(sizes))
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: size_label(int(round(v)))))
-        ax.xaxis.set_minor_locator(NullLocator())
-        ax.set_xlabel("input elements")
+        size_axis(ax, sizes)
         ax.grid(True, alpha=0.3)
     handles, labels = saved.get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper center", ncol=min(4, len(labels)), fontsize=8, frameon=False,

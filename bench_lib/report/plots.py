@@ -147,6 +147,17 @@ def _render(fig: Any, title: str) -> Plot:
     return Plot(title=title, png_base64=base64.b64encode(buffer.getvalue()).decode("ascii"))
 
 
+def size_axis(ax: Any, sizes: Sequence[int]) -> None:
+    """The x axis of a panel against input elements: log2, a tick at each measured size, 2^k."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_locator(FixedLocator(sorted(sizes)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: size_label(int(round(v)))))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xlabel("input elements")
+
+
 def _label_ticks(ax: Any) -> None:
     """x ticks as 2^k, at most about 8; y ticks as plain numbers (mathtext labels such as
     $10^{-4}$ are parsed one by one and cost more than the rest of the figure)."""

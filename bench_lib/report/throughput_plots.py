@@ -8,11 +8,11 @@ import base64
 import io
 from collections.abc import Sequence
 
+from bench_lib.report.plots import size_axis
 from bench_lib.report.scenario_plots import ScenarioPlot
 from bench_lib.report.style import MODE_COLORS, MODE_MARKERS
 from bench_lib.schema import MODES
 from bench_lib.throughput import DEVICE_BOUND, ThroughputRow
-from bench_lib.units import size_label
 
 PANEL_WIDTH, HEIGHT, DPI = 3.2, 3.4, 100  # inches, inches, pixels per inch
 MAX_PANELS = 6
@@ -25,7 +25,7 @@ def throughput_plot(rows: Sequence[ThroughputRow]) -> ScenarioPlot | None:
         return None
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator, PercentFormatter
+    from matplotlib.ticker import PercentFormatter
 
     width = max(6.0, PANEL_WIDTH * len(groups))
     fig = Figure(figsize=(width, HEIGHT), dpi=DPI)
@@ -44,16 +44,11 @@ def throughput_plot(rows: Sequence[ThroughputRow]) -> ScenarioPlot | None:
                     marker=MODE_MARKERS.get(mode, "o"), linewidth=1.6, label=mode)
         ax.axhline(DEVICE_BOUND, color="#666666", linestyle="--", linewidth=1.0,
                    label=f"device-bound from {DEVICE_BOUND:.0%}")
-        sizes = sorted({r.size for r in own})
-        ax.set_xscale("log", base=2)
-        ax.xaxis.set_major_locator(FixedLocator(sizes))
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: size_label(int(round(v)))))
-        ax.xaxis.set_minor_locator(NullLocator())
+        size_axis(ax, {r.size for r in own})
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
         ax.set_ylim(0, top)
         ax.tick_params(axis="x", labelrotation=45, labelsize=8)
         ax.set_title(f"{group[0]} {group[1]}" + (f" · {group[2]} {group[3]}" if several else ""), fontsize=10)
-        ax.set_xlabel("input elements")
         if index == 0:
             ax.set_ylabel("GPU time ÷ pipelined time")
         ax.grid(True, alpha=0.3)
