@@ -13,6 +13,7 @@ Pure functions of the run file's benchmark dicts, no torch: the terminal and the
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,14 @@ Record = Mapping[str, Any]
 # The device's share of a pipelined pass from which the pass is device-bound.
 DEVICE_BOUND = 0.8
 HOST, DEVICE, UNKNOWN = "host-bound", "device-bound", "unknown"
+
+
+def bound_of(gpu: float | None, pipelined: float) -> str:
+    """DEVICE where the device is busy for at least DEVICE_BOUND of a pipelined pass, HOST below,
+    UNKNOWN without a GPU time."""
+    if gpu is None or math.isnan(gpu):
+        return UNKNOWN
+    return DEVICE if gpu / pipelined >= DEVICE_BOUND else HOST
 
 
 @dataclass(frozen=True)
@@ -48,9 +57,7 @@ class ThroughputRow:
 
     @property
     def bound(self) -> str:
-        if self.busy is None:
-            return UNKNOWN
-        return DEVICE if self.busy >= DEVICE_BOUND else HOST
+        return bound_of(self.gpu, self.pipelined)
 
     @property
     def group(self) -> tuple[str, str, str, str]:

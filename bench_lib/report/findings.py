@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from bench_lib import throughput
 from bench_lib.report import stats
 from bench_lib.schema import CONTENDED_FRACTION
-from bench_lib.throughput import DEVICE_BOUND
 from bench_lib.units import format_bytes, number, size_label
 
 if TYPE_CHECKING:
@@ -276,9 +276,12 @@ def _pipelined_stability(cases: pd.DataFrame) -> str:
     pipelined = cases[cases["pipelined_unstable"].notna()]
     if pipelined.empty:
         return ""
-    busy = pipelined["gpu_median"].astype(float) / pipelined["pipelined_median"].astype(float)
-    device = pipelined[busy >= DEVICE_BOUND]
-    host = pipelined[~(busy >= DEVICE_BOUND)]
+    bounds = [throughput.bound_of(gpu, pipe) for gpu, pipe in zip(pipelined["gpu_median"].astype(float),
+                                                                 pipelined["pipelined_median"].astype(float),
+                                                                 strict=True)]
+    on_device = [b == throughput.DEVICE for b in bounds]
+    device = pipelined[on_device]
+    host = pipelined[[not b for b in on_device]]
     return (f" On CUDA, latency is unstable in {int(host['unstable'].sum())} of {len(host)} host-bound or unknown "
             f"cases and {int(device['unstable'].sum())} of {len(device)} device-bound ones; the pipelined figure "
             f"is unstable in {int(pipelined['pipelined_unstable'].astype(bool).sum())} of {len(pipelined)}.")
