@@ -13,9 +13,9 @@ from pathlib import Path
 
 import torch
 
-from bench_lib import devices, pipeline
-from bench_lib.cases import CaseSpec
-from bench_lib.runner import prepare, warm_up
+from bench_lib.contract.cases import CaseSpec
+from bench_lib.measure import devices, pipeline
+from bench_lib.measure.runner import prepare, warm_up
 
 CASES = [("elementwise", "no_grad", "forward", 2**18), ("elementwise", "no_grad", "forward", 2**24),
          ("mlp", "grad", "forward", 2**24), ("mlp", "grad", "step", 2**24), ("mlp", "grad", "step", 2**10)]

@@ -1,5 +1,5 @@
-"""``python -m bench_lib``: the same as the ``gradbench`` command (bench_lib.cli)."""
+"""``python -m bench_lib``: the same as the ``gradbench`` command (bench_lib.commands.cli)."""
 
-from bench_lib.cli import run
+from bench_lib.commands.cli import run
 
 run()

@@ -12,8 +12,7 @@ from typing import Any, NoReturn
 import pytest
 import torch
 
-from bench_lib import devices, environment
-from bench_lib.cases import (
+from bench_lib.contract.cases import (
     ScenarioSelection,
     Selection,
     SelectionError,
@@ -21,7 +20,10 @@ from bench_lib.cases import (
     parse_scenario_selection,
     parse_selection,
 )
-from bench_lib.runner import (
+from bench_lib.contract.scenario import ScenarioSpec
+from bench_lib.contract.schema import CASE_KEYS, SCHEMA_VERSION
+from bench_lib.measure import devices, environment
+from bench_lib.measure.runner import (
     PassCase,
     Spec,
     autograd_rejection,
@@ -33,11 +35,9 @@ from bench_lib.runner import (
     static_skip_reason,
     unrunnable_reason,
 )
-from bench_lib.scenario import ScenarioSpec
+from bench_lib.measure.workloads import WORKLOADS
+from bench_lib.report.terminal import run_summary
 from bench_lib.scenarios import SCENARIOS, scenario_specs
-from bench_lib.schema import CASE_KEYS, SCHEMA_VERSION
-from bench_lib.terminal import run_summary
-from bench_lib.workloads import WORKLOADS
 
 LIST_OPTIONS = ("workloads", "modes", "passes", "sizes", "devices", "dtypes")
 MAX_THREADS = 1024

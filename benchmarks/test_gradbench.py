@@ -6,7 +6,7 @@ interleaved rounds) from conftest.RunState.measure, the same as for the scenario
 
 from __future__ import annotations
 
-from bench_lib.cases import CaseSpec
+from bench_lib.contract.cases import CaseSpec
 
 
 def test_gradbench(benchmark, case: CaseSpec, run_state) -> None:  # type: ignore[no-untyped-def]

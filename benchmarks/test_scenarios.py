@@ -8,7 +8,7 @@ run file's ``gradbench.invalid`` and reported as skipped, not failed.
 
 from __future__ import annotations
 
-from bench_lib.scenario import ScenarioSpec
+from bench_lib.contract.scenario import ScenarioSpec
 
 
 def test_scenario(benchmark, scenario_case: ScenarioSpec, run_state) -> None:  # type: ignore[no-untyped-def]

@@ -75,7 +75,7 @@ def case(
     pipelined: list[float] | None = None,
 ) -> dict[str, Any]:
     """One benchmark entry as pytest-benchmark saves it, with gradbench extra_info; ``pipelined``:
-    the samples of a pipelined figure (bench_lib.pipeline), one per block."""
+    the samples of a pipelined figure (bench_lib.measure.pipeline), one per block."""
     stats = Stats()
     for value in samples:
         stats.update(value)
@@ -99,7 +99,7 @@ def case(
         "background_cpu": background_cpu,
     }
     if pipelined is not None:
-        from bench_lib.replicates import sampled
+        from bench_lib.analysis.replicates import sampled
 
         extra_info.update(pipelined_batch=50, **sampled("pipelined", [pipelined]))
     name = f"test_{pass_}[{workload}-{mode}-{size}-{device}-{dtype}]"
@@ -253,7 +253,7 @@ PROCESS_SPREAD = 0.02
 
 
 def comparison_pair() -> tuple[dict[str, Any], dict[str, Any]]:
-    """Base and new runs of COMPARISON_REPLICATES replicates each, merged by bench_lib.replicates:
+    """Base and new runs of COMPARISON_REPLICATES replicates each, merged by bench_lib.analysis.replicates:
     grad at 2^10 20 % slower, no_grad at 2^18 15 % faster, the rest unchanged; 2^22 only in the
     base, inference_mode only in the new run; the new grad at 2^14 saves 4 bytes more per element
     (an exact count that changed) and its peak memory is 50 % larger."""
@@ -296,7 +296,7 @@ def replicated(build: Callable[[], list[dict[str, Any]]], replicates: int = COMP
                **run_options: Any) -> dict[str, Any]:
     """A run file as ``python -m bench_lib bench`` saves it: ``replicates`` process documents,
     each from ``build()``, merged."""
-    from bench_lib.replicates import merge
+    from bench_lib.analysis.replicates import merge
 
     docs = []
     for _ in range(replicates):

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import torch
 
-from bench_lib import devices, runner
-from bench_lib.cases import ScenarioSelection
-from bench_lib.scenario import ScenarioSpec
+from bench_lib.contract.cases import ScenarioSelection
+from bench_lib.contract.scenario import ScenarioSpec
+from bench_lib.measure import devices, runner
 from bench_lib.scenarios import SCENARIOS
 
 WIDTH = 128  # mlp and deep_mlp: size = batch x 128

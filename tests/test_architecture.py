@@ -1,10 +1,14 @@
-"""The layers import one way: contract <- analysis <- scenarios <- {measure, report}; contract <- measure.
+"""The layers import one way, and each package of bench_lib is one layer:
 
-Every import in bench_lib is read from the source (TYPE_CHECKING and function-level ones too), so
-a new module must be placed in a layer here, and a view cannot reach back into the pipeline. A
+    contract <- analysis <- scenarios <- report <- measure <- commands
+
+A layer imports only itself and the layers to its left. Every import in every module is read
+from the source (TYPE_CHECKING and function-level ones too), with no exception list, so a view
+cannot reach back into the measurement and the run file's contract depends on nothing. A
 scenario module (bench_lib/scenarios/) is one unit with its torch code, its claim and its views:
 it imports torch only inside its build function, and the measurement only through the Kit it is
-handed there, so the report reads it without torch.
+handed there, so the report reads it without torch. The pytest plugin is a measure module; the
+benchmarks/ folder only declares the cases.
 """
 
 from __future__ import annotations
@@ -13,50 +17,34 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "bench_lib"
-SCENARIO_MODULES = {f"scenarios.{p.stem}" for p in (PACKAGE / "scenarios").glob("*.py") if p.stem != "__init__"}
-
-# Each module of bench_lib, by layer. Third-party libraries a layer may not import at all:
-LAYERS = {
-    "contract": {"schema", "units", "cases", "scenario", "report.errors", "replicates"},
-    "analysis": {"physics", "claims", "compiled", "throughput", "summary", "terminal", "report.stats"},
-    "scenarios": {"scenarios", *SCENARIO_MODULES},
-    "measure": {"runner", "pipeline", "memory", "devices", "contention", "environment", "modes", "workloads", "launch"},
-    # compare reads load's tables (pandas).
-    "report": {"report.compare", "report.load", "report.runs", "report.derive", "report.findings", "report.model",
-               "report.build", "report.output", "report.page", "report.markdown", "report.tidy", "report.tables",
-               "report.plots", "report.compile_plots", "report.throughput_plots", "report.scenario_tables",
-               "report.scenario_plots",
-               "report.variants", "report.style", "cli", "__main__"},
-}
-ALLOWED = {  # which layers a layer may import
-    "contract": {"contract"},
-    "analysis": {"contract", "analysis"},
-    "scenarios": {"contract", "analysis", "scenarios"},
-    "measure": {"contract", "analysis", "scenarios", "measure"},
-    "report": {"contract", "analysis", "scenarios", "report"},
-}
-FORBIDDEN_LIBRARIES = {"contract": {"torch", "psutil", "pandas", "matplotlib"}, "analysis": {"torch", "psutil"},
+ORDER = ("contract", "analysis", "scenarios", "report", "measure", "commands")
+# Third-party libraries a layer may not import at all:
+FORBIDDEN_LIBRARIES = {"contract": {"torch", "psutil", "pandas", "matplotlib", "numpy"},
+                       "analysis": {"torch", "psutil", "matplotlib"},
                        "scenarios": {"psutil", "pandas", "matplotlib"}, "report": {"torch", "psutil"}}
 # Libraries a layer may import inside functions only (loaded when a case is built, never on import).
 LAZY_ONLY = {"scenarios": {"torch"}}
-# The command line starts the measurement only as a separate process (python -m bench_lib bench).
-EXCEPTIONS = {("cli", "cases"), ("cli", "launch")}
 
 
 def _modules() -> dict[str, Path]:
+    """Every module of bench_lib by dotted name (packages by their own name)."""
     found = {}
     for path in PACKAGE.rglob("*.py"):
-        name = ".".join(path.relative_to(PACKAGE).with_suffix("").parts)
-        if name == "scenarios.__init__":  # the registry: a package with code of its own
-            found["scenarios"] = path
-        elif name != "__init__" and not name.endswith(".__init__"):  # docstrings only
-            found[name] = path
+        parts = path.relative_to(PACKAGE).with_suffix("").parts
+        found[".".join(parts[:-1] if parts[-1] == "__init__" else parts) or "bench_lib"] = path
     return found
 
 
+def _layer(module: str) -> str | None:
+    """The layer of a module: its package; ``python -m bench_lib`` is a command; the empty top-level
+    package (a docstring) has none."""
+    top = module.split(".")[0]
+    return "commands" if top == "__main__" else top if top in ORDER else None
+
+
 def _imports(path: Path, top_level_only: bool = False) -> set[str]:
-    """The modules ``path`` imports; with ``top_level_only``, those outside functions (what
-    importing the module loads)."""
+    """The bench_lib modules and libraries ``path`` imports; with ``top_level_only``, those outside
+    functions (what importing the module loads)."""
     tree = ast.parse(path.read_text())
     nodes = list(ast.walk(tree))
     if top_level_only:
@@ -69,36 +57,46 @@ def _imports(path: Path, top_level_only: bool = False) -> set[str]:
             names |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module:
             names.add(node.module)
-            if node.module in ("bench_lib", "bench_lib.report"):
-                names |= {f"{node.module}.{alias.name}" for alias in node.names}
+            names |= {f"{node.module}.{alias.name}" for alias in node.names if node.module.startswith("bench_lib")}
     return names
 
 
-def _layer(module: str) -> str:
-    return next(layer for layer, members in LAYERS.items() if module in members)
-
-
-def test_every_module_has_a_layer() -> None:
-    placed = set().union(*LAYERS.values())
-    assert set(_modules()) == placed
+def test_every_module_is_in_a_layer() -> None:
+    unplaced = [module for module in _modules() if _layer(module) is None and module != "bench_lib"]
+    assert unplaced == []
+    # ``import bench_lib`` runs inside the timed process: it loads nothing.
+    assert _imports(PACKAGE / "__init__.py") == set()
 
 
 def test_layers_import_one_way() -> None:
+    modules = _modules()
     problems = []
-    for module, path in _modules().items():
+    for module, path in modules.items():
         layer = _layer(module)
+        if layer is None:
+            continue
         for imported in _imports(path):
             top = imported.split(".")[0]
             if top in FORBIDDEN_LIBRARIES.get(layer, set()):
                 problems.append(f"{module} ({layer}) imports {imported}")
-            if top == "bench_lib" and imported not in ("bench_lib", "bench_lib.report", "bench_lib.scenarios"):
-                target = imported.removeprefix("bench_lib.")
-                if (module, target) not in EXCEPTIONS and _layer(target) not in ALLOWED[layer]:
-                    problems.append(f"{module} ({layer}) imports {target} ({_layer(target)})")
+            target = imported.removeprefix("bench_lib.")
+            if top == "bench_lib" and target in modules:
+                target_layer = _layer(target)
+                if target_layer is None or ORDER.index(target_layer) > ORDER.index(layer):
+                    problems.append(f"{module} ({layer}) imports {target} ({target_layer})")
         for imported in _imports(path, top_level_only=True):
             if imported.split(".")[0] in LAZY_ONLY.get(layer, set()):
                 problems.append(f"{module} ({layer}) imports {imported} on import, not inside a function")
     assert problems == []
+
+
+def test_the_rule_catches_an_import_against_the_layers(tmp_path: Path) -> None:
+    # The check itself: a contract module importing the report, and analysis importing torch.
+    bad = tmp_path / "bad.py"
+    bad.write_text("from bench_lib.report import page\ndef f():\n    import torch\n")
+    assert "bench_lib.report.page" in _imports(bad)
+    assert "torch" in _imports(bad) and "torch" not in _imports(bad, top_level_only=True)
+    assert ORDER.index(_layer("report.page")) > ORDER.index(_layer("contract.schema"))  # type: ignore[arg-type]
 
 
 def test_the_import_graph_has_no_circle() -> None:

@@ -1,6 +1,6 @@
 import pytest
 
-from bench_lib.cases import PRESETS, CaseSpec, SelectionError, parse_count, parse_selection, parse_size
+from bench_lib.contract.cases import PRESETS, CaseSpec, SelectionError, parse_count, parse_selection, parse_size
 
 KNOWN = ("elementwise", "mlp", "attention")
 

@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from bench_lib import claims
-from bench_lib.claims import FAILS, HOLDS, NOT_MEASURED, Check
+from bench_lib.analysis import claims
+from bench_lib.analysis.claims import FAILS, HOLDS, NOT_MEASURED, Check
 from bench_lib.scenarios import SCENARIOS
 
 KiB = 1024
@@ -44,7 +44,7 @@ def accumulation(peaks, medians, **kwargs):
 
 def test_claims_do_not_import_torch():
     # The report reads saved runs only; importing torch there would cost seconds for nothing.
-    code = ("import sys, bench_lib.claims, bench_lib.scenarios; "
+    code = ("import sys, bench_lib.analysis.claims, bench_lib.scenarios; "
             "assert 'torch' not in sys.modules, sorted(sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from report_fixtures import case, replicated
 
-from bench_lib.report import compare
+from bench_lib.analysis import compare
 from bench_lib.report.load import load_runs
 
 WORKLOADS = ("alpha", "beta", "gamma")
@@ -188,7 +188,7 @@ def test_runs_without_pipelined_figures_have_no_pipelined_comparison(tmp_path) -
 
 
 def test_the_page_summary_and_terminal_show_the_pipelined_comparison(tmp_path) -> None:
-    from bench_lib.cli import _comparison_lines
+    from bench_lib.commands.cli import _comparison_lines
     from bench_lib.report import markdown, page
     from bench_lib.report.build import analyse
 
@@ -208,7 +208,7 @@ def test_pipelined_figures_missing_in_some_replicates_or_a_run_are_said_not_drop
 
     from report_fixtures import run_doc
 
-    from bench_lib.replicates import merge
+    from bench_lib.analysis.replicates import merge
 
     rng = np.random.default_rng(11)
 

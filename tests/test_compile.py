@@ -1,14 +1,15 @@
 """torch.compile as a dimension: selection and names, skips with their reasons, what a compiled
-case saves (a real inductor compile, pinned against eager), and bench_lib.compiled on run dicts."""
+case saves (a real inductor compile, pinned against eager), and bench_lib.analysis.compiled on run dicts."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from bench_lib import compiled, devices, runner
-from bench_lib.cases import CaseSpec, SelectionError, parse_selection
-from bench_lib.claims import FAILS, HOLDS
+from bench_lib.analysis import compiled
+from bench_lib.analysis.claims import FAILS, HOLDS
+from bench_lib.contract.cases import CaseSpec, SelectionError, parse_selection
+from bench_lib.measure import devices, runner
 
 
 def test_compile_selection_and_names():
@@ -28,7 +29,7 @@ def test_compile_selection_and_names():
 def test_reduce_overhead_needs_cuda_and_inductor_a_compiler(monkeypatch):
     from dataclasses import replace
 
-    from bench_lib.cases import ScenarioSelection
+    from bench_lib.contract.cases import ScenarioSelection
     from bench_lib.scenarios import scenario_specs
 
     spec = CaseSpec("mlp", "grad", "forward", 1024, "cpu", "float32", "reduce-overhead")
@@ -78,7 +79,7 @@ def test_compiled_elementwise_saves_one_byte_per_element_where_eager_saves_four(
 
 def test_the_dispatch_tracker_would_turn_compilation_off():
     # Why compiled CPU cases get no tensor probe: under a dispatch mode the model runs eagerly.
-    from bench_lib.memory import CpuTensorTracker, count_graph_nodes
+    from bench_lib.measure.memory import CpuTensorTracker, count_graph_nodes
 
     model = torch.compile(torch.nn.ReLU(), dynamic=False)
     x = torch.randn(64, requires_grad=True)
@@ -87,7 +88,7 @@ def test_the_dispatch_tracker_would_turn_compilation_off():
     assert count_graph_nodes(loss) == 3  # Relu, Mean, AccumulateGrad: eager's graph, not a compiled one
 
 
-# --- bench_lib.compiled on run dicts ------------------------------------------------------------
+# --- bench_lib.analysis.compiled on run dicts ------------------------------------------------------------
 
 
 def bench(workload, mode, size, median, saved=0, compile_seconds=None):

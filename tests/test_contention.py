@@ -1,6 +1,6 @@
 import pytest
 
-from bench_lib.contention import BackgroundLoad
+from bench_lib.measure.contention import BackgroundLoad
 
 
 def counters(*values):

@@ -32,7 +32,7 @@ def real() -> Doc:
 
 
 def replicated(doc: Doc, replicates: int = 2) -> Doc:
-    from bench_lib.replicates import merge
+    from bench_lib.analysis.replicates import merge
 
     docs = []
     for _ in range(replicates):
@@ -303,7 +303,7 @@ def test_an_incomplete_run_is_never_the_default(tmp_path: Path) -> None:
 
 def test_a_crash_is_never_read_as_a_regression(tmp_path: Path) -> None:
     # An internal error exits 2 (could not compare), not 1 (a gate failed).
-    code = ("import sys, runpy; import bench_lib.report.compare as c\n"
+    code = ("import sys, runpy; import bench_lib.analysis.compare as c\n"
             "def boom(*a, **k): raise RuntimeError('bug')\n"
             "c.compare_runs = boom\n"
             "sys.argv = ['bench_lib', 'compare', sys.argv[1], sys.argv[1]]\n"

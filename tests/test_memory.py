@@ -5,10 +5,16 @@ import math
 import pytest
 import torch
 
-from bench_lib.cases import PRESETS, CaseSpec
-from bench_lib.memory import CpuTensorTracker, RssProbe, SavedTensorCounter, count_graph_nodes, peak_rss_supported
-from bench_lib.runner import DTYPES, prepare
-from bench_lib.workloads import WORKLOADS
+from bench_lib.contract.cases import PRESETS, CaseSpec
+from bench_lib.measure.memory import (
+    CpuTensorTracker,
+    RssProbe,
+    SavedTensorCounter,
+    count_graph_nodes,
+    peak_rss_supported,
+)
+from bench_lib.measure.runner import DTYPES, prepare
+from bench_lib.measure.workloads import WORKLOADS
 
 MiB = 2**20
 
@@ -143,7 +149,7 @@ requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs 
 
 @requires_cuda
 def test_cuda_allocator_probe_sees_a_known_allocation():
-    from bench_lib.memory import CudaAllocatorProbe
+    from bench_lib.measure.memory import CudaAllocatorProbe
 
     device = torch.device("cuda")
     with CudaAllocatorProbe(device) as probe:
@@ -156,8 +162,8 @@ def test_cuda_allocator_probe_sees_a_known_allocation():
 
 @requires_cuda
 def test_cuda_cases_save_the_analytic_bytes_and_measure_memory():
-    from bench_lib import devices
-    from bench_lib.runner import measure_memory
+    from bench_lib.measure import devices
+    from bench_lib.measure.runner import measure_memory
 
     for workload in ("elementwise", "mlp", "attention"):
         case = prepare(CaseSpec(workload, "grad", "step", 2**16, "cuda", "float32"), seed=0)

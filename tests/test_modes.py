@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from bench_lib.cases import CaseSpec
-from bench_lib.modes import get_mode
-from bench_lib.runner import prepare, static_skip_reason
+from bench_lib.contract.cases import CaseSpec
+from bench_lib.measure.modes import get_mode
+from bench_lib.measure.runner import prepare, static_skip_reason
 
 
 def forward(mode, workload="mlp", size=1024):

@@ -1,6 +1,6 @@
-from bench_lib import physics
-from bench_lib.summary import format_summary
-from bench_lib.units import format_bytes, size_label, time_unit
+from bench_lib.analysis import physics
+from bench_lib.contract.units import format_bytes, size_label, time_unit
+from bench_lib.report.summary import format_summary
 
 
 def case(mode, median, q1=None, *, workload="elementwise", pass_="forward", size=1024, saved=0, peak="auto", busy=0.0):

@@ -1,12 +1,13 @@
-"""Pipelined throughput and GPU time (bench_lib.pipeline) with a fake device, and their
+"""Pipelined throughput and GPU time (bench_lib.measure.pipeline) with a fake device, and their
 bookkeeping on real passes; the real CUDA timer where a GPU is present."""
 
 import pytest
 import torch
 
-from bench_lib import pipeline, replicates, runner
-from bench_lib.cases import CaseSpec
-from bench_lib.runner import prepare
+from bench_lib.analysis import replicates
+from bench_lib.contract.cases import CaseSpec
+from bench_lib.measure import pipeline, runner
+from bench_lib.measure.runner import prepare
 
 
 class FakeClock:
@@ -185,7 +186,7 @@ def test_replicates_pool_their_pipelined_samples_and_must_agree_on_the_batch():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (torch.cuda.is_available() is False)")
 def test_the_cuda_timer_times_a_real_pass_on_the_device():
-    from bench_lib import devices
+    from bench_lib.measure import devices
 
     case = prepare(CaseSpec("elementwise", "no_grad", "forward", 2**22, "cuda", "float32"), seed=0)
     case.run_once()
@@ -241,7 +242,7 @@ def fake_gpu(monkeypatch):
 
 
 def test_the_cuda_timer_calibrates_its_hold_to_the_sleep_kernels_clock(fake_gpu, monkeypatch):
-    from bench_lib import devices
+    from bench_lib.measure import devices
 
     real_empty = torch.empty
     monkeypatch.setattr(torch, "empty", lambda n, dtype, device: real_empty(1, dtype=dtype))
@@ -257,7 +258,7 @@ def test_the_cuda_timer_calibrates_its_hold_to_the_sleep_kernels_clock(fake_gpu,
 
 
 def test_no_room_for_the_flush_buffer_means_no_gpu_time(fake_gpu, monkeypatch):
-    from bench_lib import devices
+    from bench_lib.measure import devices
 
     def full(*_args, **_kwargs):
         raise torch.OutOfMemoryError("CUDA out of memory")

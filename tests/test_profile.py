@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench_lib import runner
-from bench_lib.cases import CaseSpec
-from bench_lib.launch import profile_args
+from bench_lib.commands.launch import profile_args
+from bench_lib.contract.cases import CaseSpec
+from bench_lib.measure import runner
 
 
 def test_a_case_is_traced_after_its_measurement(tmp_path):
@@ -108,7 +108,7 @@ def test_a_failed_snapshot_leaves_no_file_and_switches_the_history_off(tmp_path,
 
 
 def test_saving_the_runs_of_against_is_all_or_nothing(tmp_path, monkeypatch):
-    from bench_lib import launch
+    from bench_lib.commands import launch
 
     real_save = launch.save_run
     calls = []

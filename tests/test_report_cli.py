@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bench_lib import cli
+from bench_lib.commands import cli
 from bench_lib.report import model
 
 DATA = Path(__file__).parent / "data"
@@ -183,7 +183,7 @@ def test_write_set_removes_its_temporary_files_on_error(tmp_path: Path, monkeypa
 
 
 def test_import_bench_lib_stays_light() -> None:
-    code = "import sys, bench_lib, bench_lib.cli; print(sorted({'pandas', 'matplotlib', 'torch'} & set(sys.modules)))"
+    code = "import sys, bench_lib, bench_lib.commands.cli; print(sorted({'pandas', 'matplotlib', 'torch'} & set(sys.modules)))"
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert json.loads(result.stdout.replace("'", '"')) == []
 
@@ -195,7 +195,7 @@ class Absent:
         if name.split('.')[0] in ('torch', 'psutil'):
             raise ImportError(f'{name} is not installed here')
 sys.meta_path.insert(0, Absent())
-from bench_lib.cli import main
+from bench_lib.commands.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bench_lib.report import compare
+from bench_lib.analysis import compare
 from bench_lib.report.build import analyse, write_report
 from bench_lib.report.load import load_runs
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bench_lib.report.derive import add_derived
-from bench_lib.report.errors import InputError
+from bench_lib.analysis.derive import add_derived
+from bench_lib.contract.errors import InputError
 from bench_lib.report.load import load_runs
 
 DATA = Path(__file__).resolve().parent / "data"

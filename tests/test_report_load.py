@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import report_fixtures
 
-from bench_lib.report import runs
+from bench_lib.contract import runs
+from bench_lib.contract.errors import InputError
+from bench_lib.contract.schema import SCHEMA_VERSION, SPEC_KEYS
 from bench_lib.report.build import analyse, write_report
-from bench_lib.report.errors import InputError
 from bench_lib.report.load import SCENARIO_COLUMNS, load_runs
 from bench_lib.scenarios import SCENARIOS
-from bench_lib.schema import SCHEMA_VERSION, SPEC_KEYS
 
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).parent.parent
@@ -265,7 +265,7 @@ def test_the_h200_cuda_runs_unstable_cases_are_explained_by_their_rounds() -> No
     """The real H200 run (elementwise and mlp, forward and step): which unstable cases drifted while
     timed, which have a tail of slow rounds. Its interleaved rounds have stretches in which every
     mode's rounds doubled at once, for tens of rounds: drift, common to the group."""
-    from bench_lib.report.derive import add_derived
+    from bench_lib.analysis.derive import add_derived
 
     cases = add_derived(load_runs([DATA / "real_h200_cuda_quick_subset.json"]).cases)
     unstable = cases[cases["unstable"]]

@@ -1,4 +1,4 @@
-"""The Scenarios section: bench_lib.claims' verdicts on the page, one figure and one table per
+"""The Scenarios section: bench_lib.analysis.claims' verdicts on the page, one figure and one table per
 scenario, and nothing at all for runs without scenarios."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import report_fixtures
 
-from bench_lib import claims
+from bench_lib.analysis import claims
 from bench_lib.report.build import analyse, write_report
 from bench_lib.scenarios import SCENARIOS
 
@@ -140,7 +140,7 @@ def test_several_runs_get_a_verdict_and_a_table_each_and_one_figure(tmp_path: Pa
 
 def test_a_run_copied_into_storage_renders_from_the_command_line(tmp_path: Path) -> None:
     # The same path `make report` takes: python -m bench_lib report on the latest run.
-    from bench_lib import cli
+    from bench_lib.commands import cli
 
     machine = tmp_path / ".benchmarks" / "Linux-CPython-3.11-64bit"
     machine.mkdir(parents=True)
@@ -188,9 +188,9 @@ def test_a_run_of_scenarios_alone_says_where_its_measurements_are(tmp_path: Path
 def test_each_table_time_is_the_figure_its_claim_compares() -> None:
     # The claims compare interleaved medians; the tables must show those, not the per-case medians
     # (which the fixture makes differ wherever the machine "drifted" between cases).
-    from bench_lib.physics import compared_median
+    from bench_lib.analysis.physics import compared_median
+    from bench_lib.contract.units import number, time_unit
     from bench_lib.report import scenario_tables, variants
-    from bench_lib.units import number, time_unit
 
     doc = json.loads((DATA / "report_scenarios.json").read_text())
     compared = {(b["extra_info"]["scenario"], b["extra_info"]["variant"], b["extra_info"]["mode"]):

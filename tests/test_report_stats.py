@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from bench_lib.report import stats
-from bench_lib.units import byte_unit, format_bytes, number, size_label, time_unit
+from bench_lib.analysis import stats
+from bench_lib.contract.units import byte_unit, format_bytes, number, size_label, time_unit
 
 
 def test_stability_flag_is_iqr_over_median_above_ten_percent() -> None:
@@ -149,7 +149,7 @@ def test_mean_interval_by_hand() -> None:
 
 
 def test_instability_cause_tells_drift_from_a_tail_from_scatter():
-    from bench_lib.report.stats import DRIFT, SPREAD, TAIL, instability_cause
+    from bench_lib.analysis.stats import DRIFT, SPREAD, TAIL, instability_cause
 
     level = [1.0, 1.02, 0.98, 1.01] * 5
     assert instability_cause(level[:10] + [1.3 * v for v in level[10:]]) == DRIFT  # the level moved
@@ -163,7 +163,7 @@ def test_instability_cause_tells_drift_from_a_tail_from_scatter():
 
 
 def test_instability_cause_looks_for_drift_within_each_replicate():
-    from bench_lib.report.stats import DRIFT, SPREAD, instability_cause
+    from bench_lib.analysis.stats import DRIFT, SPREAD, instability_cause
 
     steady = [0.8, 1.0, 1.2, 0.9, 1.1, 1.0, 0.85, 1.15, 1.0, 1.2, 1.0, 0.8]
     # Two processes at levels 1 and 1.3: drift when read as one sequence, not within either.
@@ -175,7 +175,7 @@ def test_instability_cause_looks_for_drift_within_each_replicate():
 
 
 def test_steady_processes_at_different_levels_differ_between_processes():
-    from bench_lib.report.stats import PROCESSES, instability_cause
+    from bench_lib.analysis.stats import PROCESSES, instability_cause
 
     steady = [1.0, 1.01, 0.99, 1.0, 1.02, 0.98, 1.0, 1.01, 0.99, 1.0]
     levels = (1.0, 1.25, 0.9)

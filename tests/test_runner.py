@@ -3,11 +3,11 @@
 import pytest
 import torch
 
-from bench_lib import devices, runner
-from bench_lib.cases import PRESETS, CaseSpec, Preset
-from bench_lib.replicates import sampled
-from bench_lib.runner import case_info, machine_skip_reason, measure_memory, plan_rounds, prepare, warm_up
-from bench_lib.schema import CASE_KEYS
+from bench_lib.analysis.replicates import sampled
+from bench_lib.contract.cases import PRESETS, CaseSpec, Preset
+from bench_lib.contract.schema import CASE_KEYS
+from bench_lib.measure import devices, runner
+from bench_lib.measure.runner import case_info, machine_skip_reason, measure_memory, plan_rounds, prepare, warm_up
 
 
 class FakeClock:
@@ -189,7 +189,7 @@ def test_gross_and_net_peaks_differ_by_the_saved_tensors_backward_frees_first():
 
 
 def test_the_ledger_counts_from_its_mark():
-    from bench_lib.memory import TensorLedger
+    from bench_lib.measure.memory import TensorLedger
 
     with TensorLedger() as book:
         before = torch.ones(1024)  # 4 KiB made before the pass
@@ -257,7 +257,7 @@ def test_every_preset_keeps_round_bounds_sane():
 
 
 def test_the_ledger_counts_only_its_device():
-    from bench_lib.memory import TensorLedger
+    from bench_lib.measure.memory import TensorLedger
 
     for device_type, counted in (("cuda", 0), ("cpu", 4096)):
         with TensorLedger(device_type) as book:  # say, save_on_cpu's host copies of a CUDA case's tensors

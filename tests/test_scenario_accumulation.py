@@ -8,7 +8,7 @@ import pytest
 import torch
 from scenario_helpers import F32, WIDTH, info, measured, spec
 
-from bench_lib import runner
+from bench_lib.measure import runner
 
 
 def test_accumulation_peak_falls_with_k_and_saves_one_micro_batch_at_a_time():
@@ -50,7 +50,7 @@ def test_a_k_that_does_not_divide_the_batch_is_skipped_with_a_reason():
 def test_at_2_16_memory_less_the_gradients_falls_as_1_over_k():
     """The default run's smaller size: the gradients (194 KiB) keep peak(k=8) at about a third of
     peak(k=1), the rest falls to about 1/k, and the claim holds on these real peaks."""
-    from bench_lib.claims import HOLDS
+    from bench_lib.analysis.claims import HOLDS
     from bench_lib.scenarios import SCENARIOS
 
     group = []

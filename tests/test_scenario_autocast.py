@@ -3,9 +3,9 @@ run that is not float32."""
 
 from scenario_helpers import F32, WIDTH, measured, spec
 
-from bench_lib import runner
+from bench_lib.measure import runner
+from bench_lib.measure.workloads import DEEP_MLP_LAYERS
 from bench_lib.scenarios.autocast import MAX_SHARE
-from bench_lib.workloads import DEEP_MLP_LAYERS
 
 SIZE = 2**18
 BATCH = SIZE // WIDTH

@@ -4,7 +4,7 @@ block (exact counts from real torch runs), and the same gradients as without."""
 import torch
 from scenario_helpers import F32, WIDTH, measured, spec
 
-from bench_lib import runner
+from bench_lib.measure import runner
 from bench_lib.scenarios.checkpointing import BLOCKS, EXPANSION, VARIANTS
 
 SIZE = 2**12

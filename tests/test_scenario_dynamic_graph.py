@@ -5,9 +5,9 @@ node on hand-written run dicts."""
 import pytest
 from scenario_helpers import F32, WIDTH, measured, spec
 
-from bench_lib import devices, runner
-from bench_lib.claims import FAILS, HOLDS, NOT_MEASURED
-from bench_lib.scenario import Group
+from bench_lib.analysis.claims import FAILS, HOLDS, NOT_MEASURED
+from bench_lib.contract.scenario import Group
+from bench_lib.measure import devices, runner
 from bench_lib.scenarios.dynamic_graph import BRANCHES, DEPTHS, check, seconds_per_node
 
 SIZE = 2**12

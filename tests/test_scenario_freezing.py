@@ -6,12 +6,12 @@ hooks, which count bytes, not seconds.
 
 from scenario_helpers import F32, WIDTH, info, measured, spec
 
-from bench_lib import runner
-from bench_lib.memory import LiveSavedTensorCounter, SavedTensorCounter
+from bench_lib.contract.schema import SCENARIO_KEYS
+from bench_lib.measure import runner
+from bench_lib.measure.memory import LiveSavedTensorCounter, SavedTensorCounter
+from bench_lib.measure.workloads import DEEP_MLP_LAYERS
 from bench_lib.scenarios.freezing import VARIANTS as FREEZING_VARIANTS
 from bench_lib.scenarios.freezing import trainable_layers
-from bench_lib.schema import SCENARIO_KEYS
-from bench_lib.workloads import DEEP_MLP_LAYERS
 
 
 def test_freezing_shrinks_saved_bytes_and_graph_by_exact_amounts():

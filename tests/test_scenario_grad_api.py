@@ -4,7 +4,7 @@ torch runs), and that the gradients agree."""
 import torch
 from scenario_helpers import F32, WIDTH, info, measured, spec
 
-from bench_lib import runner
+from bench_lib.measure import runner
 
 SIZE = 2**12
 ACTIVATION = SIZE // WIDTH * WIDTH * F32

@@ -8,7 +8,7 @@ import pytest
 import torch
 from scenario_helpers import F32, measured, spec
 
-from bench_lib import runner
+from bench_lib.measure import runner
 
 
 @pytest.mark.parametrize("mode", ["no_grad", "inference_mode"])

@@ -5,7 +5,7 @@ import pytest
 import torch
 from scenario_helpers import F32, WIDTH, measured, spec
 
-from bench_lib import runner
+from bench_lib.measure import runner
 from bench_lib.scenarios.input_tracking import VARIANTS
 
 SIZE = 2**12
@@ -53,8 +53,8 @@ def bench(variant, median, nodes, saved, spread=0.1):
 
 
 def test_a_time_cost_within_noise_holds_and_says_so_but_a_faster_tracked_run_does_not():
-    from bench_lib.claims import FAILS, HOLDS
-    from bench_lib.scenario import Group
+    from bench_lib.analysis.claims import FAILS, HOLDS
+    from bench_lib.contract.scenario import Group
     from bench_lib.scenarios.input_tracking import check
 
     def group(tracked_median):

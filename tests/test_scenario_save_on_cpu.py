@@ -4,7 +4,7 @@ import pytest
 import torch
 from scenario_helpers import measured, spec
 
-from bench_lib import runner
+from bench_lib.measure import runner
 
 
 def test_on_cpu_there_is_nothing_to_move():

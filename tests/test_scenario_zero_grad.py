@@ -8,9 +8,9 @@ import pytest
 import torch
 from scenario_helpers import F32, WIDTH, info, measured, spec
 
-from bench_lib import runner
+from bench_lib.measure import runner
+from bench_lib.measure.workloads import DEEP_MLP_LAYERS
 from bench_lib.scenarios.zero_grad import VARIANTS
-from bench_lib.workloads import DEEP_MLP_LAYERS
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

@@ -15,11 +15,12 @@ from pathlib import Path
 import pytest
 from scenario_helpers import measured, spec
 
-from bench_lib import claims, runner
-from bench_lib.cases import PRESETS, SelectionError, parse_scenario_selection
-from bench_lib.runner import static_skip_reason
+from bench_lib.analysis import claims
+from bench_lib.contract.cases import PRESETS, SelectionError, parse_scenario_selection
+from bench_lib.contract.schema import CASE_KEYS, INVALID_KEYS, SCENARIO_KEYS
+from bench_lib.measure import runner
+from bench_lib.measure.runner import static_skip_reason
 from bench_lib.scenarios import SCENARIOS, scenario_specs
-from bench_lib.schema import CASE_KEYS, INVALID_KEYS, SCENARIO_KEYS
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMES = tuple(SCENARIOS)
@@ -197,9 +198,10 @@ def test_the_readme_example_is_found_measured_checked_and_reported(tmp_path):
     shutil.copytree(ROOT / "bench_lib", tmp_path / "bench_lib", ignore=shutil.ignore_patterns("__pycache__"))
     (tmp_path / "bench_lib" / "scenarios" / "weight_decay.py").write_text(code)
     script = """
-from bench_lib import devices, runner
+from bench_lib.measure import devices
+from bench_lib.measure import runner
 from bench_lib.scenarios import SCENARIOS
-from bench_lib.scenario import Group
+from bench_lib.contract.scenario import Group
 scenario = SCENARIOS["weight_decay"]
 benches = []
 for variant in ("plain", "decayed"):

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from bench_lib.cases import CaseSpec
-from bench_lib.runner import machine_skip_reason
-from bench_lib.schema import CASE_KEYS, ENVIRONMENT_KEYS, REPLICATE_KEYS, SCHEMA_VERSION
+from bench_lib.contract.cases import CaseSpec
+from bench_lib.contract.schema import CASE_KEYS, ENVIRONMENT_KEYS, REPLICATE_KEYS, SCHEMA_VERSION
+from bench_lib.measure.runner import machine_skip_reason
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -256,7 +256,7 @@ def test_a_workload_from_the_users_own_module(tmp_path):
     # make bench PLUGINS=my_workloads: a module outside the project, loaded with -p, registers it.
     (tmp_path / "plugin").mkdir()
     (tmp_path / "plugin" / "my_workloads.py").write_text(
-        "import math\nimport torch\nfrom torch import nn\nfrom bench_lib.workloads import Workload, register\n\n\n"
+        "import math\nimport torch\nfrom torch import nn\nfrom bench_lib.measure.workloads import Workload, register\n\n\n"
         "class Tanh(nn.Module):\n    def forward(self, x):\n        return torch.tanh(x)\n\n\n"
         "register(Workload(name='my_tanh', description='tanh', input_shape=lambda size: (size,),\n"
         "                  make_model=lambda shape: Tanh(), saved_bytes=lambda shape, b: math.prod(shape) * b))\n")

@@ -1,4 +1,4 @@
-"""Latency against throughput (bench_lib.throughput) on real H200 figures: a gradbench CUDA run's
+"""Latency against throughput (bench_lib.analysis.throughput) on real H200 figures: a gradbench CUDA run's
 latencies with the pipelined and GPU times an independent reference measured on a machine of the
 same kind (tests/data/h200_cuda_reference_timings.json: 50 calls per synchronize, median of 10; triton
 do_bench's median), one summary sample each."""
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bench_lib import throughput
+from bench_lib.analysis import throughput
+from bench_lib.analysis.throughput import DEVICE, HOST, UNKNOWN, ThroughputRow
 from bench_lib.report.load import load_runs
-from bench_lib.throughput import DEVICE, HOST, UNKNOWN, ThroughputRow
 
 DATA = Path(__file__).parent / "data"
 
@@ -58,7 +58,7 @@ def test_the_crossover_is_the_size_from_which_every_larger_one_is_device_bound(f
     # mlp grad: 41 %, 45 %, 104 %, 95 %, 101 %.
     assert _crossover(found, "mlp", "forward", "grad").size == 2**18
     # elementwise grad step: 99 %, 99 %, 71 %, 69 %, 99 %: device-bound only from 2^24, although
-    # the two smallest sizes read 99 % (do_bench's GPU time there is the host's: see bench_lib.pipeline).
+    # the two smallest sizes read 99 % (do_bench's GPU time there is the host's: see bench_lib.measure.pipeline).
     assert _crossover(found, "elementwise", "step", "grad").size == 2**24
 
 
@@ -103,7 +103,7 @@ def test_the_report_reads_the_figures(tmp_path):
 
 def test_the_page_summary_and_terminal_show_the_crossover(tmp_path):
     from bench_lib.report.build import analyse, write_report
-    from bench_lib.terminal import run_summary
+    from bench_lib.report.terminal import run_summary
 
     doc = composed_run()
     path = tmp_path / "run.json"

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from bench_lib.cases import CaseSpec
-from bench_lib.memory import SavedTensorCounter
-from bench_lib.runner import prepare, static_skip_reason
-from bench_lib.workloads import WORKLOADS, Workload, register
+from bench_lib.contract.cases import CaseSpec
+from bench_lib.measure.memory import SavedTensorCounter
+from bench_lib.measure.runner import prepare, static_skip_reason
+from bench_lib.measure.workloads import WORKLOADS, Workload, register
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -40,7 +40,7 @@ def test_registering_a_name_twice_is_refused():
 
 @pytest.mark.parametrize("name", ["my model", "resnet/18", "_x", "<b>", "mlp\n", ""])
 def test_a_workload_name_that_could_carry_markup_is_refused_at_registration(name):
-    from bench_lib.workloads import Workload, register
+    from bench_lib.measure.workloads import Workload, register
 
     with pytest.raises(ValueError, match="must be a letter or digit"):
         register(Workload(name=name, description="", input_shape=lambda size: (size,), make_model=lambda s: None))

@@ -7,11 +7,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench_lib import claims, compiled, physics, throughput
-from bench_lib.report import findings
-from bench_lib.report.compare import compare_runs
-from bench_lib.report.derive import add_derived, add_scenario_derived
-from bench_lib.report.load import Run, load_runs
+from bench_lib.analysis import claims, compiled, findings, physics, throughput
+from bench_lib.analysis.compare import compare_runs
+from bench_lib.analysis.derive import add_derived, add_scenario_derived
+from bench_lib.contract.result import Run
+from bench_lib.report.load import load_runs
 from bench_lib.report.model import Report, RunSummary
 from bench_lib.report.output import write_set
 from bench_lib.scenarios import SCENARIOS
@@ -38,7 +38,7 @@ def analyse(run_paths: Sequence[Path], base_path: Path | None = None) -> Report:
 
 
 def scenario_claims(run: Run) -> list[claims.ScenarioClaim]:
-    """bench_lib.claims' verdicts, from the saved dicts as check_run reads them, for the scenarios
+    """bench_lib.analysis.claims' verdicts, from the saved dicts as check_run reads them, for the scenarios
     the run holds at all; a scenario it did not select is left out, not shown as "not measured"."""
     present = {entry["scenario"] for entry in run.scenario_skipped} | {entry["scenario"] for entry in run.invalid}
     present |= {bench["extra_info"]["scenario"] for bench in run.scenario_benchmarks}

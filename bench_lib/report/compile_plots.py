@@ -8,11 +8,11 @@ import base64
 import io
 from collections.abc import Sequence
 
-from bench_lib.compiled import PairRow
+from bench_lib.analysis.compiled import PairRow
+from bench_lib.contract.units import time_unit
 from bench_lib.report.plots import size_axis
 from bench_lib.report.scenario_plots import ScenarioPlot
 from bench_lib.report.style import VARIANT_COLORS
-from bench_lib.units import time_unit
 
 WIDTH, HEIGHT, DPI = 9.0, 3.6, 100  # inches, inches, pixels per inch
 

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench_lib.physics import compared_median, has_interleaved
-from bench_lib.report.errors import InputError
-from bench_lib.scenarios import SCENARIOS
-from bench_lib.schema import (
+from bench_lib.analysis.physics import compared_median, has_interleaved
+from bench_lib.contract.errors import InputError
+from bench_lib.contract.result import Run
+from bench_lib.contract.schema import (
     CASE_KEYS,
     INVALID_KEYS,
     MAX_SIZE,
@@ -33,6 +33,7 @@ from bench_lib.schema import (
     SCHEMA_VERSION,
     SPEC_KEYS,
 )
+from bench_lib.scenarios import SCENARIOS
 
 if TYPE_CHECKING:
     import numpy as np
@@ -65,39 +66,9 @@ REPLICATE_COLUMNS = ("rep_medians", "rep_cmp", "rep_peak", "rep_rounds", "rep_pi
 # A scenario case's labels ("scenario", "variant", "microbatches") and parameter counts.
 SCENARIO_LABELS = ("scenario", "variant", "microbatches")
 PARAMETER_KEYS = tuple(k for k in SCENARIO_KEYS if k not in SCENARIO_LABELS)
-# Metrics that may be null in the mode matrix but that bench_lib.claims reads as integers.
+# Metrics that may be null in the mode matrix but that bench_lib.analysis.claims reads as integers.
 CLAIM_METRICS = ("peak_tensor_bytes", "saved_bytes", "graph_nodes")
 SCENARIO_COLUMNS = ("run", *SCENARIO_LABELS, *SPEC_KEYS, *METRIC_KEYS, *PARAMETER_KEYS, *STAT_KEYS)
-
-
-@dataclass(frozen=True)
-class Run:
-    """One run file: its provenance and its gradbench benchmark dicts as saved."""
-
-    path: Path
-    label: str
-    machine_id: str
-    datetime: str
-    environment: Mapping[str, Any]
-    machine_info: Mapping[str, Any]
-    commit_info: Mapping[str, Any]
-    pytest_benchmark_version: str
-    selection: Any
-    benchmarks: Sequence[Mapping[str, Any]]           # mode-matrix cases
-    skipped: Sequence[Mapping[str, Any]]              # skipped mode-matrix cases
-    scenario_benchmarks: Sequence[Mapping[str, Any]]  # scenario cases (schema.SCENARIO_KEYS), as saved
-    scenario_skipped: Sequence[Mapping[str, Any]]     # skipped scenario cases, with "reason"
-    invalid: Sequence[Mapping[str, Any]]              # scenario cases autograd rejected (schema.INVALID_KEYS)
-    ignored_benchmarks: int  # benchmarks in the file without gradbench extra_info
-    # Replicate processes merged into the file (schema 4); None for a file without that record
-    # (written by pytest directly, or before schema 4): it has no process-to-process noise to show.
-    replicates: int | None = None
-    complete: bool | None = None  # False: interrupted or a case failed; None: not recorded (schema < 4)
-
-    @property
-    def scenario_cases(self) -> int:
-        """Scenario cases of every kind: measured, skipped or rejected by autograd."""
-        return len(self.scenario_benchmarks) + len(self.scenario_skipped) + len(self.invalid)
 
 
 @dataclass(frozen=True)
@@ -369,7 +340,7 @@ def _short(value: Any) -> str:
 
 
 def _check_scenario_case(source: str, bench: Mapping[str, Any]) -> None:
-    """SCENARIO_KEYS on top of _check_case's rules, and the metrics bench_lib.claims reads."""
+    """SCENARIO_KEYS on top of _check_case's rules, and the metrics bench_lib.analysis.claims reads."""
     where = f"benchmark {bench.get('name', '?')!r}"
     info = bench["extra_info"]
     missing = [key for key in SCENARIO_KEYS if key not in info]
@@ -482,7 +453,7 @@ def _case_row(run: Run, bench: Mapping[str, Any]) -> dict[str, Any]:
     row.update({key: info.get(key) for key in METRIC_KEYS})
     row.update({key: stats.get(key) for key in STAT_KEYS})
     row["samples"] = _samples(run, bench)
-    # The comparison figures, by the one rule (bench_lib.physics.has_interleaved).
+    # The comparison figures, by the one rule (bench_lib.analysis.physics.has_interleaved).
     row["cmp_interleaved"] = has_interleaved(info)
     row["cmp_median"] = compared_median(bench)
     interleaved = info.get("interleaved_data")
@@ -509,7 +480,7 @@ def _case_row(run: Run, bench: Mapping[str, Any]) -> dict[str, Any]:
 
 def _scenario_row(run: Run, bench: Mapping[str, Any]) -> dict[str, Any]:
     """A scenario case without its raw samples: the plots and tables use pytest-benchmark's
-    statistics, and bench_lib.claims reads the saved dicts themselves (Run.scenario_benchmarks)."""
+    statistics, and bench_lib.analysis.claims reads the saved dicts themselves (Run.scenario_benchmarks)."""
     info, stats = bench["extra_info"], bench["stats"]
     _samples(run, bench)  # the same check as the mode matrix's, though the samples are not kept
     row: dict[str, Any] = {"run": run.label}

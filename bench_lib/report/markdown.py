@@ -6,10 +6,9 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench_lib import throughput
-from bench_lib.report import compare
-from bench_lib.report.derive import BUSY_RUN_SHARE
-from bench_lib.units import format_seconds, size_label
+from bench_lib.analysis import compare, throughput
+from bench_lib.analysis.derive import BUSY_RUN_SHARE
+from bench_lib.contract.units import format_seconds, size_label
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -64,7 +63,7 @@ def _run(summary: RunSummary, cases: pd.DataFrame) -> list[str]:
     # Findings quote skip reasons and errors from the run file: no raw HTML may reach the PR.
     lines += [f"- {_no_html(item.text)}" for item in summary.findings.items]
     if summary.claims:
-        # One line per scenario: bench_lib.claims' verdict and sentence, as the page shows them.
+        # One line per scenario: bench_lib.analysis.claims' verdict and sentence, as the page shows them.
         lines += ["", "**Scenarios** (each claim checked from the numbers)", ""]
         lines += [f"- {claim.scenario}: **{claim.verdict}**. {_no_html(claim.sentence)}" for claim in summary.claims]
     if summary.compile_claims:

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import pandas as pd
 
-    from bench_lib import claims, compiled, throughput
-    from bench_lib.report import findings
-    from bench_lib.report.compare import Comparison
-    from bench_lib.report.load import Loaded, Run
+    from bench_lib.analysis import claims, compiled, findings, throughput
+    from bench_lib.analysis.compare import Comparison
+    from bench_lib.contract.result import Run
+    from bench_lib.report.load import Loaded
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,12 @@ from collections.abc import Callable, Mapping, Sequence
 from html import escape
 from typing import TYPE_CHECKING, Any
 
-from bench_lib import claims, throughput
+from bench_lib.analysis import claims, compare, throughput
+from bench_lib.analysis.derive import BUSY_RUN_SHARE
+from bench_lib.analysis.stats import UNSTABLE_REL_IQR
+from bench_lib.contract.schema import CONTENDED_FRACTION, MODES
+from bench_lib.contract.units import format_bytes, number, size_label, time_unit
 from bench_lib.report import (
-    compare,
     compile_plots,
     plots,
     scenario_plots,
@@ -18,15 +21,11 @@ from bench_lib.report import (
     throughput_plots,
     variants,
 )
-from bench_lib.report.derive import BUSY_RUN_SHARE
-from bench_lib.report.stats import UNSTABLE_REL_IQR
 from bench_lib.report.style import MODE_COLORS
 from bench_lib.scenarios import SCENARIOS
-from bench_lib.schema import CONTENDED_FRACTION, MODES
-from bench_lib.units import format_bytes, number, size_label, time_unit
 
 if TYPE_CHECKING:
-    from bench_lib.report.load import Run
+    from bench_lib.contract.result import Run
     from bench_lib.report.model import Report, RunSummary
     from bench_lib.report.scenario_plots import ScenarioPlot
 
@@ -218,7 +217,7 @@ VERDICT_CLASSES = {claims.HOLDS: ("ok", "holds", "Holds."), claims.FAILS: ("warn
 
 
 def _scenarios(report: Report) -> str:
-    """One sub-section per scenario some run holds: the claim, each run's verdict (bench_lib.claims'
+    """One sub-section per scenario some run holds: the claim, each run's verdict (bench_lib.analysis.claims'
     sentence, verbatim), one figure (from the newest run that measured the scenario), one table
     per run, the combinations autograd rejected and the cases skipped."""
     if not report.has_scenarios:
@@ -279,7 +278,7 @@ def _scenarios(report: Report) -> str:
 
 
 def _compiled(report: Report) -> str:
-    """Eager against compiled, per run that holds compiled cases: bench_lib.compiled's claims
+    """Eager against compiled, per run that holds compiled cases: bench_lib.analysis.compiled's claims
     verbatim, a table per run and one figure (from the newest such run)."""
     intro = ("<p>A compiled case's workload reads <code>mlp:inductor</code>: the same model under "
              "<code>torch.compile</code>, its modes timed in their own rounds (not interleaved: they share one Dynamo "
@@ -340,7 +339,7 @@ def _compile_table(rows: Sequence[Any]) -> tables.Table:
 
 def _throughput(report: Report) -> str:
     """Latency against throughput, per run that holds CUDA cases with pipelined figures:
-    bench_lib.throughput's crossovers and grad's overhead verbatim, one figure (from the newest
+    bench_lib.analysis.throughput's crossovers and grad's overhead verbatim, one figure (from the newest
     such run) and a table per run."""
     holders = [summary for summary in report.summaries if summary.throughput]
     intro = ("<p>Three times per pass. <b>Latency</b> (the tables' median): one pass alone, a synchronize at each "

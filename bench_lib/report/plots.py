@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from bench_lib.contract.schema import MODES
+from bench_lib.contract.units import byte_unit, number, size_label, time_unit
 from bench_lib.report.style import MODE_COLORS, MODE_MARKERS
-from bench_lib.schema import MODES
-from bench_lib.units import byte_unit, number, size_label, time_unit
 
 Record = Mapping[str, Any]
 FIGSIZE = (5.0, 3.4)  # inches

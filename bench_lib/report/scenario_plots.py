@@ -15,11 +15,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bench_lib.contract.scenario import Panel, Scenario, variant_number
+from bench_lib.contract.units import byte_unit, number, time_unit
 from bench_lib.report.scenario_tables import finite, slots
 from bench_lib.report.style import VARIANT_COLORS
 from bench_lib.report.variants import GroupKey, Style, group_key, group_label, short_labels
-from bench_lib.scenario import Panel, Scenario, variant_number
-from bench_lib.units import byte_unit, number, time_unit
 
 Record = Mapping[str, Any]
 PANEL_WIDTH, HEIGHT, DPI = 4.1, 3.5, 100  # inches, inches, pixels per inch: three panels fit the page

@@ -15,12 +15,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bench_lib.report.stats import UNSTABLE_REL_IQR
+from bench_lib.analysis.stats import UNSTABLE_REL_IQR
+from bench_lib.contract.scenario import Column, Scenario
+from bench_lib.contract.schema import MODES, PASSES
+from bench_lib.contract.units import byte_unit, number, time_unit
 from bench_lib.report.tables import Cell, Row, Table
 from bench_lib.report.variants import GroupKey, Style, group_key, group_label
-from bench_lib.scenario import Column, Scenario
-from bench_lib.schema import MODES, PASSES
-from bench_lib.units import byte_unit, number, time_unit
 
 Record = Mapping[str, Any]
 # Marks the time columns: they hold the figure the claim compares (see the legend above the tables).

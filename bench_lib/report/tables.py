@@ -13,8 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bench_lib.schema import MODES, PASSES
-from bench_lib.units import byte_unit, number, size_label, time_unit
+from bench_lib.contract.schema import MODES, PASSES
+from bench_lib.contract.units import byte_unit, number, size_label, time_unit
 
 MEMORY_METRICS = (
     ("peak_tensor_bytes", "peak tensors"),

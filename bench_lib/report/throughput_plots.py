@@ -8,11 +8,11 @@ import base64
 import io
 from collections.abc import Sequence
 
+from bench_lib.analysis.throughput import DEVICE_BOUND, ThroughputRow
+from bench_lib.contract.schema import MODES
 from bench_lib.report.plots import size_axis
 from bench_lib.report.scenario_plots import ScenarioPlot
 from bench_lib.report.style import MODE_COLORS, MODE_MARKERS
-from bench_lib.schema import MODES
-from bench_lib.throughput import DEVICE_BOUND, ThroughputRow
 
 PANEL_WIDTH, HEIGHT, DPI = 3.2, 3.4, 100  # inches, inches, pixels per inch
 MAX_PANELS = 6

@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from bench_lib.contract.schema import MODES, SPEC_KEYS
 from bench_lib.scenarios import SCENARIOS
-from bench_lib.schema import MODES, SPEC_KEYS
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from bench_lib.contract.units import size_label
 from bench_lib.report.style import VARIANT_COLORS, VARIANT_HATCHES
-from bench_lib.units import size_label
 
 GroupKey = tuple[str, str, str, int]  # workload, device, dtype, size: a claim's group
 Style = tuple[str, str]  # colour, hatch
@@ -25,7 +25,7 @@ def group_key(record: Mapping[str, Any]) -> GroupKey:
 
 
 def group_label(key: GroupKey) -> str:
-    """As bench_lib.claims names a group in its sentences, e.g. "mlp n=2^18 cpu float32"."""
+    """As bench_lib.analysis.claims names a group in its sentences, e.g. "mlp n=2^18 cpu float32"."""
     workload, device, dtype, size = key
     return f"{workload} n={size_label(size)} {device} {dtype}"
 

@@ -1,6 +1,6 @@
 """The scenarios: the other autograd practices, each one module of this package.
 
-Each module here defines ``SCENARIO`` (a bench_lib.scenario.Scenario) is a scenario: this registry finds it,
+Each module here defines ``SCENARIO`` (a bench_lib.contract.scenario.Scenario) is a scenario: this registry finds it,
 and the run, the claims, the terminal and the report take it from here. Adding a scenario is
 adding one file (README.md, "Adding a scenario"). Importing the registry does not import torch.
 """
@@ -11,9 +11,9 @@ import importlib
 import pkgutil
 from dataclasses import replace
 
-from bench_lib.cases import ScenarioSelection
-from bench_lib.scenario import Scenario, ScenarioSpec
-from bench_lib.schema import NAME
+from bench_lib.contract.cases import ScenarioSelection
+from bench_lib.contract.scenario import Scenario, ScenarioSpec
+from bench_lib.contract.schema import NAME
 
 
 def _discover() -> dict[str, Scenario]:

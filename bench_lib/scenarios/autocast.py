@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench_lib.claims import NOT_MEASURED, figure, peak, time_text, verdict
-from bench_lib.physics import compared_median
-from bench_lib.scenario import (
+from bench_lib.analysis.claims import NOT_MEASURED, figure, peak, time_text, verdict
+from bench_lib.analysis.physics import compared_median
+from bench_lib.contract.scenario import (
     DEEP_MLP_MEMORY_FACTOR,
     Column,
     Group,
@@ -31,7 +31,7 @@ from bench_lib.scenario import (
     time_columns,
     time_panel,
 )
-from bench_lib.units import format_bytes
+from bench_lib.contract.units import format_bytes
 
 VARIANTS = ("float32", "bfloat16")
 # The claim: autocast's saved bytes are at most this share of float32's.

@@ -19,10 +19,10 @@ from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from typing import Any
 
-from bench_lib.claims import NOT_MEASURED, figure, time_text, verdict
-from bench_lib.physics import compared_median
-from bench_lib.report.stats import fit_linear, mean_ci
-from bench_lib.scenario import (
+from bench_lib.analysis.claims import NOT_MEASURED, figure, time_text, verdict
+from bench_lib.analysis.physics import compared_median
+from bench_lib.analysis.stats import fit_linear, mean_ci
+from bench_lib.contract.scenario import (
     Column,
     Group,
     Kit,
@@ -36,7 +36,7 @@ from bench_lib.scenario import (
     time_panel,
     variant_number,
 )
-from bench_lib.units import format_bytes
+from bench_lib.contract.units import format_bytes
 
 DEPTHS = (1, 2, 4, 8, 16)
 BRANCHES = {"branch=cheap": 1, "branch=expensive": 4}  # the depth each path runs

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench_lib.claims import (
+from bench_lib.analysis.claims import (
     NOT_MEASURED,
     faster_beyond_noise,
     figure,
@@ -24,8 +24,8 @@ from bench_lib.claims import (
     time_text,
     verdict,
 )
-from bench_lib.physics import compared_median
-from bench_lib.scenario import (
+from bench_lib.analysis.physics import compared_median
+from bench_lib.contract.scenario import (
     Column,
     Group,
     Kit,
@@ -38,7 +38,7 @@ from bench_lib.scenario import (
     time_columns,
     time_panel,
 )
-from bench_lib.units import format_bytes
+from bench_lib.contract.units import format_bytes
 
 VARIANTS = ("backward", "autograd_grad", "retain_graph", "create_graph")
 # "Costs the same": within this factor of backward's time (measured here: autograd.grad's capture

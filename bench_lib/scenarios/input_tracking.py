@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench_lib.claims import NOT_MEASURED, faster_beyond_noise, figure, slower_beyond_noise, time_text, verdict
-from bench_lib.physics import compared_median
-from bench_lib.scenario import (
+from bench_lib.analysis.claims import NOT_MEASURED, faster_beyond_noise, figure, slower_beyond_noise, time_text, verdict
+from bench_lib.analysis.physics import compared_median
+from bench_lib.contract.scenario import (
     Column,
     Group,
     Kit,
@@ -30,7 +30,7 @@ from bench_lib.scenario import (
     time_columns,
     time_panel,
 )
-from bench_lib.units import format_bytes
+from bench_lib.contract.units import format_bytes
 
 VARIANTS = ("params_only", "input_too", "preprocess_tracked", "preprocess_no_grad")
 EPSILON = 1e-5

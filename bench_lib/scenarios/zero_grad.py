@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench_lib.claims import NOT_MEASURED, peak, slower_beyond_noise, time_text, verdict
-from bench_lib.physics import compared_median
-from bench_lib.scenario import (
+from bench_lib.analysis.claims import NOT_MEASURED, peak, slower_beyond_noise, time_text, verdict
+from bench_lib.analysis.physics import compared_median
+from bench_lib.contract.scenario import (
     DEEP_MLP_MEMORY_FACTOR,
     Column,
     Group,
@@ -28,7 +28,7 @@ from bench_lib.scenario import (
     time_columns,
     time_panel,
 )
-from bench_lib.units import format_bytes
+from bench_lib.contract.units import format_bytes
 
 VARIANTS = ("zero_", "set_to_none", "accumulate")
 

@@ -15,7 +15,7 @@ import dataclasses
 import torch
 from torch import nn
 
-from bench_lib.workloads import WORKLOADS
+from bench_lib.measure.workloads import WORKLOADS
 
 
 class SlowerElementwise(nn.Module):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from bench_lib import physics
-from bench_lib.schema import MODES
-from bench_lib.units import format_bytes, number, size_label, time_unit
+from bench_lib.analysis import physics
+from bench_lib.contract.schema import MODES
+from bench_lib.contract.units import format_bytes, number, size_label, time_unit
 
 
 def format_summary(cases: Sequence[Mapping[str, object]]) -> list[str]:

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from bench_lib.schema import CONTENDED_FRACTION
-from bench_lib.units import format_seconds
+from bench_lib.contract.schema import CONTENDED_FRACTION
+from bench_lib.contract.units import format_seconds
 
 # Grad may look faster than a no-graph mode by this much before it counts, and only when the
 # middle halves of the two distributions do not overlap (grad's q3 below the other's q1):

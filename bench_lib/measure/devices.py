@@ -10,7 +10,7 @@ import shutil
 import psutil
 import torch
 
-from bench_lib.memory import CpuTensorTracker, CudaAllocatorProbe, NoTensorProbe
+from bench_lib.measure.memory import CpuTensorTracker, CudaAllocatorProbe, NoTensorProbe
 
 
 def unavailable_reason(device: str) -> str | None:
@@ -26,7 +26,7 @@ def synchronize(device: torch.device) -> None:
 
 
 class CudaTimer:
-    """bench_lib.pipeline.DeviceTimer on a CUDA device: its stream's events, a sleep kernel to hold
+    """bench_lib.measure.pipeline.DeviceTimer on a CUDA device: its stream's events, a sleep kernel to hold
     it back, and an L2 flush. A context manager that makes the case's device current; the flush
     buffer lives only inside it."""
 

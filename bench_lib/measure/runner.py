@@ -17,10 +17,14 @@ from typing import Any, TypeVar
 
 import torch
 
-from bench_lib import cases, devices, pipeline
-from bench_lib.cases import CaseSpec, Preset
-from bench_lib.contention import BackgroundLoad
-from bench_lib.memory import (
+from bench_lib.analysis.replicates import sampled
+from bench_lib.contract import cases
+from bench_lib.contract.cases import CaseSpec, Preset
+from bench_lib.contract.scenario import ScenarioSpec
+from bench_lib.contract.schema import SCENARIO_KEYS, SCHEMA_VERSION
+from bench_lib.measure import devices, pipeline
+from bench_lib.measure.contention import BackgroundLoad
+from bench_lib.measure.memory import (
     LiveSavedTensorCounter,
     PassProbe,
     RssProbe,
@@ -28,14 +32,11 @@ from bench_lib.memory import (
     TensorLedger,
     count_graph_nodes,
 )
-from bench_lib.modes import Mode, get_mode
-from bench_lib.replicates import sampled
-from bench_lib.scenario import ScenarioSpec
+from bench_lib.measure.modes import Mode, get_mode
+from bench_lib.measure.workloads import WORKLOADS, Workload, make_deep_mlp
 from bench_lib.scenarios import SCENARIOS
-from bench_lib.schema import SCENARIO_KEYS, SCHEMA_VERSION
-from bench_lib.workloads import WORKLOADS, Workload, make_deep_mlp
 
-# The torch dtype of each name the selection allows (bench_lib.cases.DTYPES, torch's own names).
+# The torch dtype of each name the selection allows (bench_lib.contract.cases.DTYPES, torch's own names).
 DTYPES: dict[str, torch.dtype] = {name: getattr(torch, name) for name in cases.DTYPES}
 # Headroom kept free when deciding whether a size fits: other processes, allocator slack.
 FIT_FRACTION = 0.7
@@ -313,7 +314,7 @@ def scenario_case(
 
 
 class _Kit:
-    """bench_lib.scenario.Kit: what a scenario's build uses from here."""
+    """bench_lib.contract.scenario.Kit: what a scenario's build uses from here."""
 
     case = staticmethod(scenario_case)
 

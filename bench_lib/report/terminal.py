@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bench_lib import claims, compiled, summary, throughput
-from bench_lib.scenario import Scenario
+from bench_lib.analysis import claims, compiled, throughput
+from bench_lib.contract.scenario import Scenario
+from bench_lib.report import summary
 
 
 def run_summary(cases: Sequence[Mapping[str, Any]], invalid: Sequence[Mapping[str, Any]],

@@ -9,7 +9,7 @@ from pathlib import Path
 import psutil
 import torch
 
-from bench_lib.schema import SCHEMA_VERSION
+from bench_lib.contract.schema import SCHEMA_VERSION
 
 # Read by glibc (or a preloaded allocator) when the process starts; they decide whether large
 # tensors come from mmap (fresh pages, a page fault per 4 KiB on every call) or the heap.

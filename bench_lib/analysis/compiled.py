@@ -1,10 +1,10 @@
 """Eager against compiled: what torch.compile changes in gradient tracking, from a run's numbers.
 
-A compiled case's workload reads "mlp:inductor" (bench_lib.cases.CaseSpec.measured_workload); it
+A compiled case's workload reads "mlp:inductor" (bench_lib.contract.cases.CaseSpec.measured_workload); it
 is paired with the eager "mlp" of the same pass, size, device and dtype. Pure functions of the
 run file's benchmark dicts, no torch: the terminal and the report share them. Times of an eager
 and a compiled case come from separate windows (each group's modes are interleaved, the two
-groups are not), so "faster" needs the noise rule of bench_lib.claims on their own rounds.
+groups are not), so "faster" needs the noise rule of bench_lib.analysis.claims on their own rounds.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bench_lib.claims import FAILS, HOLDS, NOISE_TOLERANCE, time_text
-from bench_lib.physics import compared_median
-from bench_lib.units import size_label
+from bench_lib.analysis.claims import FAILS, HOLDS, NOISE_TOLERANCE, time_text
+from bench_lib.analysis.physics import compared_median
+from bench_lib.contract.units import size_label
 
 Record = Mapping[str, Any]
 

@@ -10,7 +10,7 @@ one replicate process as one observation. Four families of figures, each with it
   exact permutation test as a distribution-free check: a change is called only where both agree
   (with 5 replicates the exact test alone could never survive the correction for a change
   confined to a few cases; with 2 or 3 it can never reach its level, and says so).
-* pipelined times (CUDA forward and step passes, bench_lib.pipeline): each case's per-replicate
+* pipelined times (CUDA forward and step passes, bench_lib.measure.pipeline): each case's per-replicate
   pipelined medians, judged and gated as the times are. On a GPU a pass's latency at small sizes
   is as noisy as the host, while a pipelined figure averages 50 passes per sample.
 * overhead ratios: median(grad) / median(mode) per forward group and replicate, from the
@@ -29,14 +29,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bench_lib.report import stats
-from bench_lib.report.errors import InputError
-from bench_lib.schema import SPEC_KEYS
+from bench_lib.analysis import stats
+from bench_lib.contract.errors import InputError
+from bench_lib.contract.schema import SPEC_KEYS
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from bench_lib.report.load import Run
+    from bench_lib.contract.result import Run
 
 # Benjamini-Hochberg level: among the cases reported as changed, at most this share are expected
 # to be chance, however many cases a comparison tests.
@@ -266,7 +266,7 @@ def failures(comparison: Comparison, gates: Gates) -> list[str]:
 
 def case_name(row: dict[str, Any], *, ratio: bool = False) -> str:
     """``workload mode pass size device dtype [metric]``; with ``ratio``, the mode reads grad/mode."""
-    from bench_lib.units import size_label
+    from bench_lib.contract.units import size_label
 
     mode = f"{REFERENCE_MODE}/{row['mode']}" if ratio else row.get("mode", "")
     parts = [row["workload"], mode, row["pass"], size_label(int(row["size"])), row["device"],

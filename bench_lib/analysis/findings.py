@@ -13,10 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bench_lib import throughput
-from bench_lib.report import stats
-from bench_lib.schema import CONTENDED_FRACTION
-from bench_lib.units import format_bytes, number, size_label
+from bench_lib.analysis import stats, throughput
+from bench_lib.contract.schema import CONTENDED_FRACTION
+from bench_lib.contract.units import format_bytes, number, size_label
 
 if TYPE_CHECKING:
     import pandas as pd

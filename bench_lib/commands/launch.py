@@ -1,7 +1,7 @@
 """``python -m bench_lib bench``: the suite as independent replicate processes, saved as one run.
 
 Each replicate is a fresh ``pytest benchmarks`` process writing its own JSON to a private folder.
-Only when every replicate has ended with exit status 0 are they merged (bench_lib.replicates)
+Only when every replicate has ended with exit status 0 are they merged (bench_lib.analysis.replicates)
 and saved, atomically and under a new number, as ``<storage>/<machine>/NNNN_<name>.json``: the
 name pytest-benchmark's own ``--benchmark-save`` would give, so ``pytest-benchmark compare`` and
 the run ids (0001) work as before. An interrupted or failed run saves nothing under the
@@ -27,12 +27,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench_lib.replicates import merge
+from bench_lib.analysis.replicates import merge
 
 EXIT_FAILED, EXIT_INTERRUPTED = 1, 130
 _RUN_FILE = re.compile(r"^(\d{4,})_")
 # The suite itself: beside the package in a checkout (pip install -e .), whatever the current folder.
-BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
 class ReplicateFailed(Exception):
@@ -237,7 +237,7 @@ def _nothing_saved(what: str, storage: Path, workdir: Path, code: int, lead: str
 
 def print_summary(doc: dict) -> None:
     """The terminal summary and the scenario claims, once, for the merged run."""
+    from bench_lib.report.terminal import run_summary
     from bench_lib.scenarios import SCENARIOS
-    from bench_lib.terminal import run_summary
 
     print("\n".join(run_summary(doc["benchmarks"], doc.get("gradbench", {}).get("invalid") or [], SCENARIOS)))

@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from bench_lib.replicates import sampled
+from bench_lib.analysis.replicates import sampled
 
 # Passes per synchronize: one round trip (7 µs on an H200) spread over 50 passes is noise.
 PIPELINE_BATCH = 50

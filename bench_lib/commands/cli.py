@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from bench_lib.report.errors import InputError
+from bench_lib.contract.errors import InputError
 
 if TYPE_CHECKING:
-    from bench_lib.report.compare import Comparison, Gates
-    from bench_lib.report.load import Run
+    from bench_lib.analysis.compare import Comparison, Gates
+    from bench_lib.contract.result import Run
 
 EXIT_REGRESSION, EXIT_INPUT = 1, 2
 
@@ -103,8 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from bench_lib.cases import PRESETS
-    from bench_lib.launch import bench
+    from bench_lib.commands.launch import bench
+    from bench_lib.contract.cases import PRESETS
 
     if args.preset not in PRESETS:
         raise InputError("--preset", f"unknown preset {args.preset!r}; allowed: {', '.join(PRESETS)}")
@@ -133,7 +133,7 @@ def _check_ref(ref: str) -> None:
     """REF names a commit of the git repository this gradbench runs from."""
     import subprocess
 
-    from bench_lib.launch import THIS
+    from bench_lib.commands.launch import THIS
 
     def git(*args: str) -> int:
         try:
@@ -149,7 +149,7 @@ def _check_ref(ref: str) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from bench_lib.report import runs
+    from bench_lib.contract import runs
     from bench_lib.report.build import analyse, write_report
     from bench_lib.report.output import OutputError
 
@@ -187,7 +187,8 @@ def _output_page(text: str, inputs: Sequence[Path], storage: Path) -> Path:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from bench_lib.report import compare, runs
+    from bench_lib.analysis import compare
+    from bench_lib.contract import runs
     from bench_lib.report.load import load_runs
 
     gates = compare.Gates(
@@ -239,7 +240,7 @@ def _gate_summary(gates: Gates) -> str:
 
 
 def _comparison_lines(result: Comparison, show: int) -> list[str]:
-    from bench_lib.report import compare
+    from bench_lib.analysis import compare
 
     lines = [f"{result.new.label} ({result.new.replicates} replicates) vs base {result.base.label} "
              f"({result.base.replicates} replicates): {len(result.times)} cases in both, {result.only_base} only in "

@@ -1,5 +1,5 @@
 """Latency against throughput: where a pass stops being bound by the host and becomes bound by
-the device, per mode, from a run's CUDA figures (bench_lib.pipeline).
+the device, per mode, from a run's CUDA figures (bench_lib.measure.pipeline).
 
 In a pipelined loop a pass costs about the larger of the host's time (Python, autograd's
 bookkeeping, the launches) and the device's. Where the device is busy for most of a pipelined
@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bench_lib.units import size_label
+from bench_lib.contract.units import size_label
 
 Record = Mapping[str, Any]
 

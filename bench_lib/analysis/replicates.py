@@ -16,7 +16,7 @@ import copy
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from bench_lib.schema import REPLICATE_KEYS, SPEC_KEYS
+from bench_lib.contract.schema import REPLICATE_KEYS, SPEC_KEYS
 
 # The schema version that introduced replicate records.
 REPLICATES_SCHEMA = 4

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from bench_lib.schema import MAX_SIZE, MODES, PASSES
+from bench_lib.contract.schema import MAX_SIZE, MODES, PASSES
 
 DEVICES = ("cpu", "cuda")
 # How a case's model runs: as written, or compiled by torch.compile with inductor (its default

@@ -14,14 +14,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from bench_lib.cases import CaseSpec
+from bench_lib.contract.cases import CaseSpec
 
 Record = Mapping[str, Any]
 Shape = tuple[int, ...]
 Verdict = tuple[str, str]  # (one of claims.VERDICTS, the figures in one sentence)
 
 # Rough peak bytes of a deep_mlp step as a multiple of its input's (Scenario.memory_factor): two per
-# layer of its 16 (bench_lib.workloads.DEEP_MLP_LAYERS), plus 8.
+# layer of its 16 (bench_lib.measure.workloads.DEEP_MLP_LAYERS), plus 8.
 DEEP_MLP_MEMORY_FACTOR = 40.0
 
 _NUMBERED = re.compile(r"^[a-z_]+=(\d+)$")
@@ -58,7 +58,7 @@ class ScenarioSpec(CaseSpec):
 
 
 class Kit(Protocol):
-    """What a scenario's ``build`` gets from the measurement layer (bench_lib.runner.KIT), so that
+    """What a scenario's ``build`` gets from the measurement layer (bench_lib.measure.runner.KIT), so that
     a scenario module imports no measurement code: only torch, inside ``build``."""
 
     def case(self, spec: ScenarioSpec, seed: int, make_model: Callable[[Shape], Any], step: Callable[[Any], None], *,
@@ -67,10 +67,10 @@ class Kit(Protocol):
         and its untimed ``before``; both get the case and set its ``loss``."""
 
     def model(self, workload: str, shape: Shape) -> Any:
-        """A registered workload's model for ``shape`` ("deep_mlp": bench_lib.workloads.make_deep_mlp)."""
+        """A registered workload's model for ``shape`` ("deep_mlp": bench_lib.measure.workloads.make_deep_mlp)."""
 
     def mode(self, name: str) -> Any:
-        """One of the four modes (bench_lib.modes.Mode): its context and input handling."""
+        """One of the four modes (bench_lib.measure.modes.Mode): its context and input handling."""
 
     def compile(self, function: Callable[..., Any], mode: str) -> Callable[..., Any]:
         """``function`` under torch.compile in ``mode`` (a spec's compile), as the mode matrix's

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from bench_lib.schema import MODES
+from bench_lib.contract.schema import MODES
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bench_lib.physics import comparable_times
-from bench_lib.scenario import Group, Scenario, Verdict
-from bench_lib.schema import CONTENDED_FRACTION
-from bench_lib.units import size_label, time_unit
+from bench_lib.analysis.physics import comparable_times
+from bench_lib.contract.scenario import Group, Scenario, Verdict
+from bench_lib.contract.schema import CONTENDED_FRACTION
+from bench_lib.contract.units import size_label, time_unit
 
 HOLDS = "holds"
 FAILS = "does not hold"

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from bench_lib.report.stats import instability_cause, is_unstable, relative_iqr, relative_spread
-from bench_lib.schema import CONTENDED_FRACTION
+from bench_lib.analysis.stats import instability_cause, is_unstable, relative_iqr, relative_spread
+from bench_lib.contract.schema import CONTENDED_FRACTION
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 # Above this share of contended cases, the run as a whole was timed on a busy machine (the page's
 # and the Markdown's physics line say so).
 BUSY_RUN_SHARE = 0.25
-# Fewest blocks whose quartiles say anything about the pipelined figure's stability (bench_lib.pipeline
+# Fewest blocks whose quartiles say anything about the pipelined figure's stability (bench_lib.measure.pipeline
 # times at least 5).
 MIN_JUDGED_BLOCKS = 5
 
@@ -71,16 +71,16 @@ def _peer_median(cases: pd.DataFrame, mode: str) -> pd.Series:
 def add_scenario_derived(scenarios: pd.DataFrame) -> pd.DataFrame:
     """A copy of the scenario table with rel_iqr, unstable and contended, as add_derived has them.
 
-    The mode-matrix ratios do not apply (a scenario's variants are compared by bench_lib.claims).
+    The mode-matrix ratios do not apply (a scenario's variants are compared by bench_lib.analysis.claims).
     """
     out = scenarios.copy()
     median = out["median"].astype(float)
     out["rel_iqr"] = relative_iqr(out["iqr"].astype(float), median)
     out["unstable"] = is_unstable(out["rel_iqr"])
     out["contended"] = out["background_cpu"].astype(float).fillna(0.0) > CONTENDED_FRACTION
-    # The figures the claims compare (bench_lib.claims): the interleaved rounds where a case has
+    # The figures the claims compare (bench_lib.analysis.claims): the interleaved rounds where a case has
     # them, else its own; the tables show these, so a claim and its table name one number.
-    interleaved = out["interleaved_median"].notna()  # bench_lib.physics.has_interleaved, as a column
+    interleaved = out["interleaved_median"].notna()  # bench_lib.analysis.physics.has_interleaved, as a column
     out["cmp_interleaved"] = interleaved
     for figure in ("median", "q1", "q3"):
         out[f"cmp_{figure}"] = out[f"interleaved_{figure}"].where(interleaved, out[figure]).astype(float)

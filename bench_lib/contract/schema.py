@@ -38,7 +38,7 @@ Schema history:
      Every case gains ``peak_new_tensor_bytes`` and ``peak_growth_tensor_bytes`` (one meaning of
      peak tensor memory on CPU and CUDA). Readers take older runs as eager, with these null.
   6: latency and throughput. Every case holds ``pipelined_batch`` and the ``pipelined_*`` and
-     ``gpu_*`` figures (bench_lib.pipeline), measured for CUDA forward and step passes, null
+     ``gpu_*`` figures (bench_lib.measure.pipeline), measured for CUDA forward and step passes, null
      elsewhere; each replicate record gains ``pipelined_median``. Readers take older runs with
      these null.
 """
@@ -83,7 +83,7 @@ CASE_KEYS = SPEC_KEYS + (
     "recompiles",             # compiled: graphs torch.compile made at that first call (0: a cached
                               # graph served it); eager: null
     "graph_breaks",           # compiled: graph breaks torch._dynamo counted at that call; eager: null
-    # CUDA forward and step passes (null elsewhere; bench_lib.pipeline): pytest-benchmark's rounds
+    # CUDA forward and step passes (null elsewhere; bench_lib.measure.pipeline): pytest-benchmark's rounds
     # are latency (one pass, a synchronize at each end). Pipelined: pipelined_batch passes queued
     # back to back and one synchronize, per pass, a sample per block. GPU: the device's own time
     # for one pass between CUDA events, L2 flushed before it, the host queued ahead (null where

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from bench_lib.schema import NAME
+from bench_lib.contract.schema import NAME
 
 Shape = tuple[int, ...]
 

@@ -6,7 +6,7 @@ import glob
 import re
 from pathlib import Path
 
-from bench_lib.report.errors import InputError
+from bench_lib.contract.errors import InputError
 
 # pytest-benchmark saves runs as <storage>/<machine-id>/NNNN_<name>.json.
 _RUN_NUMBER = re.compile(r"^\d{4}$")
