@@ -116,3 +116,36 @@ def test_the_import_graph_has_no_circle() -> None:
     for module in sorted(graph):
         if module not in state:
             visit(module, [])
+
+
+def _extra_info_reads(tree: ast.AST) -> list[int]:
+    """Lines that read or write a benchmark's extra_info by key: ``b["extra_info"]``,
+    ``b.get("extra_info")``, ``benchmark.extra_info[...]`` or ``benchmark.extra_info.update(...)``."""
+    def names_extra_info(node: ast.AST) -> bool:
+        return (isinstance(node, ast.Attribute) and node.attr == "extra_info") or (
+            isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant) and node.slice.value == "extra_info")
+
+    lines = []
+    for node in ast.walk(tree):
+        if names_extra_info(node) and isinstance(node, ast.Subscript):
+            lines.append(node.lineno)
+        elif isinstance(node, ast.Subscript) and names_extra_info(node.value):
+            lines.append(node.lineno)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            if names_extra_info(node.func.value) or (
+                    node.func.attr == "get" and node.args and isinstance(node.args[0], ast.Constant)
+                    and node.args[0].value == "extra_info"):
+                lines.append(node.lineno)
+    return sorted(set(lines))
+
+
+def test_only_the_result_module_reads_extra_info_by_key() -> None:
+    owner = PACKAGE / "contract" / "result.py"
+    paths = [*PACKAGE.rglob("*.py"), *(PACKAGE.parent / "benchmarks").glob("*.py")]
+    found = {str(path.relative_to(PACKAGE.parent)): lines for path in paths if path != owner
+             and (lines := _extra_info_reads(ast.parse(path.read_text())))}
+    assert found == {}
+    # The rule sees each form it forbids, and the owner does read it.
+    sample = 'a = b["extra_info"]["x"]\nc = b.get("extra_info")\nbenchmark.extra_info.update(y)\nz = benchmark.extra_info["k"]\n'
+    assert _extra_info_reads(ast.parse(sample)) == [1, 2, 3, 4]
+    assert _extra_info_reads(ast.parse(owner.read_text()))

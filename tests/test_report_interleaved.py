@@ -57,7 +57,7 @@ def test_bad_interleaved_samples_are_a_one_line_error(tmp_path):
     bench["extra_info"].update(interleaved_median=1e-5, interleaved_data=["fast"])
     run["benchmarks"][0] = bench
     path.write_text(json.dumps(run))
-    with pytest.raises(InputError, match="extra_info interleaved_data must be a list of numbers >= 0"):
+    with pytest.raises(InputError, match="interleaved_data must be a list of seconds from 0 to 86400 or null"):
         load_runs([path])
 
 

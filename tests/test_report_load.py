@@ -14,7 +14,8 @@ import report_fixtures
 
 from bench_lib.contract import runs
 from bench_lib.contract.errors import InputError
-from bench_lib.contract.schema import SCHEMA_VERSION, SPEC_KEYS
+from bench_lib.contract.result import SPEC_KEYS
+from bench_lib.contract.schema import SCHEMA_VERSION
 from bench_lib.report.build import analyse, write_report
 from bench_lib.report.load import SCENARIO_COLUMNS, load_runs
 from bench_lib.scenarios import SCENARIOS

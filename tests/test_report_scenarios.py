@@ -188,13 +188,13 @@ def test_a_run_of_scenarios_alone_says_where_its_measurements_are(tmp_path: Path
 def test_each_table_time_is_the_figure_its_claim_compares() -> None:
     # The claims compare interleaved medians; the tables must show those, not the per-case medians
     # (which the fixture makes differ wherever the machine "drifted" between cases).
-    from bench_lib.analysis.physics import compared_median
+    from bench_lib.contract.result import CaseResult
     from bench_lib.contract.units import number, time_unit
     from bench_lib.report import scenario_tables, variants
 
     doc = json.loads((DATA / "report_scenarios.json").read_text())
     compared = {(b["extra_info"]["scenario"], b["extra_info"]["variant"], b["extra_info"]["mode"]):
-                compared_median(b) for b in doc["benchmarks"] if "scenario" in b["extra_info"]}
+                CaseResult.of(b).compared_median for b in doc["benchmarks"] if "scenario" in b["extra_info"]}
     differing = [key for key, value in compared.items() if value != next(
         b["stats"]["median"] for b in doc["benchmarks"] if "scenario" in b["extra_info"]
         and (b["extra_info"]["scenario"], b["extra_info"]["variant"], b["extra_info"]["mode"]) == key)]

@@ -5,7 +5,7 @@ import torch
 
 from bench_lib.analysis.replicates import sampled
 from bench_lib.contract.cases import PRESETS, CaseSpec, Preset
-from bench_lib.contract.schema import CASE_KEYS
+from bench_lib.contract.result import CASE_KEYS
 from bench_lib.measure import devices, runner
 from bench_lib.measure.runner import case_info, machine_skip_reason, measure_memory, plan_rounds, prepare, warm_up
 
@@ -122,6 +122,19 @@ def test_backward_builds_a_fresh_graph_every_round_in_setup():
         case.target()  # would raise "Trying to backward through the graph a second time" if reused
         case.teardown()
         assert case.loss is None
+
+
+def test_the_timed_pass_waits_for_the_device_after_launching_it(monkeypatch):
+    # On CUDA, launch() returns before the kernels ran: without the synchronize, target would time
+    # the launch only. The CPU's synchronize is a no-op, so a fake one records the order instead.
+    log = []
+    monkeypatch.setattr(devices, "synchronize", lambda device: log.append(("synchronize", device.type)))
+    case = prepare(CaseSpec("elementwise", "grad", "forward", 1024, "cpu", "float32"), seed=0)
+    launch = case.launch
+    monkeypatch.setattr(case, "launch", lambda: (log.append("launch"), launch()))
+    case.target()
+    assert log == ["launch", ("synchronize", "cpu")]
+    assert case.loss is not None  # the real pass ran
 
 
 def test_prepare_is_seeded_so_every_mode_sees_the_same_data():

@@ -8,6 +8,7 @@ import pytest
 import torch
 from scenario_helpers import F32, WIDTH, info, measured, spec
 
+from bench_lib.contract.scenario import Group
 from bench_lib.measure import runner
 
 
@@ -62,5 +63,5 @@ def test_at_2_16_memory_less_the_gradients_falls_as_1_over_k():
     full, split = (bench["extra_info"]["peak_tensor_bytes"] for bench in group)
     assert split / full > 2 / 8  # the whole peak does not fall as 1/k ...
     assert (split - grads) / (full - grads) <= 2 / 8  # ... its part other than the gradients does
-    verdict, sentence = SCENARIOS["accumulation"].check(group)
+    verdict, sentence = SCENARIOS["accumulation"].check(Group(group))
     assert verdict == HOLDS, sentence

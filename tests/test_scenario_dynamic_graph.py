@@ -6,6 +6,7 @@ import pytest
 from scenario_helpers import F32, WIDTH, measured, spec
 
 from bench_lib.analysis.claims import FAILS, HOLDS, NOT_MEASURED
+from bench_lib.contract.result import CaseResult
 from bench_lib.contract.scenario import Group
 from bench_lib.measure import devices, runner
 from bench_lib.scenarios.dynamic_graph import BRANCHES, DEPTHS, check, seconds_per_node
@@ -91,13 +92,13 @@ def test_too_few_depths_are_not_measured():
 
 def test_seconds_per_node_is_the_mean_round_slope_with_an_interval():
     cases = group(per_node=80e-9).cases
-    grad = [c for c in cases if c["extra_info"]["mode"] == "grad" and c["extra_info"]["variant"].startswith("depth")]
-    plain = [c for c in cases if c["extra_info"]["mode"] == "no_grad"]
+    grad = [c for c in cases if c.mode == "grad" and c.variant.startswith("depth")]
+    plain = [c for c in cases if c.mode == "no_grad"]
     mean, interval = seconds_per_node(grad, plain, [3 * d + 3 for d in DEPTHS])
     assert mean == pytest.approx(80e-9, rel=1e-6)
     assert interval.low < mean < interval.high and interval.high - interval.low < 10e-9
-    assert seconds_per_node([bench("depth=1", "grad", "forward", 6, 1)], [bench("depth=1", "no_grad", "forward", 0, 0)],
-                            [6]) is None  # no interleaved rounds
+    assert seconds_per_node([CaseResult.of(bench("depth=1", "grad", "forward", 6, 1))],
+                            [CaseResult.of(bench("depth=1", "no_grad", "forward", 0, 0))], [6]) is None  # no interleaved rounds
 
 
 # --- under torch.compile ----------------------------------------------------------------------

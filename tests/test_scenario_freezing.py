@@ -6,7 +6,7 @@ hooks, which count bytes, not seconds.
 
 from scenario_helpers import F32, WIDTH, info, measured, spec
 
-from bench_lib.contract.schema import SCENARIO_KEYS
+from bench_lib.contract.result import SCENARIO_KEYS
 from bench_lib.measure import runner
 from bench_lib.measure.memory import LiveSavedTensorCounter, SavedTensorCounter
 from bench_lib.measure.workloads import DEEP_MLP_LAYERS

@@ -17,7 +17,8 @@ from scenario_helpers import measured, spec
 
 from bench_lib.analysis import claims
 from bench_lib.contract.cases import PRESETS, SelectionError, parse_scenario_selection
-from bench_lib.contract.schema import CASE_KEYS, INVALID_KEYS, SCENARIO_KEYS
+from bench_lib.contract.result import CASE_KEYS, SCENARIO_KEYS
+from bench_lib.contract.schema import INVALID_KEYS
 from bench_lib.measure import runner
 from bench_lib.measure.runner import static_skip_reason
 from bench_lib.scenarios import SCENARIOS, scenario_specs

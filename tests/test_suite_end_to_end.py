@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from bench_lib.contract.cases import CaseSpec
-from bench_lib.contract.schema import CASE_KEYS, ENVIRONMENT_KEYS, REPLICATE_KEYS, SCHEMA_VERSION
+from bench_lib.contract.result import CASE_KEYS, REPLICATE_KEYS
+from bench_lib.contract.schema import ENVIRONMENT_KEYS, SCHEMA_VERSION
 from bench_lib.measure.runner import machine_skip_reason
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -296,7 +297,7 @@ def test_a_run_against_a_git_ref_measures_its_code_alternating_with_this_checkou
     clone = _clone(tmp_path)
     # REF ("marked") records one more environment key: the proof that its processes ran its code.
     _git(clone, "checkout", "-qb", "marked")
-    environment = clone / "bench_lib" / "environment.py"
+    environment = clone / "bench_lib" / "measure" / "environment.py"
     environment.write_text(environment.read_text().replace('"seed": seed,', '"seed": seed, "marker": "ref",'))
     _git(clone, "commit", "-qam", "marked")
     _git(clone, "checkout", "-q", "-")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench_lib.analysis.physics import comparable_times
+from bench_lib.contract.result import CaseResult
 from bench_lib.contract.scenario import Group, Scenario, Verdict
 from bench_lib.contract.schema import CONTENDED_FRACTION
 from bench_lib.contract.units import size_label, time_unit
@@ -77,22 +78,21 @@ def check_claims(
 ) -> dict[str, ScenarioClaim]:
     """One ScenarioClaim per scenario of ``scenarios`` (the registry, in its order), from benchmark
     dicts. Benchmarks without a "scenario" key (the mode matrix) are ignored."""
-    cases: dict[str, dict[tuple[Any, ...], list[Mapping[str, Any]]]] = {name: {} for name in scenarios}
+    cases: dict[str, dict[tuple[Any, ...], list[CaseResult]]] = {name: {} for name in scenarios}
     rejected: dict[str, dict[tuple[Any, ...], list[Mapping[str, Any]]]] = {name: {} for name in scenarios}
-    for bench in benchmarks:
-        info = bench.get("extra_info") or {}
-        if info.get("scenario") in cases:
-            cases[info["scenario"]].setdefault(_group_key(info), []).append(bench)
+    for case in map(CaseResult.of, benchmarks):
+        if case.scenario in cases:
+            cases[case.scenario].setdefault(_group_key(case), []).append(case)
     for entry in invalid:
         if entry.get("scenario") in rejected:
-            rejected[entry["scenario"]].setdefault(_group_key(entry), []).append(entry)
+            rejected[entry["scenario"]].setdefault(_entry_key(entry), []).append(entry)
     claims = {}
     for name, scenario in scenarios.items():
         checks = []
         for key in sorted(set(cases[name]) | set(rejected[name]), key=_sort_key):
             group = Group(tuple(cases[name].get(key, ())), tuple(rejected[name].get(key, ())))
             verdict, sentence = scenario.check(group)
-            busy = max((float(b["extra_info"].get("background_cpu") or 0.0) for b in group), default=0.0)
+            busy = max((float(case.background_cpu or 0.0) for case in group), default=0.0)
             if busy > CONTENDED_FRACTION:
                 sentence += f" (timed while other processes used up to {busy:.0%} of the CPUs: times suspect)"
             checks.append(Check(_group_label(key), verdict, sentence, busy))
@@ -100,8 +100,13 @@ def check_claims(
     return claims
 
 
-def _group_key(info: Mapping[str, Any]) -> tuple[Any, ...]:
-    return (info["workload"], info["size"], info["device"], info["dtype"])
+def _group_key(case: CaseResult) -> tuple[Any, ...]:
+    return (case.workload, case.size, case.device, case.dtype)
+
+
+def _entry_key(entry: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The group of a rejected case (an entry of the run's ``invalid`` list)."""
+    return (entry["workload"], entry["size"], entry["device"], entry["dtype"])
 
 
 def _sort_key(key: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -127,15 +132,15 @@ def _combine(scenario: Scenario, checks: list[Check]) -> ScenarioClaim:
 # --- what the scenarios' checks share ------------------------------------------------------------
 
 
-def slower_beyond_noise(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+def slower_beyond_noise(a: CaseResult, b: CaseResult) -> bool:
     """a's median is above b's by more than the tolerance and above b's third quartile."""
-    _, a_stats, b_stats = comparable_times(a, b)
-    return a_stats["median"] > b_stats["median"] * (1 + NOISE_TOLERANCE) and a_stats["median"] > b_stats["q3"]
+    _, a_times, b_times = comparable_times(a, b)
+    return a_times.median > b_times.median * (1 + NOISE_TOLERANCE) and a_times.median > b_times.q3
 
 
-def faster_beyond_noise(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
-    _, a_stats, b_stats = comparable_times(a, b)
-    return a_stats["median"] < b_stats["median"] * (1 - NOISE_TOLERANCE) and a_stats["median"] < b_stats["q1"]
+def faster_beyond_noise(a: CaseResult, b: CaseResult) -> bool:
+    _, a_times, b_times = comparable_times(a, b)
+    return a_times.median < b_times.median * (1 - NOISE_TOLERANCE) and a_times.median < b_times.q1
 
 
 def time_text(seconds: float) -> str:
@@ -143,20 +148,20 @@ def time_text(seconds: float) -> str:
     return f"{seconds / scale:.3g} {unit}"
 
 
-def peak(bench: Mapping[str, Any]) -> int:
-    return int(bench["extra_info"]["peak_tensor_bytes"])
+def peak(case: CaseResult) -> int:
+    return int(case.peak_tensor_bytes)  # type: ignore[arg-type]  # a scenario case always has it (load checks)
 
 
-def peak_new(bench: Mapping[str, Any]) -> int:
+def peak_new(case: CaseResult) -> int:
     """The pass's own allocations at their peak (gross, the same on every device); the device
     probe's peak for runs that predate it (schema < 5), which is the same figure on CPU."""
-    info = bench["extra_info"]
-    value = info.get("peak_new_tensor_bytes")
-    return int(info["peak_tensor_bytes"] if value is None else value)
+    value = case.peak_new_tensor_bytes
+    return int(case.peak_tensor_bytes if value is None else value)  # type: ignore[arg-type]
 
 
-def figure(bench: Mapping[str, Any], key: str) -> int:
-    return int(bench["extra_info"][key])
+def figure(case: CaseResult, key: str) -> int:
+    """An integer field of a case, by its run-file key (e.g. "saved_bytes")."""
+    return int(case.get(key))
 
 
 def decreasing(values: Sequence[float]) -> bool:

@@ -31,7 +31,7 @@ import numpy as np
 
 from bench_lib.analysis import stats
 from bench_lib.contract.errors import InputError
-from bench_lib.contract.schema import SPEC_KEYS
+from bench_lib.contract.result import EXACT_KEYS, SPEC_KEYS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -48,7 +48,7 @@ PERMUTATION_LEVEL = 0.05
 
 SLOWER, FASTER, UNCHANGED, INCONCLUSIVE = "slower", "faster", "unchanged", "inconclusive"
 VERDICTS = (SLOWER, FASTER, UNCHANGED, INCONCLUSIVE)
-COUNT_METRICS = ("saved_bytes", "saved_tensor_count", "graph_nodes")
+COUNT_METRICS = EXACT_KEYS
 GROUP_KEYS = ("workload", "pass", "size", "device", "dtype")
 REFERENCE_MODE = "grad"
 

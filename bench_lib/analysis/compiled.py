@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench_lib.analysis.claims import FAILS, HOLDS, NOISE_TOLERANCE, time_text
-from bench_lib.analysis.physics import compared_median
+from bench_lib.contract.result import CaseResult
 from bench_lib.contract.units import size_label
 
-Record = Mapping[str, Any]
+Record = Mapping[str, Any]  # a benchmark dict as saved
 
 
 @dataclass(frozen=True)
@@ -54,13 +54,8 @@ def _base(workload: str) -> tuple[str, str]:
     return name, mode
 
 
-def _index(benchmarks: Iterable[Record]) -> dict[tuple[Any, ...], Record]:
-    found = {}
-    for bench in benchmarks:
-        info = bench["extra_info"]
-        if "scenario" not in info:
-            found[(info["workload"], info["mode"], info["pass"], info["size"], info["device"], info["dtype"])] = bench
-    return found
+def _index(benchmarks: Iterable[Record]) -> dict[tuple[Any, ...], CaseResult]:
+    return {case.spec: case for case in map(CaseResult.of, benchmarks) if not case.is_scenario}
 
 
 def pair_rows(benchmarks: Iterable[Record]) -> list[PairRow]:
@@ -75,26 +70,24 @@ def pair_rows(benchmarks: Iterable[Record]) -> list[PairRow]:
         if eager is None:
             continue
         plain = {name: cases.get((name, "no_grad", "forward", size, device, dtype)) for name in (base, workload)}
-        compiled_info = compiled["extra_info"]
         rows.append(PairRow(
             workload, device, dtype, size,
             _per_element(eager), _per_element(compiled),
             _overhead(eager, plain[base]), _overhead(compiled, plain[workload]),
-            eager["stats"]["median"], compiled["stats"]["median"],
-            compiled_info.get("compile_seconds"), compiled_info.get("recompiles"), compiled_info.get("graph_breaks"),
-            compiled["stats"]["median"] < eager["stats"]["median"] * (1 - NOISE_TOLERANCE)
-            and compiled["stats"]["median"] < eager["stats"]["q1"],
+            eager.stats["median"], compiled.stats["median"],
+            compiled.compile_seconds, compiled.recompiles, compiled.graph_breaks,
+            compiled.stats["median"] < eager.stats["median"] * (1 - NOISE_TOLERANCE)
+            and compiled.stats["median"] < eager.stats["q1"],
         ))
     return sorted(rows, key=lambda r: (r.workload, r.device, r.dtype, r.size))
 
 
-def _per_element(bench: Record) -> float | None:
-    info = bench["extra_info"]
-    return None if info.get("saved_bytes") is None or not info["elements"] else info["saved_bytes"] / info["elements"]
+def _per_element(case: CaseResult) -> float | None:
+    return None if case.saved_bytes is None or not case.elements else case.saved_bytes / case.elements
 
 
-def _overhead(grad: Record, plain: Record | None) -> float | None:
-    return None if plain is None else compared_median(grad) / compared_median(plain)
+def _overhead(grad: CaseResult, plain: CaseResult | None) -> float | None:
+    return None if plain is None else grad.compared_median / plain.compared_median
 
 
 def compile_claims(benchmarks: Sequence[Record]) -> list[CompileClaim]:
@@ -131,20 +124,19 @@ def compile_claims(benchmarks: Sequence[Record]) -> list[CompileClaim]:
 
 
 def _compile_costs(benchmarks: Sequence[Record]) -> dict[tuple[str, str, str], str]:
-    totals: dict[tuple[str, str, str], list[Record]] = {}
-    for bench in benchmarks:
-        info = bench["extra_info"]
-        if "scenario" not in info and info.get("compile_seconds") is not None:
-            totals.setdefault((info["workload"], info["device"], info["dtype"]), []).append(info)
-    result = {}
-    for key, infos in totals.items():
-        slowest = max(infos, key=lambda info: float(info["compile_seconds"]))
-        where = f"{slowest['mode']} {slowest['pass']} at {size_label(slowest['size'])}"
-        result[key] = (f"{len(infos)} cases, first calls {sum(float(i['compile_seconds']) for i in infos):.1f} s in "
-                       f"all, the slowest {float(slowest['compile_seconds']):.1f} s ({where}); "
-                       f"{sum(int(i.get('recompiles') or 0) for i in infos)} graphs compiled, "
-                       f"{sum(int(i.get('graph_breaks') or 0) for i in infos)} graph breaks")
-    return result
+    totals: dict[tuple[str, str, str], list[CaseResult]] = {}
+    for case in map(CaseResult.of, benchmarks):
+        if not case.is_scenario and case.compile_seconds is not None:
+            totals.setdefault((case.workload, case.device, case.dtype), []).append(case)
+    costs = {}
+    for key, cases in totals.items():
+        slowest = max(cases, key=lambda case: float(case.compile_seconds or 0.0))
+        where = f"{slowest.mode} {slowest.pass_} at {size_label(slowest.size)}"
+        costs[key] = (f"{len(cases)} cases, first calls {sum(float(c.compile_seconds or 0.0) for c in cases):.1f} s "
+                      f"in all, the slowest {float(slowest.compile_seconds or 0.0):.1f} s ({where}); "
+                      f"{sum(int(c.recompiles or 0) for c in cases)} graphs compiled, "
+                      f"{sum(int(c.graph_breaks or 0) for c in cases)} graph breaks")
+    return costs
 
 
 def _b(value: float | None) -> str:

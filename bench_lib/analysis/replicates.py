@@ -16,14 +16,15 @@ import copy
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from bench_lib.contract.schema import REPLICATE_KEYS, SPEC_KEYS
-
-# The schema version that introduced replicate records.
-REPLICATES_SCHEMA = 4
-# The deterministic metrics: every replicate of a case must agree on them.
-COUNT_KEYS = ("saved_bytes", "saved_tensor_count", "graph_nodes")
-# Extra figures kept as raw samples (``<prefix>_data``) beside their median and quartiles.
-SAMPLED = ("interleaved", "pipelined", "gpu")
+from bench_lib.contract.result import (
+    EXACT_KEYS,
+    REPLICATES_SCHEMA,
+    SAMPLED,
+    SPEC_KEYS,
+    CaseResult,
+    replicate_record,
+    with_figures,
+)
 
 
 def pooled_stats(samples: Sequence[float], iterations: int = 1) -> dict[str, Any]:
@@ -34,14 +35,6 @@ def pooled_stats(samples: Sequence[float], iterations: int = 1) -> dict[str, Any
     for sample in samples:
         stats.update(sample)
     return {**stats.as_dict(), "iterations": iterations, "data": list(samples)}
-
-
-def replicate_summary(bench: Mapping[str, Any]) -> dict[str, Any]:
-    """One process's REPLICATE_KEYS for one case."""
-    info, stats = bench["extra_info"], bench["stats"]
-    summary = {key: stats[key] for key in ("median", "q1", "q3", "rounds")}
-    summary.update({key: info.get(key) for key in REPLICATE_KEYS if key not in summary})
-    return summary
 
 
 def merge(docs: Sequence[Mapping[str, Any]], replicate_times: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -61,7 +54,7 @@ def merge(docs: Sequence[Mapping[str, Any]], replicate_times: Sequence[Mapping[s
         for bench in doc["benchmarks"]:
             by_name.setdefault(bench["fullname"], []).append(bench)
     merged["benchmarks"] = [_merge_case(benches) for benches in by_name.values()]
-    measured = {_spec_key(bench["extra_info"]) for bench in merged["benchmarks"]}
+    measured = {CaseResult.of(bench).spec_key for bench in merged["benchmarks"]}
     section = merged.setdefault("gradbench", {})
     section["schema_version"] = _version(doc.get("gradbench", {}).get("schema_version") for doc in docs)
     section["skipped"] = _union_skipped(docs, measured)
@@ -73,28 +66,25 @@ def merge(docs: Sequence[Mapping[str, Any]], replicate_times: Sequence[Mapping[s
 
 def _merge_case(benches: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     first = benches[0]
-    merged = copy.deepcopy(dict(first))
-    info = merged["extra_info"]
-    for key in COUNT_KEYS:
-        values = {bench["extra_info"].get(key) for bench in benches}
+    cases = [CaseResult.of(bench) for bench in benches]
+    for key in EXACT_KEYS:
+        values = {case.get(key) for case in cases}
         if len(values) > 1:
             raise ValueError(f"{first['fullname']}: replicates disagree on {key} ({sorted(map(str, values))}); "
                              "it must be exact")
-    data = [sample for bench in benches for sample in bench["stats"]["data"]]
-    merged["stats"] = pooled_stats(data, first["stats"].get("iterations", 1))
-    info["replicates"] = [replicate_summary(bench) for bench in benches]
-    background = [bench["extra_info"].get("background_cpu") for bench in benches]
-    known = [value for value in background if value is not None]
-    info["background_cpu"] = max(known) if known else None
+    data = [sample for case in cases for sample in case.stats["data"]]
+    known = [case.background_cpu for case in cases if case.background_cpu is not None]
     # A replicate whose pipelined figures ran out of memory has none: the others' batch stands.
-    batches = {bench["extra_info"].get("pipelined_batch") for bench in benches} - {None}
+    batches = {case.pipelined_batch for case in cases} - {None}
     if len(batches) > 1:
         raise ValueError(f"{first['fullname']}: replicates disagree on pipelined_batch ({sorted(batches)})")
-    info["pipelined_batch"] = next(iter(batches), None)
+    figures: dict[str, Any] = {"background_cpu": max(known) if known else None,
+                               "pipelined_batch": next(iter(batches), None)}
     for prefix in SAMPLED:
-        info.update(sampled(prefix, [bench["extra_info"].get(f"{prefix}_data") for bench in benches]))
-    info["schema_version"] = _version(bench["extra_info"].get("schema_version") for bench in benches)
-    return merged
+        figures.update(sampled(prefix, [case.get(f"{prefix}_data") for case in cases]))
+    figures["schema_version"] = _version(case.schema_version for case in cases)
+    return with_figures(copy.deepcopy(dict(first)), pooled_stats(data, first["stats"].get("iterations", 1)),
+                        figures, [replicate_record(bench) for bench in benches])
 
 
 def _version(versions: Iterable[Any]) -> int:
@@ -116,6 +106,7 @@ def sampled(prefix: str, samples: Sequence[Sequence[float] | None]) -> dict[str,
 
 
 def _spec_key(entry: Mapping[str, Any]) -> tuple[Any, ...]:
+    """A skipped entry's key, in the order of CaseResult.spec_key."""
     return tuple(entry.get(key) for key in ("scenario", "variant", *SPEC_KEYS))
 
 

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bench_lib.contract.result import CaseResult
 from bench_lib.contract.units import size_label
 
 Record = Mapping[str, Any]
@@ -80,13 +81,12 @@ class Crossover:
 def rows(benchmarks: Iterable[Record]) -> list[ThroughputRow]:
     """The mode-matrix cases that carry a pipelined figure, by workload, pass, mode and size."""
     found = []
-    for bench in benchmarks:
-        info = bench["extra_info"]
-        if "scenario" in info or info.get("pipelined_median") is None:
+    for case in map(CaseResult.of, benchmarks):
+        if case.is_scenario or case.pipelined_median is None:
             continue
-        found.append(ThroughputRow(info["workload"], info["pass"], info["mode"], info["device"], info["dtype"],
-                                   info["size"], bench["stats"]["median"], info["pipelined_median"],
-                                   info.get("gpu_median"), info["pipelined_batch"]))
+        found.append(ThroughputRow(case.workload, case.pass_, case.mode, case.device, case.dtype, case.size,
+                                   case.stats["median"], case.pipelined_median, case.gpu_median,
+                                   case.pipelined_batch))
     return sorted(found, key=lambda r: (*r.group, r.mode, r.size))
 
 

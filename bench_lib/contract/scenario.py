@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bench_lib.contract.cases import CaseSpec
+from bench_lib.contract.result import CaseResult
 
 Record = Mapping[str, Any]
 Shape = tuple[int, ...]
@@ -80,16 +81,20 @@ class Kit(Protocol):
 @dataclass(frozen=True)
 class Group:
     """One group of a scenario's cases in a run (workload, size, device, dtype): what a claim is
-    checked on. ``cases`` are benchmark dicts as saved; ``rejected`` the run's invalid entries."""
+    checked on. ``cases`` are the measured cases (benchmark dicts as saved are read into
+    CaseResults); ``rejected`` the run's invalid entries."""
 
-    cases: Sequence[Record]
+    cases: Sequence[CaseResult]
     rejected: Sequence[Record] = ()
 
-    def find(self, variant: str, mode: str | None = None, pass_: str | None = None) -> Record | None:
+    def __post_init__(self) -> None:
+        typed = tuple(case if isinstance(case, CaseResult) else CaseResult.of(case) for case in self.cases)
+        object.__setattr__(self, "cases", typed)
+
+    def find(self, variant: str, mode: str | None = None, pass_: str | None = None) -> CaseResult | None:
         """The measured case of ``variant`` (in ``mode`` and ``pass_`` when given), or None."""
         for case in self.cases:
-            info = case["extra_info"]
-            if info["variant"] == variant and mode in (None, info["mode"]) and pass_ in (None, info["pass"]):
+            if case.variant == variant and mode in (None, case.mode) and pass_ in (None, case.pass_):
                 return case
         return None
 
@@ -101,9 +106,9 @@ class Group:
         return None
 
     def variants(self) -> list[str]:
-        return list(dict.fromkeys(str(case["extra_info"]["variant"]) for case in self.cases))
+        return list(dict.fromkeys(str(case.variant) for case in self.cases))
 
-    def __iter__(self) -> Iterator[Record]:
+    def __iter__(self) -> Iterator[CaseResult]:
         return iter(self.cases)
 
 

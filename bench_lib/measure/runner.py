@@ -20,8 +20,9 @@ import torch
 from bench_lib.analysis.replicates import sampled
 from bench_lib.contract import cases
 from bench_lib.contract.cases import CaseSpec, Preset
+from bench_lib.contract.result import SCENARIO_KEYS, record
 from bench_lib.contract.scenario import ScenarioSpec
-from bench_lib.contract.schema import SCENARIO_KEYS, SCHEMA_VERSION
+from bench_lib.contract.schema import SCHEMA_VERSION
 from bench_lib.measure import devices, pipeline
 from bench_lib.measure.contention import BackgroundLoad
 from bench_lib.measure.memory import (
@@ -467,14 +468,15 @@ def benchmark_case(benchmark: Any, case: PassCase, preset: Preset) -> None:  # b
     memory = measure_memory(case, lambda: devices.tensor_probe(case.device, compiled=case.compiled))
     round_seconds = warm_up(case, seconds=preset.seconds_per_case / 4)
     rounds = plan_rounds(round_seconds, preset)
-    benchmark.extra_info.update(case_info(case, memory, rounds, compiling))
+    record(benchmark.extra_info, case_info(case, memory, rounds, compiling))
     with BackgroundLoad() as load:
         benchmark.pedantic(case.target, setup=case.setup, teardown=case.teardown, rounds=rounds)
-    benchmark.extra_info["background_cpu"] = round(load.fraction, 3)
+    record(benchmark.extra_info, {"background_cpu": round(load.fraction, 3)})
     if case.device.type == "cuda" and case.pipelinable:
         try:
             with devices.CudaTimer(case.device) as timer:
-                benchmark.extra_info.update(pipeline.figures(case, round_seconds, preset.seconds_per_case / 2, timer))
+                record(benchmark.extra_info,
+                       pipeline.figures(case, round_seconds, preset.seconds_per_case / 2, timer))
         except Exception as error:
             if not devices.is_out_of_memory(error):
                 raise

@@ -10,7 +10,7 @@ from pathlib import Path
 from bench_lib.analysis import claims, compiled, findings, physics, throughput
 from bench_lib.analysis.compare import compare_runs
 from bench_lib.analysis.derive import add_derived, add_scenario_derived
-from bench_lib.contract.result import Run
+from bench_lib.contract.result import Run, cases_of
 from bench_lib.report.load import load_runs
 from bench_lib.report.model import Report, RunSummary
 from bench_lib.report.output import write_set
@@ -41,7 +41,7 @@ def scenario_claims(run: Run) -> list[claims.ScenarioClaim]:
     """bench_lib.analysis.claims' verdicts, from the saved dicts as check_run reads them, for the scenarios
     the run holds at all; a scenario it did not select is left out, not shown as "not measured"."""
     present = {entry["scenario"] for entry in run.scenario_skipped} | {entry["scenario"] for entry in run.invalid}
-    present |= {bench["extra_info"]["scenario"] for bench in run.scenario_benchmarks}
+    present |= {case.scenario for case in cases_of(run.scenario_benchmarks)}
     checked = claims.check_claims(run.scenario_benchmarks, run.invalid, SCENARIOS)
     return [checked[scenario] for scenario in SCENARIOS if scenario in present]
 

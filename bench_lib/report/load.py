@@ -11,51 +11,34 @@ the benchmark code. Validation happens here, at the edge, and names the file and
 from __future__ import annotations
 
 import json
-import math
 import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench_lib.analysis.physics import compared_median, has_interleaved
+from bench_lib.contract import result
 from bench_lib.contract.errors import InputError
-from bench_lib.contract.result import Run
-from bench_lib.contract.schema import (
-    CASE_KEYS,
-    INVALID_KEYS,
-    MAX_SIZE,
-    MODES,
-    NAME,
-    PASSES,
-    REPLICATE_KEYS,
-    SCENARIO_KEYS,
-    SCHEMA_VERSION,
+from bench_lib.contract.result import (
+    METRIC_KEYS,
+    PARAMETER_KEYS,
     SPEC_KEYS,
+    CaseResult,
+    Run,
+    check_labels,
+    check_spec,
+    check_version,
+    is_count,
 )
+from bench_lib.contract.schema import INVALID_KEYS, SCHEMA_VERSION
 from bench_lib.scenarios import SCENARIOS
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-# Keys that joined the schema after runs had been saved (versions 2, 3 and 5); older files lack
-# them, and they read as null (unknown) instead of making those runs unreadable.
-LATE_KEYS = (
-    "background_cpu",
-    "interleaved_median", "interleaved_q1", "interleaved_q3", "interleaved_rounds", "interleaved_data",
-    "compile", "compile_seconds", "recompiles", "graph_breaks",  # version 5
-    "peak_new_tensor_bytes", "peak_growth_tensor_bytes",
-    "pipelined_batch", *(f"{prefix}_{name}" for prefix in ("pipelined", "gpu")  # version 6
-                         for name in ("median", "q1", "q3", "rounds", "data")),
-)
-# Replicate keys that records written before schema 6 lack (read as null).
-LATE_REPLICATE_KEYS = ("pipelined_median",)
 # pytest-benchmark's per-case statistics the report uses (seconds, except rounds/iterations).
 STAT_KEYS = ("median", "q1", "q3", "iqr", "min", "max", "mean", "stddev", "rounds", "iterations")
-# Raw samples stay out of the tables: the report reads their medians and quartiles.
-SAMPLE_KEYS = ("interleaved_data", "pipelined_data", "gpu_data")
-METRIC_KEYS = tuple(k for k in CASE_KEYS if k not in SPEC_KEYS and k != "schema_version" and k not in SAMPLE_KEYS)
 # Where modes are compared (ratios, their CIs): the interleaved rounds when a case has them, since
 # they share one time window with the other modes' rounds; otherwise the case's own rounds.
 COMPARISON_COLUMNS = ("cmp_median", "cmp_samples", "cmp_interleaved")
@@ -65,9 +48,6 @@ COMPARISON_COLUMNS = ("cmp_median", "cmp_samples", "cmp_interleaved")
 REPLICATE_COLUMNS = ("rep_medians", "rep_cmp", "rep_peak", "rep_rounds", "rep_pipelined")
 # A scenario case's labels ("scenario", "variant", "microbatches") and parameter counts.
 SCENARIO_LABELS = ("scenario", "variant", "microbatches")
-PARAMETER_KEYS = tuple(k for k in SCENARIO_KEYS if k not in SCENARIO_LABELS)
-# Metrics that may be null in the mode matrix but that bench_lib.analysis.claims reads as integers.
-CLAIM_METRICS = ("peak_tensor_bytes", "saved_bytes", "graph_nodes")
 SCENARIO_COLUMNS = ("run", *SCENARIO_LABELS, *SPEC_KEYS, *METRIC_KEYS, *PARAMETER_KEYS, *STAT_KEYS)
 
 
@@ -160,16 +140,17 @@ def _run(path: Path, label: str, doc: Any) -> Run:
     section = doc.get("gradbench", {})
     if not isinstance(section, dict):
         raise InputError(source, "the top-level 'gradbench' entry must be an object")
-    _check_version(source, "top-level gradbench", section.get("schema_version", SCHEMA_VERSION))
-    cases = [b for b in doc["benchmarks"] if isinstance(b, dict) and _is_case(b.get("extra_info"))]
+    check_version(source, "top-level gradbench", section.get("schema_version", SCHEMA_VERSION))
+    cases = [b for b in doc["benchmarks"] if isinstance(b, dict) and result.is_case(b)]
     for bench in cases:
-        _check_case(source, bench)
-    # Scenario cases (schema.SCENARIO_KEYS) share SPEC_KEYS between variants: they go to their
-    # own table, never into the mode matrix's.
-    benchmarks = [b for b in cases if "scenario" not in b["extra_info"]]
-    scenario_benchmarks = [b for b in cases if "scenario" in b["extra_info"]]
+        result.check_case(source, bench)
+    # Scenario cases (SCENARIO_KEYS) share SPEC_KEYS between variants: they go to their own table,
+    # never into the mode matrix's.
+    benchmarks = [b for b in cases if not result.is_scenario_case(b)]
+    scenario_benchmarks = [b for b in cases if result.is_scenario_case(b)]
     for bench in scenario_benchmarks:
-        _check_scenario_case(source, bench)
+        result.check_scenario_case(source, bench)
+        _check_known_scenario(source, f"benchmark {bench['name']!r}", CaseResult.of(bench).scenario)
     all_skipped = section.get("skipped", [])
     if not isinstance(all_skipped, list):
         raise InputError(source, "gradbench 'skipped' must be a list")
@@ -188,16 +169,14 @@ def _run(path: Path, label: str, doc: Any) -> Run:
         total = len(doc["benchmarks"])
         raise InputError(source, f"no gradbench cases (none of its {total} benchmark{'s' if total != 1 else ''} "
                                  "has gradbench extra_info, and no skipped cases)")
-    _check_unique(source, [b["extra_info"] for b in benchmarks])
-    _check_unique(source, [b["extra_info"] for b in scenario_benchmarks], ("scenario", "variant", *SPEC_KEYS))
-    _check_unique(source, invalid, ("scenario", "variant", *SPEC_KEYS), "invalid entry")
+    _check_unique(source, [CaseResult.of(b).spec_key for b in cases])
+    _check_unique(source, [tuple(entry[k] for k in ("scenario", "variant", *SPEC_KEYS)) for entry in invalid],
+                  "invalid entry")
     replicates, complete = section.get("replicates"), section.get("complete")
-    if replicates is not None and not (_is_count(replicates) and replicates >= 1):
+    if replicates is not None and not (is_count(replicates) and replicates >= 1):
         raise InputError(source, f"gradbench 'replicates' must be an integer >= 1, got {replicates!r}")
     if complete is not None and not isinstance(complete, bool):
         raise InputError(source, f"gradbench 'complete' must be true or false, got {complete!r}")
-    for bench in cases:
-        _check_replicates(source, bench)
     machine_info = doc["machine_info"]
     environment = machine_info.get("gradbench") or {}
     if not isinstance(environment, dict):
@@ -223,251 +202,61 @@ def _run(path: Path, label: str, doc: Any) -> Run:
     )
 
 
-def _is_case(info: Any) -> bool:
-    return isinstance(info, dict) and all(key in info for key in SPEC_KEYS)
-
-
-def _check_version(source: str, where: str, version: Any) -> None:
-    if not isinstance(version, int) or version < 1:
-        raise InputError(source, f"{where} schema_version must be a positive integer, got {version!r}")
-    if version > SCHEMA_VERSION:
-        raise InputError(source, f"{where} schema_version {version} is newer than this report reads ({SCHEMA_VERSION})")
-
-
-def _check_spec(source: str, where: str, info: Mapping[str, Any]) -> None:
-    if info["mode"] not in MODES:
-        raise InputError(source, f"{where}: mode must be one of {', '.join(MODES)}, got {info['mode']!r}")
-    if info["pass"] not in PASSES:
-        raise InputError(source, f"{where}: pass must be one of {', '.join(PASSES)}, got {info['pass']!r}")
-    if not _is_count(info["size"]) or not 1 <= info["size"] <= MAX_SIZE:
-        raise InputError(source, f"{where}: size must be an integer from 1 to 2^50, got {_short(info['size'])}")
-    for key in ("workload", "device", "dtype"):
-        if not isinstance(info[key], str) or not NAME.fullmatch(info[key]):
-            raise InputError(source, f"{where}: {key} must be a name: a letter or digit, then letters, "
-                                     f"digits and _ . : + = - (at most 80), got {_short(info[key])}")
-
-
-def _check_case(source: str, bench: Mapping[str, Any]) -> None:
-    where = f"benchmark {bench.get('name', '?')!r}"
-    info = bench["extra_info"]
-    missing = [key for key in CASE_KEYS if key not in info and key not in LATE_KEYS]
-    if missing:
-        raise InputError(source, f"{where}: extra_info lacks {', '.join(missing)}")
-    _check_version(source, where, info["schema_version"])
-    _check_spec(source, where, info)
-    stats = bench.get("stats")
-    if not isinstance(stats, dict):
-        raise InputError(source, f"{where}: no 'stats' object")
-    for key in ("median", "q1", "q3", "iqr", "min", "max", "mean", "stddev"):
-        if not _is_finite_number(stats.get(key)) or not 0 <= stats[key] <= MAX_SECONDS:
-            raise InputError(source, f"{where}: stats {key} must be a number of seconds from 0 to 86400, "
-                                     f"got {_short(stats.get(key))}")
-    if stats["median"] <= 0:
-        raise InputError(source, f"{where}: stats median must be above 0 (a pass takes time), got {stats['median']!r}")
-    _check_metrics(source, where, info)
-    if not isinstance(stats.get("rounds"), int) or stats["rounds"] < 1:
-        raise InputError(source, f"{where}: stats rounds must be an integer >= 1, got {stats.get('rounds')!r}")
-    if not isinstance(stats.get("data", []), list):
-        raise InputError(source, f"{where}: stats data must be a list of numbers >= 0")
-    if not isinstance(bench.get("name"), str):
-        raise InputError(source, f"{where}: no 'name' string")
-
-
-# extra_info metrics by kind: an integer >= 0, a number >= 0, a name; each may be null.
-COUNT_METRICS = ("elements", "input_bytes", "peak_tensor_bytes", "cuda_peak_reserved_bytes", "peak_rss_bytes",
-                 "saved_bytes", "saved_tensor_count", "graph_nodes", "rounds_planned", "interleaved_rounds",
-                 "recompiles", "graph_breaks", "peak_new_tensor_bytes", "peak_growth_tensor_bytes",
-                 "pipelined_batch", "pipelined_rounds", "gpu_rounds")
-# Net changes, which can be negative: on CUDA a backward frees the saved tensors it consumed.
-SIGNED_METRICS = ("retained_tensor_bytes",)
-REQUIRED_COUNTS = ("elements", "input_bytes")  # known for every case on every device
-NUMBER_METRICS = ("interleaved_median", "interleaved_q1", "interleaved_q3", "compile_seconds",
-                  "pipelined_median", "pipelined_q1", "pipelined_q3", "gpu_median", "gpu_q1", "gpu_q3")
-# Medians of a pass's time, which cannot be 0.
-PASS_MEDIANS = ("interleaved_median", "pipelined_median", "gpu_median")
-NAME_METRICS = ("tensor_memory_method", "rss_method", "compile")
-
-
-def _check_metrics(source: str, where: str, info: Mapping[str, Any]) -> None:
-    for key in REQUIRED_COUNTS:
-        if not _is_count(info.get(key)):
-            raise InputError(source, f"{where}: {key} must be an integer >= 0, got {_short(info.get(key))}")
-    for key in COUNT_METRICS:
-        if info.get(key) is not None and not _is_count(info[key]):
-            raise InputError(source, f"{where}: {key} must be an integer >= 0 or null, got {_short(info[key])}")
-    for key in SIGNED_METRICS:
-        value = info.get(key)
-        if value is not None and not (isinstance(value, int) and not isinstance(value, bool)
-                                      and abs(value) <= MAX_INTEGER):
-            raise InputError(source, f"{where}: {key} must be an integer or null, got {_short(value)}")
-    for key in NUMBER_METRICS:
-        value = info.get(key)
-        if value is not None and not (_is_finite_number(value) and 0 <= value <= MAX_SECONDS):
-            raise InputError(source, f"{where}: {key} must be a number of seconds from 0 to 86400 or null, "
-                                     f"got {_short(value)}")
-    for key in PASS_MEDIANS:
-        if info.get(key) == 0:
-            raise InputError(source, f"{where}: {key} must be above 0 (a pass takes time), got 0")
-    interleaved, rounds = info.get("interleaved_data"), info.get("interleaved_rounds")
-    if isinstance(interleaved, list) and rounds is not None and rounds != len(interleaved):
-        raise InputError(source, f"{where}: interleaved_rounds must equal the {len(interleaved)} samples of "
-                                 f"interleaved_data, got {_short(rounds)}")
-    for prefix in ("pipelined", "gpu"):
-        samples, rounds = info.get(f"{prefix}_data"), info.get(f"{prefix}_rounds")
-        if samples is not None and not (isinstance(samples, list) and all(
-                _is_finite_number(v) and 0 <= v <= MAX_SECONDS for v in samples)):
-            raise InputError(source, f"{where}: {prefix}_data must be a list of seconds from 0 to 86400 or null, "
-                                     f"got {_short(samples)}")
-        if samples is not None and rounds != len(samples):
-            raise InputError(source, f"{where}: {prefix}_rounds must equal the {len(samples)} samples of "
-                                     f"{prefix}_data, got {_short(rounds)}")
-    background = info.get("background_cpu")
-    if background is not None and not (_is_finite_number(background) and 0 <= background <= 1):
-        raise InputError(source, f"{where}: background_cpu must be a share from 0 to 1 or null, "
-                                 f"got {_short(background)}")
-    for key in NAME_METRICS:
-        if info.get(key) is not None and not (isinstance(info[key], str) and NAME.fullmatch(info[key])):
-            raise InputError(source, f"{where}: {key} must be a name of letters, digits and _ . : + = - or null, "
-                                     f"got {_short(info[key])}")
-    if not isinstance(info.get("shape", ""), str):
-        raise InputError(source, f"{where}: shape must be a string, got {_short(info['shape'])}")
-
-
-def _short(value: Any) -> str:
-    """A value for an error message: repr, cut to 60 characters."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _check_scenario_case(source: str, bench: Mapping[str, Any]) -> None:
-    """SCENARIO_KEYS on top of _check_case's rules, and the metrics bench_lib.analysis.claims reads."""
-    where = f"benchmark {bench.get('name', '?')!r}"
-    info = bench["extra_info"]
-    missing = [key for key in SCENARIO_KEYS if key not in info]
-    if missing:
-        raise InputError(source, f"{where}: extra_info of a scenario case lacks {', '.join(missing)}")
-    _check_labels(source, where, info)
-    for key in PARAMETER_KEYS:
-        if info[key] is not None and not _is_count(info[key]):
-            raise InputError(source, f"{where}: {key} must be an integer >= 0 or null, got {info[key]!r}")
-    for key in CLAIM_METRICS:
-        # A compiled case on CPU has no tensor probe (a dispatch mode would turn compilation off).
-        unprobed = (key == "peak_tensor_bytes" and info[key] is None and info.get("compile") not in (None, "eager")
-                    and info.get("tensor_memory_method") == "none-under-compile")
-        if not _is_count(info[key]) and not unprobed:
-            raise InputError(source, f"{where}: {key} must be an integer >= 0 in a scenario case "
-                                     f"(its claim is checked from it), got {info[key]!r}")
-
-
-def _check_labels(source: str, where: str, entry: Mapping[str, Any]) -> None:
-    if entry["scenario"] not in SCENARIOS:
-        raise InputError(source, f"{where}: scenario must be one of {', '.join(SCENARIOS)}, got {entry['scenario']!r}")
-    if not isinstance(entry.get("variant"), str) or not NAME.fullmatch(entry["variant"]):
-        raise InputError(source, f"{where}: variant must be a name: a letter or digit, then letters, digits and "
-                                 f"_ . : + = - (at most 80), got {_short(entry.get('variant'))}")
-    k = entry.get("microbatches")
-    if entry["scenario"] == "accumulation" and "microbatches" in entry and not (_is_count(k) and k >= 1):
-        raise InputError(source, f"{where}: microbatches of an accumulation case must be an integer >= 1, got {k!r}")
+def _check_known_scenario(source: str, where: str, scenario: Any) -> None:
+    # The report draws a scenario from its definition: one this version does not know cannot be shown.
+    if scenario not in SCENARIOS:
+        raise InputError(source, f"{where}: scenario must be one of {', '.join(SCENARIOS)}, got {scenario!r}")
 
 
 def _check_skipped(source: str, entry: Any) -> None:
-    if not isinstance(entry, dict) or not _is_case(entry) or not isinstance(entry.get("reason"), str):
+    if not result.has_spec(entry) or not isinstance(entry.get("reason"), str):
         raise InputError(source, f"skipped entry {entry!r:.80} must hold {', '.join(SPEC_KEYS)} and a 'reason' string")
     where = f"skipped entry {entry['workload']!r}"
-    _check_spec(source, where, entry)
+    check_spec(source, where, entry)
     if "scenario" in entry:
-        _check_labels(source, where, entry)
-
-
-def _check_replicates(source: str, bench: Mapping[str, Any]) -> None:
-    entries = bench["extra_info"].get("replicates")
-    if entries is None:
-        return
-    where = f"benchmark {bench.get('name', '?')!r}"
-    if not isinstance(entries, list) or not entries:
-        raise InputError(source, f"{where}: extra_info replicates must be a non-empty list")
-    for entry in entries:
-        if not isinstance(entry, dict) or any(key not in entry for key in REPLICATE_KEYS
-                                              if key not in LATE_REPLICATE_KEYS):
-            raise InputError(source, f"{where}: each replicate must hold "
-                                     f"{', '.join(k for k in REPLICATE_KEYS if k not in LATE_REPLICATE_KEYS)}")
-        pipelined = entry.get("pipelined_median")
-        if pipelined is not None and not (_is_finite_number(pipelined) and 0 < pipelined <= MAX_SECONDS):
-            raise InputError(source, f"{where}: replicate pipelined_median must be a number of seconds above 0 "
-                                     f"and at most 86400, or null, got {_short(pipelined)}")
-        if not (_is_count(entry["rounds"]) and entry["rounds"] >= 1):
-            raise InputError(source, f"{where}: replicate rounds must be an integer >= 1, "
-                                     f"got {_short(entry['rounds'])}")
-        if entry["interleaved_rounds"] is not None and not _is_count(entry["interleaved_rounds"]):
-            raise InputError(source, f"{where}: replicate interleaved_rounds must be an integer >= 0 or null, "
-                                     f"got {_short(entry['interleaved_rounds'])}")
-        if not _is_finite_number(entry["median"]) or entry["median"] < 0:
-            raise InputError(source, f"{where}: replicate median must be a number >= 0, got {entry['median']!r}")
-        interleaved = entry["interleaved_median"]
-        if interleaved is not None and not (_is_finite_number(interleaved) and interleaved >= 0):
-            raise InputError(source, f"{where}: replicate interleaved_median must be a number >= 0 or null, "
-                                     f"got {interleaved!r}")
-        if entry["peak_tensor_bytes"] is not None and not _is_count(entry["peak_tensor_bytes"]):
-            raise InputError(source, f"{where}: replicate peak_tensor_bytes must be an integer >= 0 or null, "
-                                     f"got {entry['peak_tensor_bytes']!r}")
+        check_labels(source, where, entry)
+        _check_known_scenario(source, where, entry["scenario"])
 
 
 def _check_invalid(source: str, entry: Any) -> None:
     if not isinstance(entry, dict) or any(key not in entry for key in INVALID_KEYS):
         raise InputError(source, f"invalid entry {entry!r:.80} must hold {', '.join(INVALID_KEYS)}")
     where = f"invalid entry {entry['scenario']!r}/{entry['variant']!r}"
-    _check_spec(source, where, entry)
-    _check_labels(source, where, entry)
+    check_spec(source, where, entry)
+    check_labels(source, where, entry)
+    _check_known_scenario(source, where, entry["scenario"])
     if not isinstance(entry["error"], str):
         raise InputError(source, f"{where}: error must be a string (PyTorch's message), got {entry['error']!r}")
 
 
-def _check_unique(source: str, infos: Sequence[Mapping[str, Any]], keys: Sequence[str] = SPEC_KEYS,
-                  what: str = "case") -> None:
+def _check_unique(source: str, keys: Sequence[tuple[Any, ...]], what: str = "case") -> None:
     seen: set[tuple[Any, ...]] = set()
-    for info in infos:
-        key = tuple(info[k] for k in keys)
+    for key in keys:
+        shown = tuple(part for part in key if part is not None)  # a mode-matrix case has no scenario
         if key in seen:
-            raise InputError(source, f"{what} {'/'.join(map(str, key))} appears twice")
+            raise InputError(source, f"{what} {'/'.join(map(str, shown))} appears twice")
         seen.add(key)
 
 
-# Integers beyond this are not counts of anything (and overflow a float, or numpy's int64).
-MAX_INTEGER = 2**62
-
-
-def _is_count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_INTEGER
-
-
-def _is_finite_number(value: Any) -> bool:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return abs(value) <= MAX_INTEGER  # math.isfinite would overflow on 10**400
-    return isinstance(value, float) and math.isfinite(value)
-
-
 def _case_row(run: Run, bench: Mapping[str, Any]) -> dict[str, Any]:
-    info, stats = bench["extra_info"], bench["stats"]
-    row: dict[str, Any] = {"run": run.label}
-    row.update({key: info[key] for key in SPEC_KEYS})
-    row.update({key: info.get(key) for key in METRIC_KEYS})
-    row.update({key: stats.get(key) for key in STAT_KEYS})
-    row["samples"] = _samples(run, bench)
-    # The comparison figures, by the one rule (bench_lib.analysis.physics.has_interleaved).
-    row["cmp_interleaved"] = has_interleaved(info)
-    row["cmp_median"] = compared_median(bench)
-    interleaved = info.get("interleaved_data")
-    row["cmp_samples"] = (_numbers(run, bench, interleaved, "extra_info interleaved_data")
-                          if row["cmp_interleaved"] and interleaved else row["samples"])
     import numpy as np
 
-    replicates = info.get("replicates") or [{"median": stats["median"], "interleaved_median": info.get(
-        "interleaved_median"), "peak_tensor_bytes": info.get("peak_tensor_bytes"),
-        "pipelined_median": info.get("pipelined_median")}]
+    case = CaseResult.of(bench)
+    row: dict[str, Any] = {"run": run.label}
+    row.update({key: case.get(key) for key in (*SPEC_KEYS, *METRIC_KEYS)})
+    row.update({key: case.stats.get(key) for key in STAT_KEYS})
+    row["samples"] = _samples(run, bench)
+    # The comparison figures, by the one rule (CaseResult.compared).
+    compared = case.compared
+    row["cmp_interleaved"] = case.has_interleaved
+    row["cmp_median"] = compared.median
+    row["cmp_samples"] = (_numbers(run, bench, compared.data, "extra_info interleaved_data")
+                          if case.has_interleaved and compared.data else row["samples"])
+    replicates = case.replicates or [{"median": case.stats["median"], "interleaved_median": case.interleaved_median,
+                                      "peak_tensor_bytes": case.peak_tensor_bytes,
+                                      "pipelined_median": case.pipelined_median}]
     row["rep_medians"] = np.array([entry["median"] for entry in replicates], dtype=float)
-    # The interleaved-or-own rule, per replicate, as for cmp_median.
-    row["rep_cmp"] = np.array([entry["interleaved_median"] if row["cmp_interleaved"] else entry["median"]
-                               for entry in replicates], dtype=float)
+    row["rep_cmp"] = np.array(case.compared_replicate_medians(), dtype=float)
     row["rep_peak"] = np.array([np.nan if entry["peak_tensor_bytes"] is None else entry["peak_tensor_bytes"]
                                 for entry in replicates], dtype=float)
     row["rep_pipelined"] = np.array([np.nan if entry.get("pipelined_median") is None else entry["pipelined_median"]
@@ -481,12 +270,11 @@ def _case_row(run: Run, bench: Mapping[str, Any]) -> dict[str, Any]:
 def _scenario_row(run: Run, bench: Mapping[str, Any]) -> dict[str, Any]:
     """A scenario case without its raw samples: the plots and tables use pytest-benchmark's
     statistics, and bench_lib.analysis.claims reads the saved dicts themselves (Run.scenario_benchmarks)."""
-    info, stats = bench["extra_info"], bench["stats"]
+    case = CaseResult.of(bench)
     _samples(run, bench)  # the same check as the mode matrix's, though the samples are not kept
     row: dict[str, Any] = {"run": run.label}
-    row.update({key: info[key] for key in (*SCENARIO_LABELS, *SPEC_KEYS)})
-    row.update({key: info.get(key) for key in (*METRIC_KEYS, *PARAMETER_KEYS)})
-    row.update({key: stats.get(key) for key in STAT_KEYS})
+    row.update({key: case.get(key) for key in (*SCENARIO_LABELS, *SPEC_KEYS, *METRIC_KEYS, *PARAMETER_KEYS)})
+    row.update({key: case.stats.get(key) for key in STAT_KEYS})
     return row
 
 

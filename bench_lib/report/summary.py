@@ -5,18 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from bench_lib.analysis import physics
+from bench_lib.contract.result import CaseResult
 from bench_lib.contract.schema import MODES
 from bench_lib.contract.units import format_bytes, number, size_label, time_unit
 
 
 def format_summary(cases: Sequence[Mapping[str, object]]) -> list[str]:
     """Median time per mode (rows) and size (columns), one unit per table; then the physics check."""
-    tables: dict[tuple[object, ...], dict[tuple[str, int], Mapping[str, object]]] = {}
-    for case in cases:
-        info = case["extra_info"]
-        assert isinstance(info, Mapping)
-        key = (info["workload"], info["pass"], info["device"], info["dtype"])
-        tables.setdefault(key, {})[(str(info["mode"]), int(info["size"]))] = case  # type: ignore[arg-type]
+    tables: dict[tuple[object, ...], dict[tuple[str, int], CaseResult]] = {}
+    for case in map(CaseResult.of, cases):
+        tables.setdefault((case.workload, case.pass_, case.device, case.dtype), {})[(case.mode, case.size)] = case
     lines = [
         "gradbench summary: median time per pass (forward: of the interleaved rounds of the modes, as the "
         "ratios); saved = bytes kept for backward; * = ratio from interleaved rounds"
@@ -24,14 +22,14 @@ def format_summary(cases: Sequence[Mapping[str, object]]) -> list[str]:
     for (workload, pass_, device, dtype), cells in sorted(tables.items(), key=str):
         sizes = sorted({size for _, size in cells})
         modes = [mode for mode in MODES if any(m == mode for m, _ in cells)]
-        medians = [physics.compared_median(c) for c in cells.values()]
+        medians = [c.compared_median for c in cells.values()]
         scale, unit = time_unit(medians)
         lines.append("")
         lines.append(f"{workload} {pass_} on {device} {dtype} (median, {unit})")
         lines.append(f"  {'mode':<16}" + "".join(f"{size_label(s):>11}" for s in sizes))
         for mode in modes:
             row = "".join(
-                f"{number(physics.compared_median(cells[(mode, s)]) / scale):>11}"
+                f"{number(cells[(mode, s)].compared_median / scale):>11}"
                 if (mode, s) in cells else f"{'-':>11}"
                 for s in sizes
             )
@@ -40,13 +38,13 @@ def format_summary(cases: Sequence[Mapping[str, object]]) -> list[str]:
             ratios, sources = "", set()
             for s in sizes:
                 source, grad, no_grad = physics.comparable_times(cells[("grad", s)], cells[("no_grad", s)])
-                ratios += f"{grad['median'] / no_grad['median']:>10.2f}x"
+                ratios += f"{grad.median / no_grad.median:>10.2f}x"
                 sources.add(source)
             label = "grad / no_grad" + ("*" if sources == {"interleaved"} else "")
             lines.append(f"  {label:<16}{ratios}")
         if any(("grad", s) in cells for s in sizes):
             saved = "".join(
-                f"{format_bytes(cells[('grad', s)]['extra_info']['saved_bytes']):>11}"  # type: ignore[index]
+                f"{format_bytes(cells[('grad', s)].saved_bytes or 0):>11}"
                 if ("grad", s) in cells
                 else f"{'-':>11}"
                 for s in sizes

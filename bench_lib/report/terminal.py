@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bench_lib.analysis import claims, compiled, throughput
+from bench_lib.contract.result import is_scenario_case
 from bench_lib.contract.scenario import Scenario
 from bench_lib.report import summary
 
@@ -20,8 +21,8 @@ def run_summary(cases: Sequence[Mapping[str, Any]], invalid: Sequence[Mapping[st
     """Lines for ``cases`` (benchmark dicts as saved) and the scenario cases autograd rejected,
     with the claims of ``scenarios`` (the registry)."""
     # Scenario variants share their spec keys; the mode-matrix summary and physics check would mix them.
-    matrix = [case for case in cases if "scenario" not in case["extra_info"]]
-    scenario_cases = [case for case in cases if "scenario" in case["extra_info"]]
+    matrix = [case for case in cases if not is_scenario_case(case)]
+    scenario_cases = [case for case in cases if is_scenario_case(case)]
     lines = ["", *summary.format_summary(matrix)] if matrix else []
     checked = compiled.compile_claims(matrix)
     if checked:

@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from bench_lib.contract.schema import MODES, SPEC_KEYS
+from bench_lib.contract.result import BY_KEY, INTEGERS, SPEC_KEYS
+from bench_lib.contract.schema import MODES
 from bench_lib.scenarios import SCENARIOS
 
 if TYPE_CHECKING:
@@ -26,9 +27,15 @@ _ORDER = [
 ]
 
 
-_INTEGERS = ["size", "elements", "rounds", "iterations", "rounds_planned", "input_bytes", "peak_tensor_bytes",
-             "retained_tensor_bytes", "peak_rss_bytes", "cuda_peak_reserved_bytes", "saved_bytes",
-             "saved_tensor_count", "graph_nodes"]
+
+
+def _integers(order: list[str]) -> list[str]:
+    """The columns of ``order`` that hold whole numbers: pytest-benchmark's counts, and every field
+    of the result table whose kind is a count or bytes."""
+    return ["size", "rounds", "iterations", *(key for key in order if key in BY_KEY and BY_KEY[key].kind in INTEGERS)]
+
+
+_INTEGERS = _integers(_ORDER)
 
 
 def tidy_table(cases: pd.DataFrame, skipped: pd.DataFrame) -> pd.DataFrame:
@@ -76,8 +83,7 @@ _SCENARIO_ORDER = [
     "cuda_peak_reserved_bytes", "saved_bytes", "saved_tensor_count", "graph_nodes", "parameter_tensors",
     "trainable_parameter_tensors", "trainable_parameter_bytes", "tensor_memory_method", "rss_method",
 ]
-_SCENARIO_INTEGERS = [*_INTEGERS, "microbatches", "parameter_tensors", "trainable_parameter_tensors",
-                      "trainable_parameter_bytes"]
+_SCENARIO_INTEGERS = _integers(_SCENARIO_ORDER)
 
 
 def scenario_table(scenarios: pd.DataFrame, skipped: pd.DataFrame, invalid: pd.DataFrame,

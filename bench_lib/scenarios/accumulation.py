@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from bench_lib.analysis.claims import NOT_MEASURED, decreasing, peak, slower_beyond_noise, time_text, verdict
-from bench_lib.analysis.physics import compared_median
 from bench_lib.contract.scenario import (
     Column,
     Group,
@@ -56,7 +55,7 @@ def build(spec: ScenarioSpec, seed: int, kit: Kit) -> Any:
 
 
 def check(group: Group) -> Verdict:
-    by_k = sorted(((int(b["extra_info"]["microbatches"]), b) for b in group), key=lambda pair: pair[0])
+    by_k = sorted(((int(b.microbatches), b) for b in group), key=lambda pair: pair[0])
     ks = [k for k, _ in by_k]
     if 1 not in ks or len(ks) < 2:
         return NOT_MEASURED, f"needs k=1 and another k; measured k={','.join(map(str, ks)) or 'none'}"
@@ -64,7 +63,7 @@ def check(group: Group) -> Verdict:
     full, last = by_k[0][1], by_k[-1][1]
     k_max = ks[-1]
     # Every k keeps the full batch's gradients; what splitting divides is the rest.
-    grads = full["extra_info"].get("trainable_parameter_bytes") or 0
+    grads = full.trainable_parameter_bytes or 0
     activations = {k: peaks[k] - grads for k in ks}
     if any(rest <= 0 for rest in activations.values()):
         return NOT_MEASURED, (f"a peak ({', '.join(format_bytes(peaks[k]) for k in ks)}) is not above the "
@@ -76,8 +75,8 @@ def check(group: Group) -> Verdict:
     sentence = (
         f"peak tensor memory {peak_list} (gradients {format_bytes(grads)} at every k; the rest at k={k_max}: "
         f"{share:.2f} of the full batch's, 1/k = {1 / k_max:.2f}), "
-        f"time per effective batch {time_text(compared_median(full))} at k=1 and "
-        f"{time_text(compared_median(last))} at k={k_max} ({compared_median(last) / compared_median(full):.2f}x)"
+        f"time per effective batch {time_text(full.compared_median)} at k=1 and "
+        f"{time_text(last.compared_median)} at k={k_max} ({last.compared_median / full.compared_median:.2f}x)"
     )
     reasons = []
     if not (falls and roughly):

@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Any
 
 from bench_lib.analysis.claims import NOT_MEASURED, figure, peak, time_text, verdict
-from bench_lib.analysis.physics import compared_median
 from bench_lib.contract.scenario import (
     DEEP_MLP_MEMORY_FACTOR,
     Column,
@@ -67,8 +66,8 @@ def check(group: Group) -> Verdict:
     share = figure(half, "saved_bytes") / figure(full, "saved_bytes") if figure(full, "saved_bytes") else float("nan")
     sentence = (f"bfloat16 autocast saves {format_bytes(figure(half, 'saved_bytes'))} against float32's "
                 f"{format_bytes(figure(full, 'saved_bytes'))} ({share:.2f}x), peaks at {format_bytes(peak(half))} "
-                f"against {format_bytes(peak(full))}, and a step takes {time_text(compared_median(half))} against "
-                f"{time_text(compared_median(full))} ({compared_median(half) / compared_median(full):.2f}x)")
+                f"against {format_bytes(peak(full))}, and a step takes {time_text(half.compared_median)} against "
+                f"{time_text(full.compared_median)} ({half.compared_median / full.compared_median:.2f}x)")
     reasons = [] if share <= MAX_SHARE else [f"autocast saves more than {MAX_SHARE}x float32's bytes"]
     return verdict(sentence, reasons)
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 from typing import Any
 
 from bench_lib.analysis.claims import NOT_MEASURED, figure, peak, slower_beyond_noise, time_text, verdict
-from bench_lib.analysis.physics import compared_median
 from bench_lib.contract.scenario import (
     Column,
     Group,
@@ -76,14 +75,14 @@ def check(group: Group) -> Verdict:
     others = [(v, case) for v in VARIANTS[1:] if (case := group.find(v)) is not None]
     if base is None or not others:
         return NOT_MEASURED, f"needs none and a checkpointed variant; measured {', '.join(group.variants()) or 'none'}"
-    saved, top, time = figure(base, "saved_bytes"), peak(base), compared_median(base)
+    saved, top, time = figure(base, "saved_bytes"), peak(base), base.compared_median
     parts = [f"none saves {format_bytes(saved)}, peaks at {format_bytes(top)} and takes {time_text(time)}"]
     reasons = []
     for variant, case in others:
         share = figure(case, "saved_bytes") / saved if saved else float("nan")
         peak_share = peak(case) / top if top else float("nan")
         parts.append(f"{variant} saves {share:.2f} of that, peaks at {peak_share:.2f} and takes "
-                     f"{compared_median(case) / time:.2f}x the time")
+                     f"{case.compared_median / time:.2f}x the time")
         if figure(case, "saved_bytes") >= saved:
             reasons.append(f"{variant} saves no less")
         if peak(case) >= top:

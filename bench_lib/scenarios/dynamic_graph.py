@@ -20,8 +20,8 @@ from fractions import Fraction
 from typing import Any
 
 from bench_lib.analysis.claims import NOT_MEASURED, figure, time_text, verdict
-from bench_lib.analysis.physics import compared_median
 from bench_lib.analysis.stats import fit_linear, mean_ci
+from bench_lib.contract.result import CaseResult
 from bench_lib.contract.scenario import (
     Column,
     Group,
@@ -91,11 +91,12 @@ def _linear(points: Mapping[int, int]) -> tuple[Fraction, Fraction] | None:
     return (intercept, slope) if all(v == intercept + slope * d for d, v in points.items()) else None
 
 
-def seconds_per_node(grad: Sequence[Any], plain: Sequence[Any], nodes: Sequence[int]) -> tuple[float, Any] | None:
+def seconds_per_node(grad: Sequence[CaseResult], plain: Sequence[CaseResult],
+                     nodes: Sequence[int]) -> tuple[float, Any] | None:
     """autograd's time per graph node: the slope of (grad - no_grad) forward time against the graph
     nodes, fitted in each interleaved round (round i of every case shares one time window), with
     the mean and 95 % t interval over rounds. None without interleaved rounds."""
-    samples = [case["extra_info"].get("interleaved_data") for case in (*grad, *plain)]
+    samples = [case.interleaved_data for case in (*grad, *plain)]
     if any(not s for s in samples) or len({len(s) for s in samples}) != 1:
         return None
     count = len(nodes)
@@ -107,7 +108,7 @@ def seconds_per_node(grad: Sequence[Any], plain: Sequence[Any], nodes: Sequence[
 
 
 def check(group: Group) -> Verdict:
-    if group.cases and ":" in str(group.cases[0]["extra_info"].get("workload", "")):
+    if group.cases and ":" in str(group.cases[0].workload):
         return _check_compiled(group)
     depths = {d: case for d in DEPTHS if (case := group.find(f"depth={d}", "grad", "forward")) is not None}
     if len(depths) < 3:
@@ -148,8 +149,8 @@ def check(group: Group) -> Verdict:
                          f"(95% interval {interval.low * 1e9:.0f} to {interval.high * 1e9:.0f} ns, over this "
                          "run's interleaved rounds)")
         deepest = max(paired)
-        sentence += (f"; at depth {deepest} the grad forward takes {time_text(compared_median(depths[deepest]))} "
-                     f"against no_grad's {time_text(compared_median(plains[deepest]))}")
+        sentence += (f"; at depth {deepest} the grad forward takes {time_text(depths[deepest].compared_median)} "
+                     f"against no_grad's {time_text(plains[deepest].compared_median)}")
     return verdict(sentence, reasons)
 
 
@@ -163,11 +164,11 @@ def _check_compiled(group: Group) -> Verdict:
     depths = {d: case for d in DEPTHS if (case := group.find(f"depth={d}", "grad", "forward")) is not None}
     if not depths:
         return NOT_MEASURED, "needs compiled grad forward cases"
-    graphs = {d: int(case["extra_info"].get("recompiles") or 0) for d, case in depths.items()}
+    graphs = {d: int(case.recompiles or 0) for d, case in depths.items()}
     nodes = {figure(case, "graph_nodes") for case in depths.values()}
     branches = [case for v in BRANCHES if (case := group.find(v, "grad", "forward")) is not None]
-    breaks = sum(int(case["extra_info"].get("graph_breaks") or 0) for case in branches)
-    branch_graphs = sum(int(case["extra_info"].get("recompiles") or 0) for case in branches)
+    breaks = sum(int(case.graph_breaks or 0) for case in branches)
+    branch_graphs = sum(int(case.recompiles or 0) for case in branches)
     low, high = (figure(depths[d], "saved_bytes") for d in (min(depths), max(depths)))
     sentence = (f"compiled, the first call at each depth made {', '.join(f'{graphs[d]} at {d}' for d in depths)} "
                 f"graph(s), the autograd graph is {', '.join(map(str, sorted(nodes)))} nodes at every depth (one "

@@ -18,7 +18,6 @@ from bench_lib.analysis.claims import (
     time_text,
     verdict,
 )
-from bench_lib.analysis.physics import compared_median
 from bench_lib.contract.scenario import (
     DEEP_MLP_MEMORY_FACTOR,
     Column,
@@ -76,7 +75,7 @@ def check(group: Group) -> Verdict:
     # saved tensors backward frees, which differ by variant, and hide what freezing spares.
     peaks = [peak_new(b) for b in benches]
     sentence = ", ".join(
-        f"{v}: {n} nodes, {format_bytes(s)} saved, peak {format_bytes(p)}, backward {time_text(compared_median(b))}"
+        f"{v}: {n} nodes, {format_bytes(s)} saved, peak {format_bytes(p)}, backward {time_text(b.compared_median)}"
         for v, n, s, p, b in zip(present, nodes, saved, peaks, benches)
     )
     reasons = [failure for failure, values in (("the graph does not shrink", nodes),

@@ -24,7 +24,6 @@ from bench_lib.analysis.claims import (
     time_text,
     verdict,
 )
-from bench_lib.analysis.physics import compared_median
 from bench_lib.contract.scenario import (
     Column,
     Group,
@@ -78,21 +77,21 @@ def check(group: Group) -> Verdict:
     if base is None or all(found[v] is None for v in VARIANTS[1:]):
         return NOT_MEASURED, f"needs backward and another variant; measured " \
                              f"{', '.join(v for v in VARIANTS if found[v] is not None) or 'none'}"
-    grads = int(base["extra_info"].get("trainable_parameter_bytes") or 0)
+    grads = int(base.trainable_parameter_bytes or 0)
     left = figure(base, "retained_tensor_bytes")
     # CUDA's allocator rounds each block up to 512 bytes: allow that much per tensor compared.
-    rounding = 0 if base["extra_info"]["device"] == "cpu" else 512
-    parts = [f"backward takes {time_text(compared_median(base))} and leaves {format_bytes(left)} "
+    rounding = 0 if base.device == "cpu" else 512
+    parts = [f"backward takes {time_text(base.compared_median)} and leaves {format_bytes(left)} "
              f"(gradients: {format_bytes(grads)})"]
     reasons = []
     if (other := found["autograd_grad"]) is not None:
         kept = figure(other, "retained_tensor_bytes")
-        parts.append(f"autograd.grad takes {time_text(compared_median(other))} "
-                     f"({compared_median(other) / compared_median(base):.2f}x) and leaves {format_bytes(kept)}")
+        parts.append(f"autograd.grad takes {time_text(other.compared_median)} "
+                     f"({other.compared_median / base.compared_median:.2f}x) and leaves {format_bytes(kept)}")
         apart = slower_beyond_noise(other, base) or faster_beyond_noise(other, base)
-        if apart and not 1 / SAME_WITHIN <= compared_median(other) / compared_median(base) <= SAME_WITHIN:
+        if apart and not 1 / SAME_WITHIN <= other.compared_median / base.compared_median <= SAME_WITHIN:
             reasons.append(f"autograd.grad is more than {SAME_WITHIN - 1:.0%} away from backward's time")
-        tensors = int(base["extra_info"].get("trainable_parameter_tensors") or 0)
+        tensors = int(base.trainable_parameter_tensors or 0)
         if abs(left - kept - grads) > rounding * tensors:
             reasons.append("autograd.grad does not leave .grad untouched")
     if (other := found["retain_graph"]) is not None:
@@ -102,8 +101,8 @@ def check(group: Group) -> Verdict:
         if abs(extra - saved) > rounding * figure(base, "saved_tensor_count"):
             reasons.append("retain_graph does not keep exactly the saved bytes alive")
     if (other := found["create_graph"]) is not None:
-        parts.append(f"create_graph takes {time_text(compared_median(other))} "
-                     f"({compared_median(other) / compared_median(base):.2f}x) and saves "
+        parts.append(f"create_graph takes {time_text(other.compared_median)} "
+                     f"({other.compared_median / base.compared_median:.2f}x) and saves "
                      f"{format_bytes(figure(other, 'saved_bytes'))} against "
                      f"{format_bytes(figure(base, 'saved_bytes'))}")
         if not slower_beyond_noise(other, base):

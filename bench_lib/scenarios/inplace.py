@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from bench_lib.analysis.claims import NOT_MEASURED, peak, shorten, slower_beyond_noise, time_text, verdict
-from bench_lib.analysis.physics import compared_median
 from bench_lib.contract.scenario import (
     Column,
     Group,
@@ -78,7 +77,7 @@ def check(group: Group) -> Verdict:
         measured = True
         parts.append(
             f"under {mode} relu_ peaks at {format_bytes(peak(inplace))} against relu's {format_bytes(peak(out))} "
-            f"and takes {time_text(compared_median(inplace))} against {time_text(compared_median(out))}"
+            f"and takes {time_text(inplace.compared_median)} against {time_text(out.compared_median)}"
         )
         if not peak(inplace) < peak(out):
             reasons.append(f"relu_ does not lower the peak under {mode}")

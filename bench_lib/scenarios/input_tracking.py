@@ -16,7 +16,6 @@ from __future__ import annotations
 from typing import Any
 
 from bench_lib.analysis.claims import NOT_MEASURED, faster_beyond_noise, figure, slower_beyond_noise, time_text, verdict
-from bench_lib.analysis.physics import compared_median
 from bench_lib.contract.scenario import (
     Column,
     Group,
@@ -71,8 +70,8 @@ def _costlier(name: str, more: Any, less: Any, against: str, reasons: list[str])
     if figure(more, "graph_nodes") <= figure(less, "graph_nodes"):
         reasons.append(f"{name} records no more graph nodes than {against}")
     within = "" if slower_beyond_noise(more, less) else ", an extra time within this run's noise"
-    return (f"{name} takes {time_text(compared_median(more))} against {against}'s "
-            f"{time_text(compared_median(less))} ({compared_median(more) / compared_median(less):.2f}x{within}), "
+    return (f"{name} takes {time_text(more.compared_median)} against {against}'s "
+            f"{time_text(less.compared_median)} ({more.compared_median / less.compared_median:.2f}x{within}), "
             f"{figure(more, 'graph_nodes')} nodes against {figure(less, 'graph_nodes')}, saving "
             f"{format_bytes(figure(more, 'saved_bytes'))} against {format_bytes(figure(less, 'saved_bytes'))}")
 

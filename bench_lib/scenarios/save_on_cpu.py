@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any
 
 from bench_lib.analysis.claims import NOT_MEASURED, peak, slower_beyond_noise, time_text, verdict
-from bench_lib.analysis.physics import compared_median
 from bench_lib.contract.scenario import (
     DEEP_MLP_MEMORY_FACTOR,
     Column,
@@ -67,9 +66,9 @@ def check(group: Group) -> Verdict:
         return NOT_MEASURED, f"needs on_device and on_cpu; measured {', '.join(group.variants()) or 'none'}"
     sentence = (f"on_cpu peaks at {format_bytes(peak(host))} of device memory against on_device's "
                 f"{format_bytes(peak(device))} (saved for backward on the device: "
-                f"{format_bytes(int(device['extra_info']['saved_bytes']))}), and a step takes "
-                f"{time_text(compared_median(host))} against {time_text(compared_median(device))} "
-                f"({compared_median(host) / compared_median(device):.2f}x)")
+                f"{format_bytes(int(device.saved_bytes))}), and a step takes "
+                f"{time_text(host.compared_median)} against {time_text(device.compared_median)} "
+                f"({host.compared_median / device.compared_median:.2f}x)")
     reasons = []
     if peak(host) >= peak(device):
         reasons.append("on_cpu does not lower the device's peak")

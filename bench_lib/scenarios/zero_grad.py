@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any
 
 from bench_lib.analysis.claims import NOT_MEASURED, peak, slower_beyond_noise, time_text, verdict
-from bench_lib.analysis.physics import compared_median
 from bench_lib.contract.scenario import (
     DEEP_MLP_MEMORY_FACTOR,
     Column,
@@ -74,13 +73,13 @@ def check(group: Group) -> Verdict:
         return NOT_MEASURED, f"needs zero_ and set_to_none; measured {', '.join(sorted(group.variants())) or 'none'}"
     sentence = (
         f"set_to_none peaks at {format_bytes(peak(none))} against zero_'s {format_bytes(peak(zero))} "
-        f"(gradients: {format_bytes(zero['extra_info'].get('trainable_parameter_bytes') or 0)}), "
-        f"a training step takes {time_text(compared_median(none))} against {time_text(compared_median(zero))} "
-        f"({compared_median(none) / compared_median(zero):.2f}x)"
+        f"(gradients: {format_bytes(zero.trainable_parameter_bytes or 0)}), "
+        f"a training step takes {time_text(none.compared_median)} against {time_text(zero.compared_median)} "
+        f"({none.compared_median / zero.compared_median:.2f}x)"
     )
     accumulate = group.find("accumulate")
     if accumulate is not None:
-        sentence += f", and {time_text(compared_median(accumulate))} with no reset (gradients pile up)"
+        sentence += f", and {time_text(accumulate.compared_median)} with no reset (gradients pile up)"
     reasons = []
     if not peak(none) < peak(zero):
         reasons.append("set_to_none does not lower the peak")
