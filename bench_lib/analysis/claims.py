@@ -17,18 +17,20 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bench_lib.analysis import physics
 from bench_lib.analysis.physics import comparable_times
 from bench_lib.contract.result import CaseResult
 from bench_lib.contract.scenario import Group, Scenario, Verdict
 from bench_lib.contract.schema import CONTENDED_FRACTION
-from bench_lib.contract.units import size_label, time_unit
+from bench_lib.contract.units import size_label
 
 HOLDS = "holds"
 FAILS = "does not hold"
 NOT_MEASURED = "not measured"
 VERDICTS = (HOLDS, FAILS, NOT_MEASURED)
+# physics' tolerance of "beyond noise" (one rule for the physics check and the claims), as the views name it.
+NOISE_TOLERANCE = physics.NOISE_TOLERANCE
 
-NOISE_TOLERANCE = 0.05
 
 
 @dataclass(frozen=True)
@@ -133,19 +135,14 @@ def _combine(scenario: Scenario, checks: list[Check]) -> ScenarioClaim:
 
 
 def slower_beyond_noise(a: CaseResult, b: CaseResult) -> bool:
-    """a's median is above b's by more than the tolerance and above b's third quartile."""
+    """physics' rule of "beyond noise", on the times where comparing the two cases is fair."""
     _, a_times, b_times = comparable_times(a, b)
-    return a_times.median > b_times.median * (1 + NOISE_TOLERANCE) and a_times.median > b_times.q3
+    return physics.slower_beyond_noise(a_times, b_times)
 
 
 def faster_beyond_noise(a: CaseResult, b: CaseResult) -> bool:
     _, a_times, b_times = comparable_times(a, b)
-    return a_times.median < b_times.median * (1 - NOISE_TOLERANCE) and a_times.median < b_times.q1
-
-
-def time_text(seconds: float) -> str:
-    scale, unit = time_unit([seconds])
-    return f"{seconds / scale:.3g} {unit}"
+    return physics.faster_beyond_noise(a_times, b_times)
 
 
 def peak(case: CaseResult) -> int:

@@ -13,9 +13,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bench_lib.analysis.claims import FAILS, HOLDS, NOISE_TOLERANCE, time_text
+from bench_lib.analysis.claims import FAILS, HOLDS
+from bench_lib.analysis.physics import faster_beyond_noise
 from bench_lib.contract.result import CaseResult
-from bench_lib.contract.units import size_label
+from bench_lib.contract.units import format_seconds, size_label
 
 Record = Mapping[str, Any]  # a benchmark dict as saved
 
@@ -76,8 +77,7 @@ def pair_rows(benchmarks: Iterable[Record]) -> list[PairRow]:
             _overhead(eager, plain[base]), _overhead(compiled, plain[workload]),
             eager.stats["median"], compiled.stats["median"],
             compiled.compile_seconds, compiled.recompiles, compiled.graph_breaks,
-            compiled.stats["median"] < eager.stats["median"] * (1 - NOISE_TOLERANCE)
-            and compiled.stats["median"] < eager.stats["q1"],
+            faster_beyond_noise(compiled.own, eager.own),
         ))
     return sorted(rows, key=lambda r: (r.workload, r.device, r.dtype, r.size))
 
@@ -148,4 +148,4 @@ def _x(value: float | None) -> str:
 
 
 def _us(value: float | None) -> str:
-    return "?" if value is None else time_text(value)
+    return "?" if value is None else format_seconds(value)

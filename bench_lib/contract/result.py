@@ -189,6 +189,11 @@ class CaseResult:
         if self.has_interleaved:
             return Times("interleaved", self.interleaved_median, self.interleaved_q1, self.interleaved_q3,
                          self.interleaved_data)
+        return self.own
+
+    @property
+    def own(self) -> Times:
+        """The case's own pytest-benchmark rounds."""
         return Times("sequential", float(self.stats["median"]), float(self.stats["q1"]), float(self.stats["q3"]),
                      self.stats.get("data"))
 

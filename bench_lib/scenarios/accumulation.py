@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench_lib.analysis.claims import NOT_MEASURED, decreasing, peak, slower_beyond_noise, time_text, verdict
+from bench_lib.analysis.claims import NOT_MEASURED, decreasing, peak, slower_beyond_noise, verdict
 from bench_lib.contract.scenario import (
     Column,
     Group,
@@ -25,7 +25,7 @@ from bench_lib.contract.scenario import (
     time_columns,
     time_panel,
 )
-from bench_lib.contract.units import format_bytes
+from bench_lib.contract.units import format_bytes, format_seconds
 
 # "Roughly as 1/k": the peak less the gradients at k micro-batches is at most this many times
 # the same at k=1, divided by k.
@@ -75,8 +75,8 @@ def check(group: Group) -> Verdict:
     sentence = (
         f"peak tensor memory {peak_list} (gradients {format_bytes(grads)} at every k; the rest at k={k_max}: "
         f"{share:.2f} of the full batch's, 1/k = {1 / k_max:.2f}), "
-        f"time per effective batch {time_text(full.compared_median)} at k=1 and "
-        f"{time_text(last.compared_median)} at k={k_max} ({last.compared_median / full.compared_median:.2f}x)"
+        f"time per effective batch {format_seconds(full.compared_median)} at k=1 and "
+        f"{format_seconds(last.compared_median)} at k={k_max} ({last.compared_median / full.compared_median:.2f}x)"
     )
     reasons = []
     if not (falls and roughly):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench_lib.analysis.claims import NOT_MEASURED, figure, peak, time_text, verdict
+from bench_lib.analysis.claims import NOT_MEASURED, figure, peak, verdict
 from bench_lib.contract.scenario import (
     DEEP_MLP_MEMORY_FACTOR,
     Column,
@@ -30,7 +30,7 @@ from bench_lib.contract.scenario import (
     time_columns,
     time_panel,
 )
-from bench_lib.contract.units import format_bytes
+from bench_lib.contract.units import format_bytes, format_seconds
 
 VARIANTS = ("float32", "bfloat16")
 # The claim: autocast's saved bytes are at most this share of float32's.
@@ -66,8 +66,8 @@ def check(group: Group) -> Verdict:
     share = figure(half, "saved_bytes") / figure(full, "saved_bytes") if figure(full, "saved_bytes") else float("nan")
     sentence = (f"bfloat16 autocast saves {format_bytes(figure(half, 'saved_bytes'))} against float32's "
                 f"{format_bytes(figure(full, 'saved_bytes'))} ({share:.2f}x), peaks at {format_bytes(peak(half))} "
-                f"against {format_bytes(peak(full))}, and a step takes {time_text(half.compared_median)} against "
-                f"{time_text(full.compared_median)} ({half.compared_median / full.compared_median:.2f}x)")
+                f"against {format_bytes(peak(full))}, and a step takes {format_seconds(half.compared_median)} against "
+                f"{format_seconds(full.compared_median)} ({half.compared_median / full.compared_median:.2f}x)")
     reasons = [] if share <= MAX_SHARE else [f"autocast saves more than {MAX_SHARE}x float32's bytes"]
     return verdict(sentence, reasons)
 

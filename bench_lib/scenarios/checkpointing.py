@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench_lib.analysis.claims import NOT_MEASURED, figure, peak, slower_beyond_noise, time_text, verdict
+from bench_lib.analysis.claims import NOT_MEASURED, figure, peak, slower_beyond_noise, verdict
 from bench_lib.contract.scenario import (
     Column,
     Group,
@@ -32,7 +32,7 @@ from bench_lib.contract.scenario import (
     time_columns,
     time_panel,
 )
-from bench_lib.contract.units import format_bytes
+from bench_lib.contract.units import format_bytes, format_seconds
 
 VARIANTS = ("none", "every_4", "every_1")
 BLOCKS = 8
@@ -76,7 +76,7 @@ def check(group: Group) -> Verdict:
     if base is None or not others:
         return NOT_MEASURED, f"needs none and a checkpointed variant; measured {', '.join(group.variants()) or 'none'}"
     saved, top, time = figure(base, "saved_bytes"), peak(base), base.compared_median
-    parts = [f"none saves {format_bytes(saved)}, peaks at {format_bytes(top)} and takes {time_text(time)}"]
+    parts = [f"none saves {format_bytes(saved)}, peaks at {format_bytes(top)} and takes {format_seconds(time)}"]
     reasons = []
     for variant, case in others:
         share = figure(case, "saved_bytes") / saved if saved else float("nan")

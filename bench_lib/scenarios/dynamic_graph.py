@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from typing import Any
 
-from bench_lib.analysis.claims import NOT_MEASURED, figure, time_text, verdict
+from bench_lib.analysis.claims import NOT_MEASURED, figure, verdict
 from bench_lib.analysis.stats import fit_linear, mean_ci
 from bench_lib.contract.result import CaseResult
 from bench_lib.contract.scenario import (
@@ -36,7 +36,7 @@ from bench_lib.contract.scenario import (
     time_panel,
     variant_number,
 )
-from bench_lib.contract.units import format_bytes
+from bench_lib.contract.units import format_bytes, format_seconds
 
 DEPTHS = (1, 2, 4, 8, 16)
 BRANCHES = {"branch=cheap": 1, "branch=expensive": 4}  # the depth each path runs
@@ -149,8 +149,8 @@ def check(group: Group) -> Verdict:
                          f"(95% interval {interval.low * 1e9:.0f} to {interval.high * 1e9:.0f} ns, over this "
                          "run's interleaved rounds)")
         deepest = max(paired)
-        sentence += (f"; at depth {deepest} the grad forward takes {time_text(depths[deepest].compared_median)} "
-                     f"against no_grad's {time_text(plains[deepest].compared_median)}")
+        sentence += (f"; at depth {deepest} the grad forward takes {format_seconds(depths[deepest].compared_median)} "
+                     f"against no_grad's {format_seconds(plains[deepest].compared_median)}")
     return verdict(sentence, reasons)
 
 

@@ -15,7 +15,6 @@ from bench_lib.analysis.claims import (
     faster_beyond_noise,
     figure,
     peak_new,
-    time_text,
     verdict,
 )
 from bench_lib.contract.scenario import (
@@ -32,7 +31,7 @@ from bench_lib.contract.scenario import (
     time_columns,
     time_panel,
 )
-from bench_lib.contract.units import format_bytes
+from bench_lib.contract.units import format_bytes, format_seconds
 
 VARIANTS = ("all_trainable", "first_half_frozen", "last_layer_only")
 
@@ -75,7 +74,7 @@ def check(group: Group) -> Verdict:
     # saved tensors backward frees, which differ by variant, and hide what freezing spares.
     peaks = [peak_new(b) for b in benches]
     sentence = ", ".join(
-        f"{v}: {n} nodes, {format_bytes(s)} saved, peak {format_bytes(p)}, backward {time_text(b.compared_median)}"
+        f"{v}: {n} nodes, {format_bytes(s)} saved, peak {format_bytes(p)}, backward {format_seconds(b.compared_median)}"
         for v, n, s, p, b in zip(present, nodes, saved, peaks, benches)
     )
     reasons = [failure for failure, values in (("the graph does not shrink", nodes),

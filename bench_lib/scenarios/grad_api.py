@@ -21,7 +21,6 @@ from bench_lib.analysis.claims import (
     faster_beyond_noise,
     figure,
     slower_beyond_noise,
-    time_text,
     verdict,
 )
 from bench_lib.contract.scenario import (
@@ -37,7 +36,7 @@ from bench_lib.contract.scenario import (
     time_columns,
     time_panel,
 )
-from bench_lib.contract.units import format_bytes
+from bench_lib.contract.units import format_bytes, format_seconds
 
 VARIANTS = ("backward", "autograd_grad", "retain_graph", "create_graph")
 # "Costs the same": within this factor of backward's time (measured here: autograd.grad's capture
@@ -81,12 +80,12 @@ def check(group: Group) -> Verdict:
     left = figure(base, "retained_tensor_bytes")
     # CUDA's allocator rounds each block up to 512 bytes: allow that much per tensor compared.
     rounding = 0 if base.device == "cpu" else 512
-    parts = [f"backward takes {time_text(base.compared_median)} and leaves {format_bytes(left)} "
+    parts = [f"backward takes {format_seconds(base.compared_median)} and leaves {format_bytes(left)} "
              f"(gradients: {format_bytes(grads)})"]
     reasons = []
     if (other := found["autograd_grad"]) is not None:
         kept = figure(other, "retained_tensor_bytes")
-        parts.append(f"autograd.grad takes {time_text(other.compared_median)} "
+        parts.append(f"autograd.grad takes {format_seconds(other.compared_median)} "
                      f"({other.compared_median / base.compared_median:.2f}x) and leaves {format_bytes(kept)}")
         apart = slower_beyond_noise(other, base) or faster_beyond_noise(other, base)
         if apart and not 1 / SAME_WITHIN <= other.compared_median / base.compared_median <= SAME_WITHIN:
@@ -101,7 +100,7 @@ def check(group: Group) -> Verdict:
         if abs(extra - saved) > rounding * figure(base, "saved_tensor_count"):
             reasons.append("retain_graph does not keep exactly the saved bytes alive")
     if (other := found["create_graph"]) is not None:
-        parts.append(f"create_graph takes {time_text(other.compared_median)} "
+        parts.append(f"create_graph takes {format_seconds(other.compared_median)} "
                      f"({other.compared_median / base.compared_median:.2f}x) and saves "
                      f"{format_bytes(figure(other, 'saved_bytes'))} against "
                      f"{format_bytes(figure(base, 'saved_bytes'))}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench_lib.analysis.claims import NOT_MEASURED, peak, shorten, slower_beyond_noise, time_text, verdict
+from bench_lib.analysis.claims import NOT_MEASURED, peak, shorten, slower_beyond_noise, verdict
 from bench_lib.contract.scenario import (
     Column,
     Group,
@@ -24,7 +24,7 @@ from bench_lib.contract.scenario import (
     time_columns,
     time_panel,
 )
-from bench_lib.contract.units import format_bytes
+from bench_lib.contract.units import format_bytes, format_seconds
 
 VARIANTS = ("relu", "relu_", "detach_then_modify")
 # grad shows what autograd rejects; the other two what in-place saves.
@@ -77,7 +77,7 @@ def check(group: Group) -> Verdict:
         measured = True
         parts.append(
             f"under {mode} relu_ peaks at {format_bytes(peak(inplace))} against relu's {format_bytes(peak(out))} "
-            f"and takes {time_text(inplace.compared_median)} against {time_text(out.compared_median)}"
+            f"and takes {format_seconds(inplace.compared_median)} against {format_seconds(out.compared_median)}"
         )
         if not peak(inplace) < peak(out):
             reasons.append(f"relu_ does not lower the peak under {mode}")

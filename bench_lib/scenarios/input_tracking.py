@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench_lib.analysis.claims import NOT_MEASURED, faster_beyond_noise, figure, slower_beyond_noise, time_text, verdict
+from bench_lib.analysis.claims import NOT_MEASURED, faster_beyond_noise, figure, slower_beyond_noise, verdict
 from bench_lib.contract.scenario import (
     Column,
     Group,
@@ -29,7 +29,7 @@ from bench_lib.contract.scenario import (
     time_columns,
     time_panel,
 )
-from bench_lib.contract.units import format_bytes
+from bench_lib.contract.units import format_bytes, format_seconds
 
 VARIANTS = ("params_only", "input_too", "preprocess_tracked", "preprocess_no_grad")
 EPSILON = 1e-5
@@ -70,8 +70,8 @@ def _costlier(name: str, more: Any, less: Any, against: str, reasons: list[str])
     if figure(more, "graph_nodes") <= figure(less, "graph_nodes"):
         reasons.append(f"{name} records no more graph nodes than {against}")
     within = "" if slower_beyond_noise(more, less) else ", an extra time within this run's noise"
-    return (f"{name} takes {time_text(more.compared_median)} against {against}'s "
-            f"{time_text(less.compared_median)} ({more.compared_median / less.compared_median:.2f}x{within}), "
+    return (f"{name} takes {format_seconds(more.compared_median)} against {against}'s "
+            f"{format_seconds(less.compared_median)} ({more.compared_median / less.compared_median:.2f}x{within}), "
             f"{figure(more, 'graph_nodes')} nodes against {figure(less, 'graph_nodes')}, saving "
             f"{format_bytes(figure(more, 'saved_bytes'))} against {format_bytes(figure(less, 'saved_bytes'))}")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench_lib.analysis.claims import NOT_MEASURED, peak, slower_beyond_noise, time_text, verdict
+from bench_lib.analysis.claims import NOT_MEASURED, peak, slower_beyond_noise, verdict
 from bench_lib.contract.scenario import (
     DEEP_MLP_MEMORY_FACTOR,
     Column,
@@ -29,7 +29,7 @@ from bench_lib.contract.scenario import (
     time_columns,
     time_panel,
 )
-from bench_lib.contract.units import format_bytes
+from bench_lib.contract.units import format_bytes, format_seconds
 
 VARIANTS = ("on_device", "on_cpu")
 
@@ -67,7 +67,7 @@ def check(group: Group) -> Verdict:
     sentence = (f"on_cpu peaks at {format_bytes(peak(host))} of device memory against on_device's "
                 f"{format_bytes(peak(device))} (saved for backward on the device: "
                 f"{format_bytes(int(device.saved_bytes))}), and a step takes "
-                f"{time_text(host.compared_median)} against {time_text(device.compared_median)} "
+                f"{format_seconds(host.compared_median)} against {format_seconds(device.compared_median)} "
                 f"({host.compared_median / device.compared_median:.2f}x)")
     reasons = []
     if peak(host) >= peak(device):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench_lib.analysis.claims import NOT_MEASURED, peak, slower_beyond_noise, time_text, verdict
+from bench_lib.analysis.claims import NOT_MEASURED, peak, slower_beyond_noise, verdict
 from bench_lib.contract.scenario import (
     DEEP_MLP_MEMORY_FACTOR,
     Column,
@@ -27,7 +27,7 @@ from bench_lib.contract.scenario import (
     time_columns,
     time_panel,
 )
-from bench_lib.contract.units import format_bytes
+from bench_lib.contract.units import format_bytes, format_seconds
 
 VARIANTS = ("zero_", "set_to_none", "accumulate")
 
@@ -74,12 +74,12 @@ def check(group: Group) -> Verdict:
     sentence = (
         f"set_to_none peaks at {format_bytes(peak(none))} against zero_'s {format_bytes(peak(zero))} "
         f"(gradients: {format_bytes(zero.trainable_parameter_bytes or 0)}), "
-        f"a training step takes {time_text(none.compared_median)} against {time_text(zero.compared_median)} "
+        f"a training step takes {format_seconds(none.compared_median)} against {format_seconds(zero.compared_median)} "
         f"({none.compared_median / zero.compared_median:.2f}x)"
     )
     accumulate = group.find("accumulate")
     if accumulate is not None:
-        sentence += f", and {time_text(accumulate.compared_median)} with no reset (gradients pile up)"
+        sentence += f", and {format_seconds(accumulate.compared_median)} with no reset (gradients pile up)"
     reasons = []
     if not peak(none) < peak(zero):
         reasons.append("set_to_none does not lower the peak")
