@@ -33,3 +33,30 @@ def test_checkpointing_gives_the_same_gradients():
     for other in gradients[1:]:
         for a, b in zip(gradients[0], other, strict=True):
             torch.testing.assert_close(b, a)
+
+
+# --- the claim, on run dicts ------------------------------------------------------------------
+
+
+def bench(variant, saved, peak, median, spread=0.01):
+    return {"extra_info": {"variant": variant, "mode": "grad", "pass": "step", "saved_bytes": saved,
+                           "peak_tensor_bytes": peak, "interleaved_median": median,
+                           "interleaved_q1": median * (1 - spread), "interleaved_q3": median * (1 + spread)},
+            "stats": {"median": median, "q1": median, "q3": median}}
+
+
+def test_the_claim_holds_only_where_every_checkpointed_variant_lowers_the_peak():
+    from bench_lib.analysis.claims import FAILS, HOLDS
+    from bench_lib.contract.scenario import Group
+    from bench_lib.scenarios.checkpointing import check
+
+    def group(every_1_peak):
+        return Group([bench("none", 1000, 4000, 1e-3), bench("every_4", 300, 3000, 1.2e-3),
+                      bench("every_1", 400, every_1_peak, 1.3e-3)])
+
+    verdict, sentence = check(group(2000))
+    assert verdict == HOLDS, sentence
+    assert "every_1 saves 0.40 of that, peaks at 0.50 and takes 1.30x the time" in sentence
+    for higher in (4000, 5000):  # as high as none's, or higher: no lower peak
+        verdict, sentence = check(group(higher))
+        assert verdict == FAILS and sentence.endswith(": every_1 does not lower the peak"), sentence

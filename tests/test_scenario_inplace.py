@@ -58,3 +58,33 @@ def test_other_errors_are_not_taken_for_rejections():
     assert runner.autograd_rejection(RuntimeError("mat1 and mat2 shapes cannot be multiplied")) is None
     assert runner.autograd_rejection(ValueError("modified by an inplace operation")) is None
     assert runner.autograd_rejection(RuntimeError("a\nb modified by an inplace operation")) == "a"
+
+
+# --- the claim, on run dicts ------------------------------------------------------------------
+
+
+def bench(variant, mode, peak, median, spread=0.01):
+    return {"extra_info": {"variant": variant, "mode": mode, "pass": "forward", "peak_tensor_bytes": peak,
+                           "interleaved_median": median, "interleaved_q1": median * (1 - spread),
+                           "interleaved_q3": median * (1 + spread)},
+            "stats": {"median": median, "q1": median, "q3": median}}
+
+
+def test_the_claim_fails_where_relu_underscore_is_slower_beyond_noise():
+    from bench_lib.analysis.claims import FAILS, HOLDS
+    from bench_lib.contract.scenario import Group
+    from bench_lib.scenarios.inplace import check
+
+    rejected = [{"variant": variant, "mode": "grad", "error": "modified by an inplace operation"}
+                for variant in ("relu_", "detach_then_modify")]
+
+    def group(inplace_median):
+        # relu_ halves the peak in both modes; only its time under no_grad changes.
+        return Group([bench("relu", "no_grad", 8192, 10e-6), bench("relu_", "no_grad", 4100, inplace_median),
+                      bench("relu", "inference_mode", 8192, 10e-6), bench("relu_", "inference_mode", 4100, 9e-6)],
+                     rejected)
+
+    verdict, sentence = check(group(10.2e-6))  # 2 % slower: within noise
+    assert verdict == HOLDS, sentence
+    verdict, sentence = check(group(13e-6))  # 30 % slower, quartiles apart
+    assert verdict == FAILS and sentence.endswith(": relu_ is slower beyond noise under no_grad"), sentence

@@ -4,6 +4,7 @@ same kind (tests/data/h200_cuda_reference_timings.json: 50 calls per synchronize
 do_bench's median), one summary sample each."""
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -87,6 +88,16 @@ def _row(size: int, gpu: float | None, pipelined: float = 10e-6) -> ThroughputRo
 def test_crossover_sentences(gpus, size, text):
     (crossing,) = throughput.crossovers([_row(2**i, gpu) for i, gpu in enumerate(gpus)])
     assert crossing.size == size and text in crossing.sentence
+
+
+def test_a_device_busy_for_exactly_the_threshold_is_device_bound():
+    # "at least DEVICE_BOUND of a pipelined pass": the threshold itself counts as device-bound.
+    # Scaling by powers of two is exact, so each ratio is DEVICE_BOUND to the last bit.
+    bound = throughput.DEVICE_BOUND
+    assert throughput.bound_of(bound, 1.0) == throughput.bound_of(2 * bound, 2.0) == DEVICE
+    assert throughput.bound_of(bound / 4, 0.25) == DEVICE
+    assert throughput.bound_of(math.nextafter(bound, 0.0), 1.0) == HOST
+    assert throughput.bound_of(math.nan, 1.0) == UNKNOWN
 
 
 def test_a_case_without_gpu_time_has_no_known_bound():
