@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bench_lib.analysis import stats
+from bench_lib.analysis.gates import Gates
 from bench_lib.contract.errors import InputError
 from bench_lib.contract.result import EXACT_KEYS, SPEC_KEYS
 
@@ -61,16 +62,6 @@ PEAK_COLUMNS = [*SPEC_KEYS, "base", "new", "ratio", "verdict"]
 
 
 @dataclass(frozen=True)
-class Gates:
-    """What makes ``compare`` exit 1; a threshold of None turns its gate off (still reported)."""
-
-    time: float | None = 0.10       # a case's time (or pipelined time) significantly slower by more than this
-    ratio: float | None = 0.10      # an overhead ratio significantly larger by more than this
-    peak: float | None = 0.05       # peak tensor memory larger by more than this
-    counts: bool = True             # any change of an exact count
-
-
-@dataclass(frozen=True)
 class Comparison:
     base: Run
     new: Run
@@ -88,10 +79,14 @@ class Comparison:
 
 
 def compare_runs(base: Run, base_cases: pd.DataFrame, new: Run, new_cases: pd.DataFrame, *,
-                 threshold: float = 0.10, ratio_threshold: float = 0.10, peak_tolerance: float = 0.05) -> Comparison:
-    """Every family of figures of two runs' common cases; ``threshold`` is the change (0.10 = 10 %)
-    a time comparison must resolve to call a case unchanged."""
+                 gates: Gates = Gates()) -> Comparison:
+    """Every family of figures of two runs' common cases, judged at ``gates``' thresholds (a time's
+    is the change, 0.10 = 10 %, a comparison must resolve to call a case unchanged)."""
     import pandas as pd
+
+    judged = gates.judged()
+    threshold, ratio_threshold, peak_tolerance = judged.time, judged.ratio, judged.peak
+    assert threshold is not None and ratio_threshold is not None and peak_tolerance is not None
 
     merged = base_cases.merge(new_cases, on=list(SPEC_KEYS), suffixes=("_base", "_new"))
     only_base, only_new = len(base_cases) - len(merged), len(new_cases) - len(merged)

@@ -34,12 +34,10 @@ def add_derived(cases: pd.DataFrame) -> pd.DataFrame:
     """
     out = cases.copy()
     median = out["median"].astype(float)
-    # The figures a case is shown and compared by (load's interleaved-or-own rule): its quartiles
-    # too, so a table's median, its IQR and its ⚠ all describe one set of rounds.
-    interleaved = out["cmp_interleaved"].astype(bool)
-    for figure in ("q1", "q3"):
-        out[f"cmp_{figure}"] = out[f"interleaved_{figure}"].where(interleaved, out[figure]).astype(float)
-    out["rel_iqr"] = relative_iqr(out["cmp_q3"] - out["cmp_q1"], out["cmp_median"].astype(float))
+    # The figures a case is shown and compared by (cmp_*: CaseResult.compared, the interleaved-or-own
+    # rule): its quartiles too, so a table's median, its IQR and its ⚠ all describe one set of rounds.
+    out["rel_iqr"] = relative_iqr(out["cmp_q3"].astype(float) - out["cmp_q1"].astype(float),
+                                  out["cmp_median"].astype(float))
     out["unstable"] = is_unstable(out["rel_iqr"])
     out["instability"] = [instability_cause(samples, rounds) if unstable else None
                           for samples, rounds, unstable in zip(out["cmp_samples"], out["rep_rounds"], out["unstable"],
@@ -78,11 +76,15 @@ def add_scenario_derived(scenarios: pd.DataFrame) -> pd.DataFrame:
     out["rel_iqr"] = relative_iqr(out["iqr"].astype(float), median)
     out["unstable"] = is_unstable(out["rel_iqr"])
     out["contended"] = out["background_cpu"].astype(float).fillna(0.0) > CONTENDED_FRACTION
-    # The figures the claims compare (bench_lib.analysis.claims): the interleaved rounds where a case has
-    # them, else its own; the tables show these, so a claim and its table name one number.
-    interleaved = out["interleaved_median"].notna()  # bench_lib.analysis.physics.has_interleaved, as a column
-    out["cmp_interleaved"] = interleaved
-    for figure in ("median", "q1", "q3"):
-        out[f"cmp_{figure}"] = out[f"interleaved_{figure}"].where(interleaved, out[figure]).astype(float)
-    out["cmp_rel_iqr"] = relative_iqr(out["cmp_q3"] - out["cmp_q1"], out["cmp_median"])
+    # The figures the claims compare (cmp_*, read by the loader with CaseResult.compared): the tables
+    # show these, so a claim and its table name one number.
+    out["cmp_rel_iqr"] = relative_iqr(out["cmp_q3"].astype(float) - out["cmp_q1"].astype(float),
+                                      out["cmp_median"].astype(float))
+    out["cmp_unstable"] = is_unstable(out["cmp_rel_iqr"])
     return out
+
+
+def busy_run(contended: int, cases: int) -> bool:
+    """The run as a whole was timed on a busy machine: more than BUSY_RUN_SHARE of its cases were
+    contended, so its times are suspect even where the physics check passed."""
+    return contended > cases * BUSY_RUN_SHARE

@@ -15,10 +15,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
+from bench_lib.analysis.gates import Gates
 from bench_lib.contract.errors import InputError
 
 if TYPE_CHECKING:
-    from bench_lib.analysis.compare import Comparison, Gates
+    from bench_lib.analysis.compare import Comparison
     from bench_lib.contract.result import Run
 
 EXIT_REGRESSION, EXIT_INPUT = 1, 2
@@ -64,13 +65,16 @@ def _parser() -> argparse.ArgumentParser:
                                             "or off to report without failing.")
     comp.add_argument("base", metavar="BASE", help="the baseline run")
     comp.add_argument("new", metavar="NEW", help="the run to check")
-    comp.add_argument("--fail-above", default="10%", metavar="PCT",
-                      help="fail when a case's time is significantly slower by more than this (default: 10%%)")
-    comp.add_argument("--fail-ratio-above", default="10%", metavar="PCT",
-                      help="fail when an interleaved overhead ratio grad/mode is significantly larger by more "
-                           "than this (default: 10%%)")
-    comp.add_argument("--fail-peak-above", default="5%", metavar="PCT",
-                      help="fail when a case's peak tensor memory is larger by more than this (default: 5%%)")
+    defaults = {name: f"{getattr(Gates(), name):.0%}" for name in ("time", "ratio", "peak")}
+    comp.add_argument("--fail-above", default=defaults["time"], metavar="PCT",
+                      help=f"fail when a case's time is significantly slower by more than this "
+                           f"(default: {defaults['time']}%)")
+    comp.add_argument("--fail-ratio-above", default=defaults["ratio"], metavar="PCT",
+                      help=f"fail when an interleaved overhead ratio grad/mode is significantly larger by more "
+                           f"than this (default: {defaults['ratio']}%)")
+    comp.add_argument("--fail-peak-above", default=defaults["peak"], metavar="PCT",
+                      help=f"fail when a case's peak tensor memory is larger by more than this "
+                           f"(default: {defaults['peak']}%)")
     comp.add_argument("--fail-on-count-change", default=True, action=argparse.BooleanOptionalAction,
                       help="fail when a saved-bytes, saved-tensor or graph-node count changed (default: yes)")
     comp.add_argument("--show", default=10, type=int, metavar="N",
@@ -191,7 +195,7 @@ def _compare(args: argparse.Namespace) -> int:
     from bench_lib.contract import runs
     from bench_lib.report.load import load_runs
 
-    gates = compare.Gates(
+    gates = Gates(
         time=compare.parse_threshold(args.fail_above, "--fail-above", allow_off=True),
         ratio=compare.parse_threshold(args.fail_ratio_above, "--fail-ratio-above", allow_off=True),
         peak=compare.parse_threshold(args.fail_peak_above, "--fail-peak-above", allow_off=True),
@@ -201,10 +205,7 @@ def _compare(args: argparse.Namespace) -> int:
     for run_id, one in zip((args.base, args.new), loaded, strict=True):
         _check_comparable(run_id, one.runs[0], gates)
     (base, new) = loaded
-    result = compare.compare_runs(base.runs[0], base.cases, new.runs[0], new.cases,
-                                  threshold=gates.time or compare.Gates.time,
-                                  ratio_threshold=gates.ratio or compare.Gates.ratio,
-                                  peak_tolerance=gates.peak or compare.Gates.peak)
+    result = compare.compare_runs(base.runs[0], base.cases, new.runs[0], new.cases, gates=gates)
     if result.times.empty:
         raise InputError(args.new, f"shares no measured case with {args.base}: nothing to compare")
     for line in _comparison_lines(result, args.show):

@@ -41,14 +41,15 @@ if TYPE_CHECKING:
 STAT_KEYS = ("median", "q1", "q3", "iqr", "min", "max", "mean", "stddev", "rounds", "iterations")
 # Where modes are compared (ratios, their CIs): the interleaved rounds when a case has them, since
 # they share one time window with the other modes' rounds; otherwise the case's own rounds.
-COMPARISON_COLUMNS = ("cmp_median", "cmp_samples", "cmp_interleaved")
+COMPARISON_COLUMNS = ("cmp_median", "cmp_q1", "cmp_q3", "cmp_samples", "cmp_interleaved")
 # Per replicate process (schema 4; a run without replicate records counts as one): the case's own
 # median, its comparison median (the same interleaved-or-own rule) and its peak tensor bytes.
 # Comparisons between runs are made on these, never on pooled rounds.
 REPLICATE_COLUMNS = ("rep_medians", "rep_cmp", "rep_peak", "rep_rounds", "rep_pipelined")
 # A scenario case's labels ("scenario", "variant", "microbatches") and parameter counts.
 SCENARIO_LABELS = ("scenario", "variant", "microbatches")
-SCENARIO_COLUMNS = ("run", *SCENARIO_LABELS, *SPEC_KEYS, *METRIC_KEYS, *PARAMETER_KEYS, *STAT_KEYS)
+SCENARIO_COLUMNS = ("run", *SCENARIO_LABELS, *SPEC_KEYS, *METRIC_KEYS, *PARAMETER_KEYS, *STAT_KEYS,
+                    "cmp_interleaved", "cmp_median", "cmp_q1", "cmp_q3")
 
 
 @dataclass(frozen=True)
@@ -248,8 +249,7 @@ def _case_row(run: Run, bench: Mapping[str, Any]) -> dict[str, Any]:
     row["samples"] = _samples(run, bench)
     # The comparison figures, by the one rule (CaseResult.compared).
     compared = case.compared
-    row["cmp_interleaved"] = case.has_interleaved
-    row["cmp_median"] = compared.median
+    row.update(_compared(case))
     row["cmp_samples"] = (_numbers(run, bench, compared.data, "extra_info interleaved_data")
                           if case.has_interleaved and compared.data else row["samples"])
     replicates = case.replicates or [{"median": case.stats["median"], "interleaved_median": case.interleaved_median,
@@ -275,7 +275,15 @@ def _scenario_row(run: Run, bench: Mapping[str, Any]) -> dict[str, Any]:
     row: dict[str, Any] = {"run": run.label}
     row.update({key: case.get(key) for key in (*SCENARIO_LABELS, *SPEC_KEYS, *METRIC_KEYS, *PARAMETER_KEYS)})
     row.update({key: case.stats.get(key) for key in STAT_KEYS})
+    row.update(_compared(case))
     return row
+
+
+def _compared(case: CaseResult) -> dict[str, Any]:
+    """The figures a case is shown and compared by (CaseResult.compared: interleaved or its own)."""
+    compared = case.compared
+    return {"cmp_interleaved": case.has_interleaved, "cmp_median": compared.median, "cmp_q1": compared.q1,
+            "cmp_q3": compared.q3}
 
 
 def _samples(run: Run, bench: Mapping[str, Any]) -> np.ndarray:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bench_lib.analysis import compare, throughput
-from bench_lib.analysis.derive import BUSY_RUN_SHARE
+from bench_lib.analysis.derive import busy_run
 from bench_lib.contract.units import format_seconds, size_label
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ def _run(summary: RunSummary, cases: pd.DataFrame) -> list[str]:
     elif run.benchmarks:
         contended = int(cases["contended"].sum())
         busy = (f" But {contended} of {len(cases)} cases were timed on a busy machine: their times are suspect."
-                if contended > len(cases) * BUSY_RUN_SHARE else "")
+                if busy_run(contended, len(cases)) else "")
         lines += [f"**Physics check passed.**{busy}", ""]
     lines += ["**Findings**", ""]
     # Findings quote skip reasons and errors from the run file: no raw HTML may reach the PR.

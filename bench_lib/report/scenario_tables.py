@@ -138,7 +138,7 @@ def _time_cell(record: Record, scale: float, unit: str) -> Cell:
         notes.append(f"timed on its own (not compared): median {number(record['median'] / scale)} {unit} "
                      f"over {record['rounds']} rounds")
     marks, css = "", ""
-    if record["cmp_rel_iqr"] > UNSTABLE_REL_IQR:
+    if record["cmp_unstable"]:
         marks += " ⚠"
         css = "unstable"
         notes.insert(0, f"IQR is {record['cmp_rel_iqr']:.0%} of the median (above {UNSTABLE_REL_IQR:.0%})")
