@@ -4,7 +4,8 @@
 samples, share, name, text), its unit, the heading a view gives it, the schema version that
 introduced it (older runs read it as null), whether it is exact (deterministic: replicates must
 agree and a comparison gates any change), whether each replicate keeps it, and whether it is
-filled after the timed rounds. Everything else is derived from it: the run file's keys
+filled after the timed rounds, or whether it is derived from other fields when a case is read
+(never saved). Everything else is derived from it: the run file's keys
 (``CASE_KEYS``, ``SCENARIO_KEYS``, ``REPLICATE_KEYS``), the checks made when a run is read
 (``check_case``), the exact-count gate's list (``EXACT_KEYS``) and the tidy tables' columns.
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ SAMPLES = "samples"    # a list of seconds (raw per-round samples)
 SHARE = "share"        # a fraction from 0 to 1
 NAME_KIND = "name"     # a name (schema.NAME)
 TEXT = "text"          # free text
+RATIO = "ratio"        # a quotient of two other fields, derived when a case is read (not in the run file)
 INTEGERS = (BYTES, SIGNED_BYTES, COUNT)
 
 # Integers beyond this are not counts of anything (and overflow a float, or numpy's int64).
@@ -48,12 +50,13 @@ REPLICATES_SCHEMA = 4
 
 def _field(kind: str, heading: str = "", unit: str = "", *, since: int = 1, exact: bool = False,
            replicate: bool = False, after_rounds: bool = False, required: bool = False, key: str | None = None,
-           scenario: bool = False) -> Any:
+           scenario: bool = False, derive: Callable[[Mapping[str, Any]], Any] | None = None) -> Any:
     """One row of the table (see the module's docstring). ``required``: known for every case on
-    every device, so never null; ``scenario``: only scenario cases hold it."""
+    every device, so never null; ``scenario``: only scenario cases hold it; ``derive``: computed
+    from the case's other fields (by run-file key) when it is read, never saved."""
     metadata = {"kind": kind, "heading": heading, "unit": unit, "since": since, "exact": exact,
                 "replicate": replicate, "after_rounds": after_rounds, "required": required, "key": key,
-                "scenario": scenario}
+                "scenario": scenario, "derive": derive}
     return field(default=None, metadata=metadata)
 
 
@@ -154,7 +157,8 @@ class CaseResult:
     def of(cls, bench: Mapping[str, Any]) -> CaseResult:
         """The case of one benchmark dict as saved (its extra_info; a key a run lacks reads as null)."""
         info = bench["extra_info"]
-        values = {spec.attribute: info.get(spec.key) for spec in FIELDS}
+        values = {spec.attribute: info.get(spec.key) for spec in FIELDS if spec.derive is None}
+        values.update({spec.attribute: spec.derive(info) for spec in FIELDS if spec.derive is not None})
         return cls(**values, name=str(bench.get("name", "")), stats=bench.get("stats") or {},
                    replicates=tuple(info.get("replicates") or ()))
 
@@ -236,6 +240,7 @@ class Field:
     after_rounds: bool
     required: bool
     scenario: bool
+    derive: Callable[[Mapping[str, Any]], Any] | None
 
 
 FIELDS: tuple[Field, ...] = tuple(
@@ -247,14 +252,14 @@ BY_KEY: dict[str, Field] = {spec.key: spec for spec in FIELDS}
 
 SPEC_KEYS: tuple[str, ...] = tuple(f.key for f in FIELDS if f.kind == SPEC)
 # Everything in a measured mode-matrix case's extra_info (a scenario case adds SCENARIO_KEYS).
-CASE_KEYS: tuple[str, ...] = tuple(f.key for f in FIELDS if not f.scenario)
+CASE_KEYS: tuple[str, ...] = tuple(f.key for f in FIELDS if not f.scenario and f.derive is None)
 SCENARIO_KEYS: tuple[str, ...] = tuple(f.key for f in FIELDS if f.scenario)
 # Filled after the timed rounds (the runner leaves them out of the first record).
 AFTER_ROUNDS_KEYS: tuple[str, ...] = tuple(f.key for f in FIELDS if f.after_rounds)
 INTERLEAVED_KEYS: tuple[str, ...] = tuple(k for k in CASE_KEYS if k.startswith("interleaved_"))
 # Keys that joined the schema after runs had been saved: older files lack them, and they read as
 # null (unknown) instead of making those runs unreadable.
-LATE_KEYS: tuple[str, ...] = tuple(f.key for f in FIELDS if f.since > 1 and not f.scenario)
+LATE_KEYS: tuple[str, ...] = tuple(f.key for f in FIELDS if f.since > 1 and not f.scenario and f.derive is None)
 # The deterministic counts: replicates of a case must agree on them, and compare gates any change.
 EXACT_KEYS: tuple[str, ...] = tuple(f.key for f in FIELDS if f.exact)
 # Extra figures kept as raw samples (``<prefix>_data``) beside their median and quartiles.
