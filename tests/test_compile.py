@@ -116,7 +116,7 @@ def test_saved_bytes_claim_holds_or_not_and_the_figures_are_reported():
                                   "1 B against 4 B at 2^14")
     assert claims[1].sentence == "grad / no_grad, compiled against eager: 2.00x against 1.10x at 2^10, " \
                                  "2.00x against 1.10x at 2^14"
-    assert claims[2].sentence.startswith("at no measured size (20 µs against 11 µs at 2^10")
+    assert claims[2].sentence.startswith("at no measured size (20.0 µs against 11.0 µs at 2^10")
     assert claims[3].sentence == ("4 cases, first calls 5.0 s in all, the slowest 2.0 s (grad forward at 2^10); "
                                   "4 graphs compiled, 0 graph breaks")
     assert compiled.compile_claims(run(compiled_saved=8))[0].verdict == FAILS
