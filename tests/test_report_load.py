@@ -14,7 +14,7 @@ import report_fixtures
 
 from bench_lib.contract import runs
 from bench_lib.contract.errors import InputError
-from bench_lib.contract.result import SPEC_KEYS
+from bench_lib.contract.result import CASE_KEYS, SPEC_KEYS
 from bench_lib.contract.schema import SCHEMA_VERSION
 from bench_lib.report.build import analyse, write_report
 from bench_lib.report.load import SCENARIO_COLUMNS, load_runs
@@ -308,3 +308,12 @@ def test_a_merged_run_from_before_schema_6_loads_with_per_replicate_rounds(tmp_p
     row = load_runs([_write(tmp_path / "old.json", doc)]).cases.iloc[0]
     assert np.isnan(row["rep_pipelined"]).all() and len(row["rep_pipelined"]) == 3
     assert row["rep_rounds"] == [7, 7, 7] and len(row["cmp_samples"]) == 21
+
+
+def test_saved_bytes_per_element_is_derived_from_the_saved_bytes_and_the_elements():
+    cases = load_runs([DATA / "report_small.json"]).cases
+    known = cases[cases["saved_bytes"].notna() & (cases["elements"] > 0)]
+    assert len(known) > 0 and (known["saved_bytes"] > 0).any()
+    expected = known["saved_bytes"].astype(float) / known["elements"].astype(float)
+    assert (known["saved_bytes_per_element"].astype(float) - expected).abs().max() == 0
+    assert "saved_bytes_per_element" not in CASE_KEYS  # derived when read, never saved

@@ -73,17 +73,13 @@ def pair_rows(benchmarks: Iterable[Record]) -> list[PairRow]:
         plain = {name: cases.get((name, "no_grad", "forward", size, device, dtype)) for name in (base, workload)}
         rows.append(PairRow(
             workload, device, dtype, size,
-            _per_element(eager), _per_element(compiled),
+            eager.saved_bytes_per_element, compiled.saved_bytes_per_element,
             _overhead(eager, plain[base]), _overhead(compiled, plain[workload]),
             eager.stats["median"], compiled.stats["median"],
             compiled.compile_seconds, compiled.recompiles, compiled.graph_breaks,
             faster_beyond_noise(compiled.own, eager.own),
         ))
     return sorted(rows, key=lambda r: (r.workload, r.device, r.dtype, r.size))
-
-
-def _per_element(case: CaseResult) -> float | None:
-    return None if case.saved_bytes is None or not case.elements else case.saved_bytes / case.elements
 
 
 def _overhead(grad: CaseResult, plain: CaseResult | None) -> float | None:

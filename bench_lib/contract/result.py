@@ -96,6 +96,10 @@ class CaseResult:
     # bytes saved for backward by the forward of this case's graph, each storage once, storages
     # alive before the pass excluded
     saved_bytes: int | None = _field(BYTES, "saved for backward", "B", exact=True, replicate=True)
+    # the same per input element: the figure that does not grow with size
+    saved_bytes_per_element: float | None = _field(
+        RATIO, "saved per element", "B", derive=lambda info: None if info.get("saved_bytes") is None
+        or not info.get("elements") else info["saved_bytes"] / info["elements"])
     saved_tensor_count: int | None = _field(COUNT, "saved tensors", "tensors", exact=True, replicate=True)
     # autograd nodes reachable from the loss (AccumulateGrad included)
     graph_nodes: int | None = _field(COUNT, "graph nodes", "nodes", exact=True, replicate=True)

@@ -23,7 +23,7 @@ _ORDER = [
     *_SECONDS.values(), "rel_iqr", "unstable", "instability", "pipelined_unstable", "replicates", "replicate_noise",
     "background_cpu", "contended", "speedup_vs_grad", "rel_to_no_grad", "input_bytes", "throughput_Bps",
     "peak_tensor_bytes", "retained_tensor_bytes", "peak_rss_bytes", "cuda_peak_reserved_bytes", "saved_bytes",
-    "saved_tensor_count", "graph_nodes", "tensor_memory_method", "rss_method",
+    "saved_bytes_per_element", "saved_tensor_count", "graph_nodes", "tensor_memory_method", "rss_method",
 ]
 
 
