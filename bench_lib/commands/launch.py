@@ -23,16 +23,20 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from bench_lib.analysis.replicates import merge
+from bench_lib.commands import ab
+from bench_lib.commands.ab import ABError
+from bench_lib.commands.checkout import THIS, Checkout, remove_worktree, worktree
+from bench_lib.contract.result import with_pairs
 
 EXIT_FAILED, EXIT_INTERRUPTED = 1, 130
 _RUN_FILE = re.compile(r"^(\d{4,})_")
 # The suite itself: beside the package in a checkout (pip install -e .), whatever the current folder.
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+BENCHMARKS = THIS.root / "benchmarks"
 
 
 class ReplicateFailed(Exception):
@@ -41,28 +45,6 @@ class ReplicateFailed(Exception):
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
         self.exit_code = exit_code
-
-
-@dataclass(frozen=True)
-class Checkout:
-    """A gradbench checkout whose suite replicates run: this one, or a worktree of another commit
-    (``ref``), whose bench_lib its processes import."""
-
-    root: Path
-    ref: str | None = None  # None: this checkout
-
-    @property
-    def label(self) -> str:
-        return self.ref or "this checkout"
-
-    def environment(self) -> dict[str, str] | None:
-        if self.ref is None:
-            return None
-        path = os.environ.get("PYTHONPATH")
-        return {**os.environ, "PYTHONPATH": str(self.root) + (os.pathsep + path if path else "")}
-
-
-THIS = Checkout(BENCHMARKS.parent)
 
 
 def pytest_command(pytest_args: Sequence[str], json_path: Path, checkout: Checkout = THIS) -> list[str]:
@@ -112,36 +94,6 @@ def run_replicates(pytest_args: Sequence[str], repeat: int, workdir: Path,
     return results
 
 
-def worktree(ref: str, workdir: Path) -> Checkout:
-    """REF checked out (detached) in ``workdir/base`` as a git worktree of this checkout; ValueError,
-    with git's own words, where that fails (the worktree removed again)."""
-    checkout = Checkout(workdir / "base", ref)
-    done = _git("worktree", "add", "--detach", str(checkout.root), ref)
-    if done.returncode != 0:
-        reason = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"git exit status {done.returncode}"
-        raise ValueError(f"cannot check out {ref!r} beside this checkout: {reason}")
-    if not (checkout.root / "benchmarks").is_dir() or not (checkout.root / "bench_lib").is_dir():
-        remove_worktree(checkout)
-        raise ValueError(f"{ref!r} has no gradbench suite (benchmarks/ and bench_lib/) to measure")
-    return checkout
-
-
-def remove_worktree(checkout: Checkout) -> None:
-    """Remove REF's worktree and git's record of it; a warning, never an error, where that fails."""
-    done = _git("worktree", "remove", "--force", str(checkout.root))
-    if done.returncode != 0:
-        shutil.rmtree(checkout.root, ignore_errors=True)
-        _git("worktree", "prune")
-        print(f"gradbench: warning: git could not remove the worktree of {checkout.ref} at {checkout.root} "
-              f"({done.stderr.strip()}); its files are deleted and git's record pruned", file=sys.stderr)
-
-
-def _git(*args: str) -> subprocess.CompletedProcess[str]:
-    # Its own session: a Ctrl-C meant for the replicates must not cut a worktree's clean-up short.
-    return subprocess.run(["git", "-C", str(THIS.root), *args], capture_output=True, text=True,
-                          start_new_session=True)
-
-
 def save_run(doc: dict, storage: Path, name: str) -> Path:
     """Write ``doc`` as the next NNNN_<name>.json of this machine's folder, never over a file."""
     from pytest_benchmark.utils import get_machine_id
@@ -178,12 +130,16 @@ def bench(pytest_args: Sequence[str], repeat: int, name: str, storage: Path, aga
             checkouts.insert(0, worktree(against, workdir))
         results = run_replicates(pytest_args, repeat, workdir, checkouts)
         docs = [merge(docs, times) for docs, times in results]
+        if against is not None:
+            docs = paired_runs(docs, checkouts[0], pytest_args, against)
         # REF's run first: compare reads the older number as the base.
         paths = save_runs(docs, storage, [name if c.ref is None else f"{name}-{_file_part(c.ref)}" for c in checkouts])
     except (ValueError, OSError) as error:  # a replicate file that is not JSON, counts that disagree, a full disk
         return _nothing_saved(f"error: {error}", storage, workdir, EXIT_FAILED)
     except ReplicateFailed as error:
         return _nothing_saved(f"error: {error}", storage, workdir, error.exit_code)
+    except ABError as error:
+        return _nothing_saved(f"error: {error}", storage, workdir, EXIT_FAILED)
     except KeyboardInterrupt:
         return _nothing_saved("interrupted", storage, workdir, EXIT_INTERRUPTED, lead="\n")
     finally:
@@ -209,6 +165,16 @@ def bench(pytest_args: Sequence[str], repeat: int, name: str, storage: Path, aga
         print(f"gradbench: saved {paths[0]}, the run of {against}, its replicates alternating with this checkout's; "
               f"compare them with: gradbench compare {base} {new}{where}")
     return 0
+
+
+def paired_runs(docs: Sequence[dict], base: Checkout, pytest_args: Sequence[str], against: str) -> list[dict]:
+    """The base and new run documents with the cases' time-matched blocks (commands.ab) and the
+    pairing that ties them together."""
+    pairs = ab.measure(base, THIS, pytest_args)
+    pairing = {"id": uuid.uuid4().hex, "against": against, "pairs": ab.PAIRS, "block_seconds": ab.BLOCK_SECONDS,
+               "order": "base new, new base, ..."}
+    return [with_pairs(doc, {spec: (getattr(paired, side), paired.rounds) for spec, paired in pairs.items()},
+                       {**pairing, "side": side}) for doc, side in zip(docs, ("base", "new"), strict=True)]
 
 
 def save_runs(docs: Sequence[dict], storage: Path, names: Sequence[str]) -> list[Path]:

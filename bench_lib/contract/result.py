@@ -35,6 +35,7 @@ SIGNED_BYTES = "signed bytes"  # an integer (a net change, which can be negative
 COUNT = "count"        # an integer >= 0
 SECONDS = "seconds"    # a number of seconds from 0 to a day
 SAMPLES = "samples"    # a list of seconds (raw per-round samples)
+BLOCKS = "blocks"      # a list of seconds (one figure per block of rounds, in pair order)
 SHARE = "share"        # a fraction from 0 to 1
 NAME_KIND = "name"     # a name (schema.NAME)
 TEXT = "text"          # free text
@@ -140,6 +141,10 @@ class CaseResult:
     interleaved_rounds: int | None = _field(COUNT, "interleaved rounds", "rounds", since=3, after_rounds=True,
                                             replicate=True)
     interleaved_data: list[float] | None = _field(SAMPLES, "interleaved samples", "s", since=3, after_rounds=True)
+    # Time-matched A/B (bench --against; commands.ab): this checkout's block medians, seconds per pass,
+    # block i paired with block i of the other run (the run's gradbench.pairing names it); null elsewhere
+    paired_data: list[float] | None = _field(BLOCKS, "paired blocks", "s", since=7, after_rounds=True)
+    paired_rounds: int | None = _field(COUNT, "rounds per paired block", "rounds", since=7, after_rounds=True)
     # --- scenario cases only (present in every one, null where they do not apply); a mode-matrix
     # case has no "scenario" key, and that is how a reader tells them apart
     scenario: str | None = _field(LABEL, "scenario", scenario=True, since=2)
@@ -271,6 +276,7 @@ SAMPLED: tuple[str, ...] = tuple(f.key.removesuffix("_data") for f in FIELDS if 
 # The metrics a table of cases holds (raw samples stay out: the tables read their medians).
 METRIC_KEYS: tuple[str, ...] = tuple(f.key for f in FIELDS if f.kind not in (SPEC, VERSION, SAMPLES, LABEL)
                                      and not f.scenario)
+PAIRED_KEYS: tuple[str, ...] = tuple(f.key for f in FIELDS if f.kind == BLOCKS) + ("paired_rounds",)
 PARAMETER_KEYS: tuple[str, ...] = tuple(f.key for f in FIELDS if f.scenario and f.kind != LABEL
                                         and f.key != "microbatches")
 
@@ -336,6 +342,20 @@ def with_figures(bench: Mapping[str, Any], stats: Mapping[str, Any], figures: Ma
     return {**bench, "stats": dict(stats), "extra_info": info}
 
 
+def with_pairs(doc: Mapping[str, Any], pairs: Mapping[tuple[Any, ...], tuple[Sequence[float], int]],
+               pairing: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of run document ``doc`` whose cases hold their time-matched blocks (``pairs``, by
+    CaseResult.spec: the block medians and the rounds per block) and whose gradbench section
+    records the ``pairing`` (its id, this run's side, the pairs per case)."""
+    benchmarks = []
+    for bench in doc["benchmarks"]:
+        found = pairs.get(CaseResult.of(bench).spec) if is_case(bench) else None
+        figures = {"paired_data": list(found[0]), "paired_rounds": found[1]} if found else \
+            {"paired_data": None, "paired_rounds": None}
+        benchmarks.append({**bench, "extra_info": {**bench["extra_info"], **figures}} if is_case(bench) else bench)
+    return {**doc, "benchmarks": benchmarks, "gradbench": {**doc.get("gradbench", {}), "pairing": dict(pairing)}}
+
+
 # --- reading: the checks made on every case of a run file -------------------------------------
 
 
@@ -385,6 +405,8 @@ _KIND_RULES = {
     SECONDS: (lambda v: is_finite_number(v) and 0 <= v <= MAX_SECONDS, "a number of seconds from 0 to 86400"),
     SAMPLES: (lambda v: isinstance(v, list) and all(is_finite_number(s) and 0 <= s <= MAX_SECONDS for s in v),
               "a list of seconds from 0 to 86400"),
+    BLOCKS: (lambda v: isinstance(v, list) and all(is_finite_number(s) and 0 < s <= MAX_SECONDS for s in v),
+             "a list of seconds above 0, at most 86400"),
     SHARE: (lambda v: is_finite_number(v) and 0 <= v <= 1, "a share from 0 to 1"),
     NAME_KIND: (lambda v: isinstance(v, str) and NAME.fullmatch(v) is not None,
                 "a name of letters, digits and _ . : + = -"),
@@ -538,6 +560,8 @@ class Run:
     # (written by pytest directly, or before schema 4): it has no process-to-process noise to show.
     replicates: int | None = None
     complete: bool | None = None  # False: interrupted or a case failed; None: not recorded (schema < 4)
+    # A time-matched A/B (schema 7): {"id", "side": "base" or "new", "against", "pairs", ...}; None otherwise.
+    pairing: Mapping[str, Any] | None = None
 
     @property
     def scenario_cases(self) -> int:

@@ -42,13 +42,18 @@ Schema history:
      ``gpu_*`` figures (bench_lib.measure.pipeline), measured for CUDA forward and step passes, null
      elsewhere; each replicate record gains ``pipelined_median``. Readers take older runs with
      these null.
+  7: time-matched A/B (``bench --against``). Every case holds ``paired_data`` (its block medians,
+     paired by index with the other run's) and ``paired_rounds``, null outside an A/B; the run's
+     section gains ``pairing`` ({"id", "side", "against", "pairs", "block_seconds"}). Readers take
+     older runs with these null. Result fields may also be derived when a case is read
+     (``saved_bytes_per_element``): those are never saved.
 """
 
 from __future__ import annotations
 
 import re
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 # A case's keys (extra_info: CASE_KEYS, SPEC_KEYS, SCENARIO_KEYS, REPLICATE_KEYS) are derived from
 # the one table of fields in bench_lib.contract.result.

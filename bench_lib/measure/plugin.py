@@ -24,7 +24,7 @@ from bench_lib.contract.cases import (
     parse_scenario_selection,
     parse_selection,
 )
-from bench_lib.contract.result import INTERLEAVED_KEYS, record
+from bench_lib.contract.result import INTERLEAVED_KEYS, PAIRED_KEYS, record
 from bench_lib.contract.scenario import ScenarioSpec
 from bench_lib.contract.schema import SCHEMA_VERSION
 from bench_lib.measure import devices, environment
@@ -110,6 +110,7 @@ class RunState:
             # calls would each pay a guard miss (+3 us for grad, +6 us for no_grad at 2^10, measured).
             interleaves = spec.compile == "eager" and (isinstance(spec, ScenarioSpec) or spec.pass_ == "forward")
             record(benchmark.extra_info, self.interleaved_for(spec) if interleaves else dict.fromkeys(INTERLEAVED_KEYS))
+            record(benchmark.extra_info, dict.fromkeys(PAIRED_KEYS))  # a time-matched A/B fills them in
             return
         except (RuntimeError, NotImplementedError) as error:
             rejection = autograd_rejection(error) if isinstance(spec, ScenarioSpec) else None

@@ -29,6 +29,7 @@ from bench_lib.contract.result import (
     check_spec,
     check_version,
     is_count,
+    short,
 )
 from bench_lib.contract.schema import INVALID_KEYS, SCHEMA_VERSION
 from bench_lib.scenarios import SCENARIOS
@@ -178,6 +179,11 @@ def _run(path: Path, label: str, doc: Any) -> Run:
         raise InputError(source, f"gradbench 'replicates' must be an integer >= 1, got {replicates!r}")
     if complete is not None and not isinstance(complete, bool):
         raise InputError(source, f"gradbench 'complete' must be true or false, got {complete!r}")
+    pairing = section.get("pairing")
+    if pairing is not None and not (isinstance(pairing, dict) and isinstance(pairing.get("id"), str)
+                                    and pairing.get("side") in ("base", "new")):
+        raise InputError(source, "gradbench 'pairing' must be an object with an 'id' string and a 'side' of "
+                                 f"base or new, got {short(pairing)}")
     machine_info = doc["machine_info"]
     environment = machine_info.get("gradbench") or {}
     if not isinstance(environment, dict):
@@ -200,6 +206,7 @@ def _run(path: Path, label: str, doc: Any) -> Run:
         ignored_benchmarks=len(doc["benchmarks"]) - len(cases),
         replicates=replicates,
         complete=complete,
+        pairing=pairing,
     )
 
 

@@ -1,0 +1,151 @@
+"""Time-matched A/B: two checkouts' cases timed in alternating blocks, case by case.
+
+``bench --against REF`` (launch.py) measures REF and this checkout as replicate runs for the
+figures that drift cannot touch (memory, saved bytes, graph nodes, the interleaved mode ratios),
+then hands the times to this module: one worker process per checkout (bench_lib.measure.abworker,
+each importing its own checkout's bench_lib), both alive for the whole comparison. For each case
+both workers build it and warm it up; then the launcher asks them in turn for blocks of rounds,
+base, new, new, base, ... (PAIRS pairs, each block about BLOCK_SECONDS), so that the two blocks
+of a pair are a fraction of a second apart and sample the same stretch of the machine. A
+block's figure is the median of its rounds; the pairs go into both runs as ``paired_data`` and
+compare tests them with bench_lib.analysis.paired.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bench_lib.commands.checkout import Checkout
+
+PAIRS = 12  # bench_lib.analysis.paired: 12 pairs let one changed case survive the correction across cases
+BLOCK_SECONDS = 0.05
+MIN_ROUNDS, MAX_ROUNDS = 3, 500
+
+
+class ABError(Exception):
+    """The comparison cannot go on; the message is one line."""
+
+
+class Worker:
+    """One checkout's worker process, spoken to one JSON line at a time."""
+
+    def __init__(self, checkout: Checkout, options: Sequence[str]) -> None:
+        self.label = checkout.label
+        command = [sys.executable, "-m", "bench_lib.measure.abworker", *options]
+        self.process = subprocess.Popen(command, cwd=checkout.root, env=checkout.environment(), text=True,
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        hello = self.ask({"op": "hello"})
+        if hello.get("protocol") != 1:
+            raise ABError(f"{self.label}'s A/B worker speaks protocol {hello.get('protocol')!r}, this checkout 1")
+
+    def ask(self, request: dict[str, Any]) -> dict[str, Any]:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        try:
+            self.process.stdin.write(json.dumps(request) + "\n")
+            self.process.stdin.flush()
+        except BrokenPipeError:
+            pass  # the read below reports the worker's end
+        line = self.process.stdout.readline()
+        if not line:
+            code = self.process.wait()
+            hint = " (it has no bench_lib/measure/abworker.py: a ref from before the time-matched A/B)" \
+                if code == 1 and request["op"] == "hello" else ""
+            raise ABError(f"{self.label}'s A/B worker ended with exit status {code}{hint}")
+        answer = json.loads(line)
+        if "error" in answer:
+            raise ABError(f"{self.label}'s A/B worker: {answer['error']}")
+        return answer
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            try:
+                self.ask_quit()
+                self.process.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired, ValueError):
+                self.process.kill()
+                self.process.wait()
+
+    def ask_quit(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps({"op": "quit"}) + "\n")
+        self.process.stdin.flush()
+
+
+@dataclass(frozen=True)
+class Paired:
+    """One case's pairs: each side's block medians (seconds per pass), pair i = (base[i], new[i])."""
+
+    base: list[float]
+    new: list[float]
+    rounds: int  # rounds per block
+
+
+def worker_options(pytest_args: Sequence[str]) -> list[str]:
+    """What a worker needs of the pytest arguments beyond the selection: the thread count and the
+    user's workload modules (-p MODULE)."""
+    options: list[str] = []
+    args = list(pytest_args)
+    for index, arg in enumerate(args):
+        following = args[index + 1] if index + 1 < len(args) else None
+        if arg.startswith("--gb-threads="):
+            options.append(f"--threads={arg.split('=', 1)[1]}")
+        elif arg == "--gb-threads" and following is not None:
+            options.append(f"--threads={following}")
+        elif arg == "-p" and following is not None and not following.startswith("no:"):
+            options.append(f"--plugin={following}")
+        elif arg.startswith("-p") and len(arg) > 2 and not arg[2:].startswith("no:"):
+            options.append(f"--plugin={arg[2:]}")
+    return options
+
+
+def measure(base: Checkout, new: Checkout, pytest_args: Sequence[str], pairs: int = PAIRS,
+            block_seconds: float = BLOCK_SECONDS) -> dict[tuple[Any, ...], Paired]:
+    """Every eager mode-matrix case of the selection that both checkouts can run, timed in pairs
+    of blocks; keyed by (workload, mode, pass, size, device, dtype), as CaseResult.spec."""
+    options = worker_options(pytest_args)
+    workers: list[Worker] = []
+    try:
+        workers = [Worker(base, options), Worker(new, options)]
+        listing = workers[1].ask({"op": "cases", "args": list(pytest_args)})
+        specs, seed = listing["specs"], listing["seed"]
+        found: dict[tuple[Any, ...], Paired] = {}
+        started, shown = time.monotonic(), 0
+        print(f"gradbench: A/B: {len(specs)} cases, {pairs} pairs of blocks each (base, new, new, base, ...)",
+              flush=True)
+        for done, spec in enumerate(specs, start=1):
+            paired = _measure_case(workers, spec, seed, pairs, block_seconds)
+            if paired is not None:
+                found[tuple(spec[key] for key in ("workload", "mode", "pass_", "size", "device", "dtype"))] = paired
+            if done * 10 // len(specs) > shown or done == len(specs):
+                shown = done * 10 // len(specs)
+                elapsed = time.monotonic() - started
+                print(f"gradbench: A/B {done}/{len(specs)} cases, {elapsed:.0f} s elapsed, "
+                      f"about {elapsed / done * (len(specs) - done):.0f} s left", flush=True)
+        return found
+    finally:
+        for worker in workers:
+            worker.close()
+
+
+def _measure_case(workers: Sequence[Worker], spec: dict[str, Any], seed: int, pairs: int,
+                  block_seconds: float) -> Paired | None:
+    answers = [worker.ask({"op": "case", "spec": spec, "seed": seed}) for worker in workers]
+    if not all(answer["ok"] for answer in answers):
+        return None  # a side cannot run it here (its skip reason is in its run)
+    slowest = max(float(answer["round_seconds"]) for answer in answers)
+    rounds = max(MIN_ROUNDS, min(MAX_ROUNDS, math.ceil(block_seconds / max(slowest, 1e-9))))
+    blocks: list[list[float]] = [[], []]
+    for pair in range(pairs):
+        # base, new, then new, base: a drift within a pair favours neither side.
+        for side in (0, 1) if pair % 2 == 0 else (1, 0):
+            times = workers[side].ask({"op": "block", "rounds": rounds})["times"]
+            blocks[side].append(statistics.median(times))
+    return Paired(blocks[0], blocks[1], rounds)
