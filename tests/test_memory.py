@@ -1,17 +1,20 @@
 """Memory probes against allocations whose size is known, and the analytic saved bytes."""
 
 import math
+import os
 
 import pytest
 import torch
 
 from bench_lib.contract.cases import PRESETS, CaseSpec
+from bench_lib.measure import memory
 from bench_lib.measure.memory import (
     CpuTensorTracker,
     RssProbe,
     SavedTensorCounter,
     count_graph_nodes,
     peak_rss_supported,
+    rss_error_bytes,
 )
 from bench_lib.measure.runner import DTYPES, prepare
 from bench_lib.measure.workloads import WORKLOADS
@@ -124,14 +127,71 @@ def test_graph_node_count():
     assert count_graph_nodes(case.loss) == 1 + 3 * 2 + 2 + 1 + 6
 
 
-@pytest.mark.skipif(not peak_rss_supported(), reason="needs /proc/self/clear_refs (Linux) for the peak RSS counter")
-def test_peak_rss_sees_a_64_mib_allocation_freed_before_the_end():
-    with RssProbe() as probe:
+needs_clear_refs = pytest.mark.skipif(not peak_rss_supported(),
+                                      reason="needs /proc/self/clear_refs (Linux) for the peak RSS counter")
+PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def a_64_mib_block_after_a_128_mib_peak() -> RssProbe:
+    """The probe around a 64 MiB block freed inside it, after a 128 MiB block freed between the
+    probe's construction (which checks for clear_refs) and its start: a figure that is not reset
+    at the start reads the earlier, higher peak. The earlier block also brings in the code and
+    thread pool that filling a tensor needs, so the measured block is the only new memory."""
+    probe = RssProbe()
+    earlier = torch.ones(32 * MiB)  # 128 MiB, every page touched
+    del earlier  # glibc maps blocks this big with mmap and unmaps them on free: RSS drops back
+    with probe:
         block = torch.ones(16 * MiB)  # 64 MiB, every page touched
         del block
+    return probe
+
+
+@needs_clear_refs
+def test_peak_rss_sees_a_64_mib_allocation_freed_before_the_end():
+    probe = a_64_mib_block_after_a_128_mib_peak()
     assert probe.method == "vmhwm-reset"
-    # Pages the interpreter frees between the start reading and the allocation pull it a little low.
-    assert 63 * MiB <= probe.peak_bytes < 64 * MiB + 16 * MiB
+    error = probe.error_bytes  # the kernel's approximate RSS counters (memory.rss_error_bytes)
+    if error > 16 * MiB:
+        pytest.skip(f"this kernel's RSS counters are exact only to {error / MiB:.0f} MiB here ({os.cpu_count()} CPUs)")
+    # The block's pages and one more: glibc's chunk header shares the first page with the data.
+    mapped = 64 * MiB + PAGE
+    assert mapped - error <= probe.peak_bytes <= mapped + error, (
+        f"{probe.peak_bytes:,} bytes against {mapped:,} ± {error:,} (the kernel's counting error)")
+
+
+@needs_clear_refs
+@pytest.mark.parametrize("kept", ["neither reset", "only the support check's"])
+def test_the_64_mib_check_fails_without_the_peak_reset_at_the_start(monkeypatch, kept):
+    """What the check above catches: without the reset at the probe's start, the figure holds the
+    earlier 128 MiB peak, which no counting error brings within the 64 MiB bounds."""
+    real = memory._CLEAR_REFS
+    writes = []
+
+    class Resets:
+        def write_text(self, text):
+            writes.append(text)
+            if kept == "only the support check's" and len(writes) == 1:
+                real.write_text(text)
+
+    monkeypatch.setattr(memory, "_CLEAR_REFS", Resets())
+    probe = a_64_mib_block_after_a_128_mib_peak()
+    assert writes == ["5", "5"]  # the support check's and the start's, both dropped or the start's
+    assert probe.peak_bytes > 64 * MiB + PAGE + probe.error_bytes
+    assert probe.peak_bytes >= 128 * MiB - probe.error_bytes
+
+
+def test_the_rss_error_follows_the_kernels_counters():
+    # 6.2 on: per-CPU batches of max(32, 2 x CPUs) pages, anonymous and file pages; from 6.16
+    # VmRSS is summed exactly, so only the peak reading is approximate.
+    assert rss_error_bytes("6.18.44-fc-v1252-gpu", cpus=16) == 1 * 2 * 31 * 16 * PAGE
+    assert rss_error_bytes("6.8.0-45-generic", cpus=16) == 2 * 2 * 31 * 16 * PAGE
+    assert rss_error_bytes("6.18.0", cpus=64) == 1 * 2 * 127 * 64 * PAGE
+    assert rss_error_bytes("5.15.0", cpus=64, threads=3) == 2 * 2 * 64 * 3 * PAGE  # per-thread caches
+    # The H200's failing figure, 65,593,344 bytes for a 64 MiB block (16 CPUs, Linux 6.18), is
+    # within the error there; it was below the 63 MiB the test asked for.
+    h200 = 65_593_344
+    assert h200 < 63 * MiB
+    assert abs(h200 - (64 * MiB + PAGE)) <= rss_error_bytes("6.18.44-fc-v1252-gpu", cpus=16)
 
 
 def test_workload_shapes_round_sizes_down():

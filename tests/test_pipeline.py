@@ -1,6 +1,8 @@
 """Pipelined throughput and GPU time (bench_lib.measure.pipeline) with a fake device, and their
 bookkeeping on real passes; the real CUDA timer where a GPU is present."""
 
+import time
+
 import pytest
 import torch
 
@@ -67,11 +69,39 @@ def test_pipelined_blocks_queue_a_batch_and_synchronize_once_per_block():
     clock, log = FakeClock(), []
     times = pipeline.pipelined_times(FakeCase(clock, 2e-6, log), blocks=3, timer=FakeTimer(clock, log), clock=clock)
     assert times == pytest.approx([2e-6] * 3)
-    assert log.count("launch") == 3 * pipeline.PIPELINE_BATCH
-    assert log.count("sync") == 2 * 3  # one before each block (untimed), one ending it
+    blocks = pipeline.WARM_UP_BLOCKS + 3
+    assert log.count("launch") == blocks * pipeline.PIPELINE_BATCH
+    assert log.count("sync") == 2 * blocks  # one before each block (untimed), one ending it
     # Every launch follows a teardown: each pass frees the previous pass's graph, as a loop does.
     assert all(log[i - 1] == "teardown" for i, entry in enumerate(log) if entry == "launch")
     assert log[-1] == "teardown"
+
+
+class SlowStartCase(FakeCase):
+    """A pass that costs ``first`` host seconds for its first ``slow`` launches, ``cost`` after."""
+
+    def __init__(self, clock: FakeClock, cost: float, log: list, first: float, slow: int) -> None:
+        super().__init__(clock, cost, log)
+        self.first, self.slow = first, slow
+
+    def launch(self) -> None:
+        super().launch()
+        if self.log.count("launch") <= self.slow:
+            self.clock.now += self.first - self.cost
+
+
+def test_a_warm_up_block_runs_untimed_before_the_timed_blocks():
+    clock, log = FakeClock(), []
+    assert pipeline.WARM_UP_BLOCKS == 1
+    # The first block after the latency rounds is the slow one; it is not among the samples.
+    case = SlowStartCase(clock, 2e-6, log, first=5e-6, slow=pipeline.PIPELINE_BATCH)
+    times = pipeline.pipelined_times(case, blocks=5, timer=FakeTimer(clock, log), clock=clock)
+    assert times == pytest.approx([2e-6] * 5)
+    # Any slower launch past the warm-up block shows.
+    clock, log = FakeClock(), []
+    case = SlowStartCase(clock, 2e-6, log, first=5e-6, slow=pipeline.PIPELINE_BATCH + 1)
+    times = pipeline.pipelined_times(case, blocks=5, timer=FakeTimer(clock, log), clock=clock)
+    assert times[0] == pytest.approx(2e-6 + 3e-6 / pipeline.PIPELINE_BATCH) and times[1:] == pytest.approx([2e-6] * 4)
 
 
 def test_gpu_time_flushes_l2_before_each_pass_and_times_it_between_events():
@@ -184,18 +214,90 @@ def test_replicates_pool_their_pipelined_samples_and_must_agree_on_the_batch():
     assert [entry["pipelined_median"] for entry in partial["replicates"]] == [1.0, None]
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (torch.cuda.is_available() is False)")
+requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(),
+                                   reason="needs a CUDA device (torch.cuda.is_available() is False)")
+
+
+def full_clocks(device: torch.device, seconds: float = 0.5) -> None:
+    """Keep every SM busy for ``seconds``. An idle GPU runs slow: the H200 read 345 MHz idle and
+    1980 MHz under load, and went from one to the other between two of nvidia-smi's samples
+    200 ms apart, every time. The sleep kernel that holds the device spins for clock cycles, so a
+    CudaTimer calibrated during that climb holds the device up to 5.7x too short once it is done,
+    and the host cannot get ahead of it."""
+    a = torch.randn(4096, 4096, device=device)
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        for _ in range(8):
+            torch.mm(a, a)
+        torch.cuda.synchronize(device)
+
+
+class SleepCase:
+    """A pass whose device time is known: one sleep kernel of ``seconds`` at the timer's clock."""
+
+    def __init__(self, timer, seconds: float) -> None:
+        self.timer, self.seconds = timer, seconds
+
+    def launch(self) -> None:
+        self.timer.hold(self.seconds)
+
+    def teardown(self) -> None: ...
+
+
+@requires_cuda
+def test_the_cuda_timer_times_a_sleep_kernel_of_known_length():
+    """The tolerances: at a steady clock a sleep kernel runs its cycles in the time the calibration
+    measured, and events resolve about 0.5 µs, so the figures below are off by a launch's gap (a few
+    µs) at most; 10 % leaves room for a few steps of the boost clock, while a calibration taken at
+    another clock (345 against 1980 MHz on the H200) would be off by a factor of up to 5.7."""
+    from bench_lib.measure import devices
+
+    device = torch.device("cuda")
+    full_clocks(device)
+    with devices.CudaTimer(device) as timer:
+        clock = f"calibrated at {timer.cycles_per_second / 1e6:.0f} MHz"
+        start = timer.event()
+        timer.hold(2e-3)
+        end = timer.event()
+        timer.synchronize()
+        assert timer.seconds(start, end) == pytest.approx(2e-3, rel=0.1), clock
+        # The events against the host's clock: they lie inside the host's wall time around them,
+        # and fill all of it but the launch and the synchronize's round trip (7 µs on an H200).
+        timer.synchronize()
+        wall = time.perf_counter()
+        start = timer.event()
+        timer.hold(20e-3)
+        end = timer.event()
+        timer.synchronize()
+        wall = time.perf_counter() - wall
+        assert 0.9 * wall <= timer.seconds(start, end) <= wall, clock
+        # pipeline's figures on passes of 100 µs of device time: the host queues one in a few µs,
+        # so back to back they cost the device's time, and so does each between its events.
+        found = pipeline.figures(SleepCase(timer, 100e-6), latency=110e-6, budget_seconds=0.05, timer=timer)
+    assert found["gpu_data"] is not None, f"the host never got ahead of the held device ({clock})"
+    assert found["gpu_median"] == pytest.approx(100e-6, rel=0.1), clock
+    assert found["pipelined_median"] == pytest.approx(100e-6, rel=0.1), clock
+
+
+@requires_cuda
 def test_the_cuda_timer_times_a_real_pass_on_the_device():
     from bench_lib.measure import devices
 
     case = prepare(CaseSpec("elementwise", "no_grad", "forward", 2**22, "cuda", "float32"), seed=0)
     case.run_once()
+    full_clocks(case.device)
+    latency = runner.warm_up(case, seconds=0.05)
     with devices.CudaTimer(case.device) as timer:
-        found = pipeline.figures(case, latency=runner.warm_up(case, seconds=0.05), budget_seconds=0.05, timer=timer)
-    assert timer.cycles_per_second > 1e8  # the sleep kernel's clock, calibrated
+        found = pipeline.figures(case, latency=latency, budget_seconds=0.05, timer=timer)
+    clock = f"calibrated at {timer.cycles_per_second / 1e6:.0f} MHz"
+    assert timer.cycles_per_second > 1e8, clock  # the sleep kernel's clock, calibrated
     assert found["pipelined_rounds"] >= pipeline.PIPELINE_BLOCKS[0]
-    assert found["gpu_data"] is not None, "the host never got ahead of the held device"
+    assert found["gpu_data"] is not None, f"the host never got ahead of the held device ({clock})"
     assert all(t > 0 for t in found["gpu_data"]) and found["pipelined_median"] > 0
+    # A round (setup, pass, teardown, a synchronize at each end) holds all of the pass's device
+    # work plus its launches and a round trip (7 µs on an H200); the L2 flush before each timed
+    # pass costs less than that (re-reading the 16 MiB input from memory: 4 µs at 4.8 TB/s).
+    assert found["gpu_median"] < latency, (found["gpu_median"], latency, clock)
 
 
 class FakeGpu:
