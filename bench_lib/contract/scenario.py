@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 from bench_lib.contract.cases import CaseSpec
@@ -20,9 +21,12 @@ from bench_lib.contract.result import CaseResult
 Record = Mapping[str, Any]
 Shape = tuple[int, ...]
 Verdict = tuple[str, str]  # (one of claims.VERDICTS, the figures in one sentence)
+# The (mode, pass) a scenario's variants run in unless it says otherwise: a training step under grad.
+GRAD_STEP: tuple[tuple[str, str], ...] = (("grad", "step"),)
 
-# Rough peak bytes of a deep_mlp step as a multiple of its input's (Scenario.memory_factor): two per
-# layer of its 16 (bench_lib.measure.workloads.DEEP_MLP_LAYERS), plus 8.
+# Rough peak bytes of a deep_mlp step as a multiple of its input's (Scenario.memory_factor, the
+# default of a scenario on deep_mlp): two per layer of its 16 (bench_lib.measure.workloads.DEEP_MLP_LAYERS),
+# plus 8.
 DEEP_MLP_MEMORY_FACTOR = 40.0
 
 _NUMBERED = re.compile(r"^[a-z_]+=(\d+)$")
@@ -56,6 +60,9 @@ class ScenarioSpec(CaseSpec):
 
     def labels(self) -> dict[str, object]:
         return {"scenario": self.scenario, "variant": self.variant}
+
+
+Specs = Callable[[int, str, str, Any], list[ScenarioSpec]]  # (size, device, dtype, ScenarioSelection)
 
 
 class Kit(Protocol):
@@ -159,6 +166,35 @@ class Panel:
     line: tuple[str, str] | None = None
 
 
+class Columns:
+    """The table columns several scenarios show, each written once."""
+
+    saved = Column("saved for backward", "bytes", get("saved_bytes"))
+    peak = Column("peak tensors", "bytes", get("peak_tensor_bytes"))
+    nodes = Column("graph nodes", "count", get("graph_nodes"))
+    time = staticmethod(time_columns)
+
+    @staticmethod
+    def of(name: str, kind: str, key: str) -> Column:
+        """A column of the record's own ``key``."""
+        return Column(name, kind, get(key))
+
+    @staticmethod
+    def share(name: str, key: str, reference: str) -> Column:
+        """The record's ``key`` as a fraction of the reference variant's, headed "``name`` ÷
+        ``reference``" (e.g. "saved ÷ none")."""
+        return Column(f"{name} ÷ {reference}", "fraction", ratio(key))
+
+
+class Panels:
+    """The figure panels several scenarios show, each written once."""
+
+    saved = Panel("saved for backward", "bytes", "saved_bytes", "saved bytes")
+    peak = Panel("peak tensor memory", "bytes", "peak_tensor_bytes", "peak tensor memory")
+    nodes = Panel("autograd graph nodes", "count", "graph_nodes", "nodes reachable from the loss")
+    time = staticmethod(time_panel)
+
+
 @dataclass(frozen=True)
 class Plot:
     """How the scenario's figure lays out its panels.
@@ -184,7 +220,6 @@ class Scenario:
     variants: tuple[str, ...]   # fixed variants, in reading order; numbered ones ("k=4") sort by number
     reference: str    # the variant ratios are taken against, in the same group, mode and pass
     sizes: Mapping[str, tuple[int, ...]]  # per preset: each claim has its own regime
-    specs: Callable[[int, str, str, Any], list[ScenarioSpec]]  # (size, device, dtype, ScenarioSelection)
     check: Callable[[Group], Verdict]
     build: Callable[[ScenarioSpec, int, Kit], Any]  # (spec, seed, kit) -> kit.case(...); imports torch
     # The registered workload whose rule maps a size to the input's shape ("mlp": batch x 128).
@@ -193,13 +228,25 @@ class Scenario:
     rows: str         # what a table row is, e.g. "variant" or "variant · mode"
     caption: str      # under the table's title, e.g. "one row per ...; ratios against ..."
     plot: Plot
-    # Rough peak bytes of a case as a multiple of its input's (see Workload.memory_factor).
-    memory_factor: float = 8.0
+    # Its cases at one size: (size, device, dtype, ScenarioSelection) -> specs. None (the usual):
+    # each variant in each (mode, pass) of ``cases``, on ``workload`` (variant_specs); a scenario
+    # whose variants come from the selection (accumulation's k) gives its own.
+    specs: Specs | None = None
+    cases: tuple[tuple[str, str], ...] = GRAD_STEP
+    # Rough peak bytes of a case as a multiple of its input's (see Workload.memory_factor). None:
+    # DEEP_MLP_MEMORY_FACTOR on deep_mlp, else 8.
+    memory_factor: float | None = None
     # Whether its variants also run compiled when COMPILE= names a compile mode (its build honours
     # spec.compile through kit.compile); the others run eager whatever COMPILE says.
     compiles: bool = False
     # Why a variant cannot exist on any machine, from its spec and input shape; None if it can.
     static_skip_reason: Callable[[ScenarioSpec, Shape], str | None] = field(default=lambda spec, shape: None)
+
+    def __post_init__(self) -> None:
+        if self.specs is None:
+            object.__setattr__(self, "specs", partial(variant_specs, self.name, self.workload, self.variants, self.cases))
+        if self.memory_factor is None:
+            object.__setattr__(self, "memory_factor", DEEP_MLP_MEMORY_FACTOR if self.workload == "deep_mlp" else 8.0)
 
     def rank(self, variant: str) -> tuple[int, int, str]:
         """Reading order: the fixed variants as listed, then numbered ones by number, then others."""
@@ -210,3 +257,11 @@ class Scenario:
 
     def ordered(self, variants: Iterator[str] | Sequence[str]) -> list[str]:
         return sorted(set(variants), key=self.rank)
+
+
+def variant_specs(scenario: str, workload: str, variants: Sequence[str], cases: Sequence[tuple[str, str]],
+                  size: int, device: str, dtype: str, selection: Any = None) -> list[ScenarioSpec]:
+    """A scenario's cases at one size when they are each variant in each (mode, pass) of ``cases``,
+    on ``workload`` (a Scenario's ``specs`` unless it gives its own); the selection plays no part."""
+    return [ScenarioSpec(workload, mode, pass_, size, device, dtype, scenario=scenario, variant=variant)
+            for variant in variants for mode, pass_ in cases]

@@ -8,22 +8,21 @@ the last micro-batch's graph.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from bench_lib.analysis.claims import NOT_MEASURED, decreasing, peak, slower_beyond_noise, verdict
 from bench_lib.contract.scenario import (
     Column,
+    Columns,
     Group,
     Kit,
-    Panel,
+    Panels,
     Plot,
     Scenario,
     ScenarioSpec,
     Shape,
     Verdict,
-    get,
-    time_columns,
-    time_panel,
 )
 from bench_lib.contract.units import format_bytes, format_seconds
 
@@ -110,20 +109,20 @@ SCENARIO = Scenario(
     memory_factor=14.0,
     static_skip_reason=static_skip_reason,
     columns=(
-        Column("peak tensors", "bytes", get("peak_tensor_bytes")),
+        Columns.peak,
         Column("peak less gradients", "bytes", lambda record, _ref: _rest(record)),
         Column("÷ at k=1", "fraction",
                lambda record, ref: None if ref is None or not _rest(ref) else _rest(record) / _rest(ref)),
         Column("1/k", "fraction", lambda record, _ref: 1.0 / int(record["microbatches"])),
-        Column("saved, one micro-batch", "bytes", get("saved_bytes")),
-        *time_columns("time per effective batch", "time(k=1)"),
+        Columns.of("saved, one micro-batch", "bytes", "saved_bytes"),
+        *Columns.time("time per effective batch", "time(k=1)"),
     ),
     rows="k (micro-batches)",
     caption="one row per micro-batch count k; ratios against k=1 (the full batch)",
     plot=Plot(
         # No 1/k guide line: what falls as 1/k is the peak less the gradients (the table's columns).
-        panels=(Panel("peak tensor memory per effective batch", "bytes", "peak_tensor_bytes", "peak tensor memory"),
-                time_panel("time per effective batch")),
+        panels=(replace(Panels.peak, title="peak tensor memory per effective batch"),
+                Panels.time("time per effective batch")),
         layout="lines",
         x_label="micro-batches k (one backward each)",
     ),

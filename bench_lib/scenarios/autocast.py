@@ -14,32 +14,12 @@ from __future__ import annotations
 from typing import Any
 
 from bench_lib.analysis.claims import NOT_MEASURED, figure, peak, verdict
-from bench_lib.contract.scenario import (
-    DEEP_MLP_MEMORY_FACTOR,
-    Column,
-    Group,
-    Kit,
-    Panel,
-    Plot,
-    Scenario,
-    ScenarioSpec,
-    Shape,
-    Verdict,
-    get,
-    ratio,
-    time_columns,
-    time_panel,
-)
+from bench_lib.contract.scenario import Columns, Group, Kit, Panels, Plot, Scenario, ScenarioSpec, Shape, Verdict
 from bench_lib.contract.units import format_bytes, format_seconds
 
 VARIANTS = ("float32", "bfloat16")
 # The claim: autocast's saved bytes are at most this share of float32's.
 MAX_SHARE = 0.6
-
-
-def specs(size: int, device: str, dtype: str, selection: Any) -> list[ScenarioSpec]:
-    return [ScenarioSpec("deep_mlp", "grad", "step", size, device, dtype, scenario="autocast", variant=variant)
-            for variant in VARIANTS]
 
 
 def static_skip_reason(spec: ScenarioSpec, shape: Shape) -> str | None:
@@ -81,21 +61,17 @@ SCENARIO = Scenario(
     variants=VARIANTS,
     reference="float32",
     sizes={"quick": (2**18,), "ci": (2**18,), "default": (2**18, 2**20), "full": (2**18, 2**20, 2**22)},
-    specs=specs,
     check=check,
     build=build,
     shape_like="mlp",
-    memory_factor=DEEP_MLP_MEMORY_FACTOR,
     static_skip_reason=static_skip_reason,
     columns=(
-        Column("saved for backward", "bytes", get("saved_bytes")),
-        Column("saved ÷ float32", "fraction", ratio("saved_bytes")),
-        Column("peak tensors", "bytes", get("peak_tensor_bytes")),
-        *time_columns("training step", "float32"),
+        Columns.saved,
+        Columns.share("saved", "saved_bytes", "float32"),
+        Columns.peak,
+        *Columns.time("training step", "float32"),
     ),
     rows="variant",
     caption="one row per precision; ratios against float32",
-    plot=Plot(panels=(Panel("saved for backward", "bytes", "saved_bytes", "saved bytes"),
-                      Panel("peak tensor memory", "bytes", "peak_tensor_bytes", "peak tensor memory"),
-                      time_panel("training step time"))),
+    plot=Plot(panels=(Panels.saved, Panels.peak, Panels.time("training step time"))),
 )

@@ -18,20 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench_lib.analysis.claims import NOT_MEASURED, figure, peak, slower_beyond_noise, verdict
-from bench_lib.contract.scenario import (
-    Column,
-    Group,
-    Kit,
-    Panel,
-    Plot,
-    Scenario,
-    ScenarioSpec,
-    Verdict,
-    get,
-    ratio,
-    time_columns,
-    time_panel,
-)
+from bench_lib.contract.scenario import Columns, Group, Kit, Panels, Plot, Scenario, ScenarioSpec, Verdict
 from bench_lib.contract.units import format_bytes, format_seconds
 
 VARIANTS = ("none", "every_4", "every_1")
@@ -39,11 +26,6 @@ BLOCKS = 8
 EXPANSION = 4
 # The claim's bound at a boundary around every block: at most this share of none's saved bytes.
 EVERY_BLOCK_SHARE = 0.5
-
-
-def specs(size: int, device: str, dtype: str, selection: Any) -> list[ScenarioSpec]:
-    return [ScenarioSpec("deep_ffn", "grad", "step", size, device, dtype, scenario="checkpointing", variant=variant)
-            for variant in VARIANTS]
 
 
 def build(spec: ScenarioSpec, seed: int, kit: Kit) -> Any:
@@ -104,21 +86,18 @@ SCENARIO = Scenario(
     variants=VARIANTS,
     reference="none",
     sizes={"quick": (2**14,), "ci": (2**14,), "default": (2**14, 2**18), "full": (2**12, 2**14, 2**16, 2**18)},
-    specs=specs,
     check=check,
     build=build,
     shape_like="mlp",
     memory_factor=float(BLOCKS * (2 * EXPANSION + 1) + 16),
     columns=(
-        Column("saved for backward", "bytes", get("saved_bytes")),
-        Column("saved ÷ none", "fraction", ratio("saved_bytes")),
-        Column("peak tensors", "bytes", get("peak_tensor_bytes")),
-        Column("peak ÷ none", "fraction", ratio("peak_tensor_bytes")),
-        *time_columns("training step", "none"),
+        Columns.saved,
+        Columns.share("saved", "saved_bytes", "none"),
+        Columns.peak,
+        Columns.share("peak", "peak_tensor_bytes", "none"),
+        *Columns.time("training step", "none"),
     ),
     rows="variant",
     caption="one row per checkpoint spacing; ratios against none",
-    plot=Plot(panels=(Panel("saved for backward", "bytes", "saved_bytes", "saved bytes"),
-                      Panel("peak tensor memory", "bytes", "peak_tensor_bytes", "peak tensor memory"),
-                      time_panel("training step time"))),
+    plot=Plot(panels=(Panels.saved, Panels.peak, Panels.time("training step time"))),
 )

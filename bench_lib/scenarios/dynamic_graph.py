@@ -23,17 +23,14 @@ from bench_lib.analysis.claims import NOT_MEASURED, figure, verdict
 from bench_lib.analysis.stats import fit_linear, mean_ci
 from bench_lib.contract.result import CaseResult
 from bench_lib.contract.scenario import (
-    Column,
+    Columns,
     Group,
     Kit,
-    Panel,
+    Panels,
     Plot,
     Scenario,
     ScenarioSpec,
     Verdict,
-    get,
-    time_columns,
-    time_panel,
     variant_number,
 )
 from bench_lib.contract.units import format_bytes, format_seconds
@@ -42,11 +39,6 @@ DEPTHS = (1, 2, 4, 8, 16)
 BRANCHES = {"branch=cheap": 1, "branch=expensive": 4}  # the depth each path runs
 VARIANTS = (*(f"depth={d}" for d in DEPTHS), *BRANCHES)
 CASES = (("grad", "forward"), ("grad", "backward"), ("no_grad", "forward"))
-
-
-def specs(size: int, device: str, dtype: str, selection: Any) -> list[ScenarioSpec]:
-    return [ScenarioSpec("shared_block", mode, pass_, size, device, dtype, scenario="dynamic_graph", variant=variant)
-            for variant in VARIANTS for mode, pass_ in CASES]
 
 
 def build(spec: ScenarioSpec, seed: int, kit: Kit) -> Any:
@@ -194,21 +186,19 @@ SCENARIO = Scenario(
     reference="depth=1",
     # The counts hold at any size; autograd's cost per node shows where the matmuls are small.
     sizes={"quick": (2**10,), "ci": (2**10,), "default": (2**10, 2**16), "full": (2**10, 2**14, 2**18)},
-    specs=specs,
+    cases=CASES,
     check=check,
     build=build,
     shape_like="mlp",
     memory_factor=40.0,
     compiles=True,
     columns=(
-        Column("graph nodes", "count", get("graph_nodes")),
-        Column("saved for backward", "bytes", get("saved_bytes")),
-        *time_columns("time", "depth=1"),
+        Columns.nodes,
+        Columns.saved,
+        *Columns.time("time", "depth=1"),
     ),
     rows="variant · mode · pass",
     caption="one row per variant, mode and pass; ratios against depth=1 in the same mode and pass",
-    plot=Plot(panels=(Panel("autograd graph nodes", "count", "graph_nodes", "nodes reachable from the loss"),
-                      Panel("saved for backward", "bytes", "saved_bytes", "saved bytes"),
-                      time_panel("time")),
+    plot=Plot(panels=(Panels.nodes, Panels.saved, Panels.time("time")),
               layout="lines", x_label="executed depth (blocks)", x_log=False),
 )

@@ -9,28 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench_lib.analysis.claims import (
-    NOT_MEASURED,
-    decreasing,
-    faster_beyond_noise,
-    figure,
-    peak_new,
-    verdict,
-)
-from bench_lib.contract.scenario import (
-    DEEP_MLP_MEMORY_FACTOR,
-    Column,
-    Group,
-    Kit,
-    Panel,
-    Plot,
-    Scenario,
-    ScenarioSpec,
-    Verdict,
-    get,
-    time_columns,
-    time_panel,
-)
+from bench_lib.analysis.claims import NOT_MEASURED, decreasing, faster_beyond_noise, figure, peak_new, verdict
+from bench_lib.contract.scenario import Column, Columns, Group, Kit, Panels, Plot, Scenario, ScenarioSpec, Verdict
 from bench_lib.contract.units import format_bytes, format_seconds
 
 VARIANTS = ("all_trainable", "first_half_frozen", "last_layer_only")
@@ -39,11 +19,6 @@ VARIANTS = ("all_trainable", "first_half_frozen", "last_layer_only")
 def trainable_layers(variant: str, layers: int) -> int:
     """How many of the last layers train in a variant."""
     return {"all_trainable": layers, "first_half_frozen": layers - layers // 2, "last_layer_only": 1}[variant]
-
-
-def specs(size: int, device: str, dtype: str, selection: Any) -> list[ScenarioSpec]:
-    return [ScenarioSpec("deep_mlp", "grad", "backward", size, device, dtype, scenario="freezing", variant=variant)
-            for variant in VARIANTS]
 
 
 def build(spec: ScenarioSpec, seed: int, kit: Kit) -> Any:
@@ -107,24 +82,19 @@ SCENARIO = Scenario(
     variants=VARIANTS,
     reference="all_trainable",
     sizes={"quick": (2**16,), "ci": (2**16,), "default": (2**16, 2**18), "full": (2**12, 2**14, 2**16, 2**18, 2**20)},
-    specs=specs,
+    cases=(("grad", "backward"),),
     check=check,
     build=build,
     shape_like="mlp",
-    memory_factor=DEEP_MLP_MEMORY_FACTOR,
     columns=(
         Column("trainable tensors", "text", _trainable),
-        Column("gradients", "bytes", get("trainable_parameter_bytes")),
-        Column("graph nodes", "count", get("graph_nodes")),
-        Column("saved for backward", "bytes", get("saved_bytes")),
+        Columns.of("gradients", "bytes", "trainable_parameter_bytes"),
+        Columns.nodes,
+        Columns.saved,
         Column("peak of the backward's own tensors", "bytes", _backward_peak),
-        *time_columns("backward", "all_trainable"),
+        *Columns.time("backward", "all_trainable"),
     ),
     rows="variant",
     caption="one row per set of frozen layers; ratios against all_trainable",
-    plot=Plot(panels=(
-        Panel("saved for backward", "bytes", "saved_bytes", "saved bytes"),
-        Panel("autograd graph nodes", "count", "graph_nodes", "nodes reachable from the loss"),
-        time_panel("backward time"),
-    )),
+    plot=Plot(panels=(Panels.saved, Panels.nodes, Panels.time("backward time"))),
 )

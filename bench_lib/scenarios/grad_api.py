@@ -16,37 +16,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench_lib.analysis.claims import (
-    NOT_MEASURED,
-    faster_beyond_noise,
-    figure,
-    slower_beyond_noise,
-    verdict,
-)
-from bench_lib.contract.scenario import (
-    Column,
-    Group,
-    Kit,
-    Panel,
-    Plot,
-    Scenario,
-    ScenarioSpec,
-    Verdict,
-    get,
-    time_columns,
-    time_panel,
-)
+from bench_lib.analysis.claims import NOT_MEASURED, faster_beyond_noise, figure, slower_beyond_noise, verdict
+from bench_lib.contract.scenario import Columns, Group, Kit, Panel, Panels, Plot, Scenario, ScenarioSpec, Verdict
 from bench_lib.contract.units import format_bytes, format_seconds
 
 VARIANTS = ("backward", "autograd_grad", "retain_graph", "create_graph")
 # "Costs the same": within this factor of backward's time (measured here: autograd.grad's capture
 # of each input adds 1-2 %), or not apart beyond noise.
 SAME_WITHIN = 1.10
-
-
-def specs(size: int, device: str, dtype: str, selection: Any) -> list[ScenarioSpec]:
-    return [ScenarioSpec("mlp", "grad", "step", size, device, dtype, scenario="grad_api", variant=variant)
-            for variant in VARIANTS]
 
 
 def build(spec: ScenarioSpec, seed: int, kit: Kit) -> Any:
@@ -121,21 +98,19 @@ SCENARIO = Scenario(
     variants=VARIANTS,
     reference="backward",
     sizes={"quick": (2**16,), "ci": (2**16,), "default": (2**14, 2**18), "full": (2**12, 2**14, 2**16, 2**18, 2**20)},
-    specs=specs,
     check=check,
     build=build,
     shape_like="mlp",
     memory_factor=24.0,
     columns=(
-        *time_columns("training step", "backward"),
-        Column("saved for backward", "bytes", get("saved_bytes")),
-        Column("left alive after the pass", "bytes", get("retained_tensor_bytes")),
-        Column("peak tensors", "bytes", get("peak_tensor_bytes")),
-        Column("graph nodes", "count", get("graph_nodes")),
+        *Columns.time("training step", "backward"),
+        Columns.saved,
+        Columns.of("left alive after the pass", "bytes", "retained_tensor_bytes"),
+        Columns.peak,
+        Columns.nodes,
     ),
     rows="variant",
     caption="one row per way of computing gradients; ratios against backward",
-    plot=Plot(panels=(time_panel("training step time"),
-                      Panel("saved for backward", "bytes", "saved_bytes", "saved bytes"),
+    plot=Plot(panels=(Panels.time("training step time"), Panels.saved,
                       Panel("left alive after the pass", "bytes", "retained_tensor_bytes", "tensor bytes"))),
 )

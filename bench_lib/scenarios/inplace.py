@@ -11,30 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from bench_lib.analysis.claims import NOT_MEASURED, peak, shorten, slower_beyond_noise, verdict
-from bench_lib.contract.scenario import (
-    Column,
-    Group,
-    Kit,
-    Panel,
-    Plot,
-    Scenario,
-    ScenarioSpec,
-    Verdict,
-    get,
-    time_columns,
-    time_panel,
-)
+from bench_lib.contract.scenario import Column, Columns, Group, Kit, Panels, Plot, Scenario, ScenarioSpec, Verdict
 from bench_lib.contract.units import format_bytes, format_seconds
 
 VARIANTS = ("relu", "relu_", "detach_then_modify")
-# grad shows what autograd rejects; the other two what in-place saves.
-MODES = ("grad", "no_grad", "inference_mode")
+# grad shows what autograd rejects (at backward: pass "step"); the other two what in-place saves.
+CASES = (("grad", "step"), ("no_grad", "forward"), ("inference_mode", "forward"))
 REJECTED = "rejected by autograd"
-
-
-def specs(size: int, device: str, dtype: str, selection: Any) -> list[ScenarioSpec]:
-    return [ScenarioSpec("tanh_relu", mode, "step" if mode == "grad" else "forward", size, device, dtype,
-                         scenario="inplace", variant=variant) for variant in VARIANTS for mode in MODES]
 
 
 def build(spec: ScenarioSpec, seed: int, kit: Kit) -> Any:
@@ -104,22 +87,20 @@ SCENARIO = Scenario(
     variants=VARIANTS,
     reference="relu",
     sizes={"quick": (2**16,), "ci": (2**16,), "default": (2**16, 2**20), "full": (2**12, 2**16, 2**20, 2**24)},
-    specs=specs,
+    cases=CASES,
     check=check,
     build=build,
     shape_like="elementwise",
     memory_factor=6.0,
     columns=(
-        Column("pass", "text", get("pass")),
-        *time_columns("time per pass", "relu"),
-        Column("peak tensors", "bytes", get("peak_tensor_bytes")),
-        Column("saved for backward", "bytes", get("saved_bytes")),
-        Column("graph nodes", "count", get("graph_nodes")),
+        Columns.of("pass", "text", "pass"),
+        *Columns.time("time per pass", "relu"),
+        Columns.peak,
+        Columns.saved,
+        Columns.nodes,
         Column("outcome", "text", lambda record, _ref: REJECTED if "error" in record else "measured"),
     ),
     rows="variant · mode",
     caption="one row per variant and mode; ratios against relu in the same mode",
-    plot=Plot(panels=(Panel("peak tensor memory", "bytes", "peak_tensor_bytes", "peak tensor memory"),
-                      time_panel("time per pass")),
-              layout="bars_by_mode"),
+    plot=Plot(panels=(Panels.peak, Panels.time("time per pass")), layout="bars_by_mode"),
 )

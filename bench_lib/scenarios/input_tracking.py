@@ -16,28 +16,11 @@ from __future__ import annotations
 from typing import Any
 
 from bench_lib.analysis.claims import NOT_MEASURED, faster_beyond_noise, figure, slower_beyond_noise, verdict
-from bench_lib.contract.scenario import (
-    Column,
-    Group,
-    Kit,
-    Panel,
-    Plot,
-    Scenario,
-    ScenarioSpec,
-    Verdict,
-    get,
-    time_columns,
-    time_panel,
-)
+from bench_lib.contract.scenario import Columns, Group, Kit, Panels, Plot, Scenario, ScenarioSpec, Verdict
 from bench_lib.contract.units import format_bytes, format_seconds
 
 VARIANTS = ("params_only", "input_too", "preprocess_tracked", "preprocess_no_grad")
 EPSILON = 1e-5
-
-
-def specs(size: int, device: str, dtype: str, selection: Any) -> list[ScenarioSpec]:
-    return [ScenarioSpec("mlp", "grad", "step", size, device, dtype, scenario="input_tracking", variant=variant)
-            for variant in VARIANTS]
 
 
 def build(spec: ScenarioSpec, seed: int, kit: Kit) -> Any:
@@ -101,20 +84,17 @@ SCENARIO = Scenario(
     variants=VARIANTS,
     reference="params_only",
     sizes={"quick": (2**16,), "ci": (2**16,), "default": (2**14, 2**18), "full": (2**12, 2**14, 2**16, 2**18, 2**20)},
-    specs=specs,
     check=check,
     build=build,
     shape_like="mlp",
     memory_factor=16.0,
     columns=(
-        *time_columns("training step", "params_only"),
-        Column("graph nodes", "count", get("graph_nodes")),
-        Column("saved for backward", "bytes", get("saved_bytes")),
-        Column("peak tensors", "bytes", get("peak_tensor_bytes")),
+        *Columns.time("training step", "params_only"),
+        Columns.nodes,
+        Columns.saved,
+        Columns.peak,
     ),
     rows="variant",
     caption="one row per way of feeding the input; ratios against params_only",
-    plot=Plot(panels=(time_panel("training step time"),
-                      Panel("saved for backward", "bytes", "saved_bytes", "saved bytes"),
-                      Panel("autograd graph nodes", "count", "graph_nodes", "nodes reachable from the loss"))),
+    plot=Plot(panels=(Panels.time("training step time"), Panels.saved, Panels.nodes)),
 )

@@ -13,30 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 from bench_lib.analysis.claims import NOT_MEASURED, peak, slower_beyond_noise, verdict
-from bench_lib.contract.scenario import (
-    DEEP_MLP_MEMORY_FACTOR,
-    Column,
-    Group,
-    Kit,
-    Panel,
-    Plot,
-    Scenario,
-    ScenarioSpec,
-    Shape,
-    Verdict,
-    get,
-    ratio,
-    time_columns,
-    time_panel,
-)
+from bench_lib.contract.scenario import Columns, Group, Kit, Panel, Panels, Plot, Scenario, ScenarioSpec, Shape, Verdict
 from bench_lib.contract.units import format_bytes, format_seconds
 
 VARIANTS = ("on_device", "on_cpu")
-
-
-def specs(size: int, device: str, dtype: str, selection: Any) -> list[ScenarioSpec]:
-    return [ScenarioSpec("deep_mlp", "grad", "step", size, device, dtype, scenario="save_on_cpu", variant=variant)
-            for variant in VARIANTS]
 
 
 def static_skip_reason(spec: ScenarioSpec, shape: Shape) -> str | None:
@@ -86,20 +66,18 @@ SCENARIO = Scenario(
     variants=VARIANTS,
     reference="on_device",
     sizes={"quick": (2**18,), "ci": (2**18,), "default": (2**18, 2**22), "full": (2**16, 2**18, 2**20, 2**22)},
-    specs=specs,
     check=check,
     build=build,
     shape_like="mlp",
-    memory_factor=DEEP_MLP_MEMORY_FACTOR,
     static_skip_reason=static_skip_reason,
     columns=(
-        Column("peak tensors (device)", "bytes", get("peak_tensor_bytes")),
-        Column("peak ÷ on_device", "fraction", ratio("peak_tensor_bytes")),
-        Column("saved on the device", "bytes", get("saved_bytes")),
-        *time_columns("training step", "on_device"),
+        Columns.of("peak tensors (device)", "bytes", "peak_tensor_bytes"),
+        Columns.share("peak", "peak_tensor_bytes", "on_device"),
+        Columns.of("saved on the device", "bytes", "saved_bytes"),
+        *Columns.time("training step", "on_device"),
     ),
     rows="variant",
     caption="one row per place of the saved tensors; ratios against on_device",
     plot=Plot(panels=(Panel("peak tensor memory (device)", "bytes", "peak_tensor_bytes", "peak tensor memory"),
-                      time_panel("training step time"))),
+                      Panels.time("training step time"))),
 )

@@ -10,31 +10,14 @@ start is the model without gradients).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from bench_lib.analysis.claims import NOT_MEASURED, peak, slower_beyond_noise, verdict
-from bench_lib.contract.scenario import (
-    DEEP_MLP_MEMORY_FACTOR,
-    Column,
-    Group,
-    Kit,
-    Panel,
-    Plot,
-    Scenario,
-    ScenarioSpec,
-    Verdict,
-    get,
-    time_columns,
-    time_panel,
-)
+from bench_lib.contract.scenario import Columns, Group, Kit, Panels, Plot, Scenario, ScenarioSpec, Verdict
 from bench_lib.contract.units import format_bytes, format_seconds
 
 VARIANTS = ("zero_", "set_to_none", "accumulate")
-
-
-def specs(size: int, device: str, dtype: str, selection: Any) -> list[ScenarioSpec]:
-    return [ScenarioSpec("deep_mlp", "grad", "step", size, device, dtype, scenario="zero_grad", variant=variant)
-            for variant in VARIANTS]
 
 
 def build(spec: ScenarioSpec, seed: int, kit: Kit) -> Any:
@@ -99,23 +82,20 @@ SCENARIO = Scenario(
     # The cost of a reset per parameter tensor shows at small sizes and drowns in the matmuls at
     # large ones; deep_mlp does about 5x the mlp's work per element.
     sizes={"quick": (2**12,), "ci": (2**12,), "default": (2**12, 2**16), "full": (2**10, 2**12, 2**14, 2**16, 2**18)},
-    specs=specs,
     check=check,
     build=build,
     shape_like="mlp",
-    memory_factor=DEEP_MLP_MEMORY_FACTOR,
     columns=(
-        *time_columns("training step", "zero_"),
-        Column("peak tensors", "bytes", get("peak_tensor_bytes")),
-        Column("one set of gradients", "bytes", get("trainable_parameter_bytes")),
-        Column("parameter tensors", "count", get("parameter_tensors")),
+        *Columns.time("training step", "zero_"),
+        Columns.peak,
+        Columns.of("one set of gradients", "bytes", "trainable_parameter_bytes"),
+        Columns.of("parameter tensors", "count", "parameter_tensors"),
     ),
     rows="variant",
     caption="one row per way of resetting the gradients; ratios against zero_",
     plot=Plot(panels=(
-        time_panel("training step time"),
+        Panels.time("training step time"),
         # What zero_ keeps alive between steps and set_to_none frees: one set of gradients.
-        Panel("peak tensor memory", "bytes", "peak_tensor_bytes", "peak tensor memory",
-              line=("trainable_parameter_bytes", "one set of gradients")),
+        replace(Panels.peak, line=("trainable_parameter_bytes", "one set of gradients")),
     )),
 )
