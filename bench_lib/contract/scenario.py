@@ -166,35 +166,6 @@ class Panel:
     line: tuple[str, str] | None = None
 
 
-class Columns:
-    """The table columns several scenarios show, each written once."""
-
-    saved = Column("saved for backward", "bytes", get("saved_bytes"))
-    peak = Column("peak tensors", "bytes", get("peak_tensor_bytes"))
-    nodes = Column("graph nodes", "count", get("graph_nodes"))
-    time = staticmethod(time_columns)
-
-    @staticmethod
-    def of(name: str, kind: str, key: str) -> Column:
-        """A column of the record's own ``key``."""
-        return Column(name, kind, get(key))
-
-    @staticmethod
-    def share(name: str, key: str, reference: str) -> Column:
-        """The record's ``key`` as a fraction of the reference variant's, headed "``name`` ÷
-        ``reference``" (e.g. "saved ÷ none")."""
-        return Column(f"{name} ÷ {reference}", "fraction", ratio(key))
-
-
-class Panels:
-    """The figure panels several scenarios show, each written once."""
-
-    saved = Panel("saved for backward", "bytes", "saved_bytes", "saved bytes")
-    peak = Panel("peak tensor memory", "bytes", "peak_tensor_bytes", "peak tensor memory")
-    nodes = Panel("autograd graph nodes", "count", "graph_nodes", "nodes reachable from the loss")
-    time = staticmethod(time_panel)
-
-
 @dataclass(frozen=True)
 class Plot:
     """How the scenario's figure lays out its panels.
@@ -219,15 +190,15 @@ class Scenario:
     workload: str     # the model its variants share, as the run file names it
     variants: tuple[str, ...]   # fixed variants, in reading order; numbered ones ("k=4") sort by number
     reference: str    # the variant ratios are taken against, in the same group, mode and pass
-    sizes: Mapping[str, tuple[int, ...]]  # per preset: each claim has its own regime
+    sizes: Mapping[str, tuple[int, ...]]  # per preset (preset_sizes): each claim has its own regime
     check: Callable[[Group], Verdict]
     build: Callable[[ScenarioSpec, int, Kit], Any]  # (spec, seed, kit) -> kit.case(...); imports torch
-    # The registered workload whose rule maps a size to the input's shape ("mlp": batch x 128).
-    shape_like: str
     columns: tuple[Column, ...]
-    rows: str         # what a table row is, e.g. "variant" or "variant · mode"
     caption: str      # under the table's title, e.g. "one row per ...; ratios against ..."
     plot: Plot
+    rows: str = "variant"  # what a table row is, e.g. "variant" or "variant · mode"
+    # The registered workload whose rule maps a size to the input's shape ("mlp": batch x 128).
+    shape_like: str = "mlp"
     # Its cases at one size: (size, device, dtype, ScenarioSelection) -> specs. None (the usual):
     # each variant in each (mode, pass) of ``cases``, on ``workload`` (variant_specs); a scenario
     # whose variants come from the selection (accumulation's k) gives its own.
@@ -257,6 +228,12 @@ class Scenario:
 
     def ordered(self, variants: Iterator[str] | Sequence[str]) -> list[str]:
         return sorted(set(variants), key=self.rank)
+
+
+def preset_sizes(quick: tuple[int, ...], default: tuple[int, ...], full: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
+    """A scenario's sizes per preset (Scenario.sizes). The ci preset runs no scenario unless one is
+    named (contract.cases.Preset.scenarios), and then at quick's sizes."""
+    return {"quick": quick, "ci": quick, "default": default, "full": full}
 
 
 def variant_specs(scenario: str, workload: str, variants: Sequence[str], cases: Sequence[tuple[str, str]],

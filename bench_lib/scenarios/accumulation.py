@@ -12,18 +12,8 @@ from dataclasses import replace
 from typing import Any
 
 from bench_lib.analysis.claims import NOT_MEASURED, decreasing, peak, slower_beyond_noise, verdict
-from bench_lib.contract.scenario import (
-    Column,
-    Columns,
-    Group,
-    Kit,
-    Panels,
-    Plot,
-    Scenario,
-    ScenarioSpec,
-    Shape,
-    Verdict,
-)
+from bench_lib.contract.scenario import Column, Group, Kit, Plot, Scenario, ScenarioSpec, Shape, Verdict, preset_sizes
+from bench_lib.contract.scenario_views import Columns, Panels
 from bench_lib.contract.units import format_bytes, format_seconds
 
 # "Roughly as 1/k": the peak less the gradients at k micro-batches is at most this many times
@@ -91,23 +81,13 @@ def _rest(record: Any) -> float:
 
 
 SCENARIO = Scenario(
-    name="accumulation",
-    order=40,
+    name="accumulation", order=40, workload="mlp", variants=(), reference="k=1",
     claim=("Splitting a batch into k micro-batches (a backward after each) cuts peak tensor memory, less the "
            "gradients that every k keeps, roughly as 1/k, while the time per effective batch rises."),
-    workload="mlp",
-    variants=(),
-    reference="k=1",
     # At 2^16 the mlp's 194 KiB of gradients keep peak(k=8) at 0.35 of peak(k=1); the rest
     # falls to about 0.15.
-    sizes={"quick": (2**18,), "ci": (2**18,), "default": (2**16, 2**20),
-           "full": (2**14, 2**16, 2**18, 2**20, 2**22)},
-    specs=specs,
-    check=check,
-    build=build,
-    shape_like="mlp",
-    memory_factor=14.0,
-    static_skip_reason=static_skip_reason,
+    sizes=preset_sizes(quick=(2**18,), default=(2**16, 2**20), full=(2**14, 2**16, 2**18, 2**20, 2**22)),
+    specs=specs, check=check, build=build, static_skip_reason=static_skip_reason, memory_factor=14.0,
     columns=(
         Columns.peak,
         Column("peak less gradients", "bytes", lambda record, _ref: _rest(record)),
@@ -117,13 +97,9 @@ SCENARIO = Scenario(
         Columns.of("saved, one micro-batch", "bytes", "saved_bytes"),
         *Columns.time("time per effective batch", "time(k=1)"),
     ),
-    rows="k (micro-batches)",
-    caption="one row per micro-batch count k; ratios against k=1 (the full batch)",
-    plot=Plot(
-        # No 1/k guide line: what falls as 1/k is the peak less the gradients (the table's columns).
-        panels=(replace(Panels.peak, title="peak tensor memory per effective batch"),
-                Panels.time("time per effective batch")),
-        layout="lines",
-        x_label="micro-batches k (one backward each)",
-    ),
+    rows="k (micro-batches)", caption="one row per micro-batch count k; ratios against k=1 (the full batch)",
+    # No 1/k guide line: what falls as 1/k is the peak less the gradients (the table's columns).
+    plot=Plot(panels=(replace(Panels.peak, title="peak tensor memory per effective batch"),
+                      Panels.time("time per effective batch")),
+              layout="lines", x_label="micro-batches k (one backward each)"),
 )

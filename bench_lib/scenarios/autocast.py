@@ -14,7 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 from bench_lib.analysis.claims import NOT_MEASURED, figure, peak, verdict
-from bench_lib.contract.scenario import Columns, Group, Kit, Panels, Plot, Scenario, ScenarioSpec, Shape, Verdict
+from bench_lib.contract.scenario import Group, Kit, Plot, Scenario, ScenarioSpec, Shape, Verdict, preset_sizes
+from bench_lib.contract.scenario_views import Columns, Panels
 from bench_lib.contract.units import format_bytes, format_seconds
 
 VARIANTS = ("float32", "bfloat16")
@@ -53,25 +54,13 @@ def check(group: Group) -> Verdict:
 
 
 SCENARIO = Scenario(
-    name="autocast",
-    order=90,
+    name="autocast", order=90, workload="deep_mlp", variants=VARIANTS, reference="float32",
     claim=(f"Under bfloat16 autocast the bytes saved for backward are at most {MAX_SHARE}x those of float32; the "
            "time is whatever the hardware makes of bfloat16."),
-    workload="deep_mlp",
-    variants=VARIANTS,
-    reference="float32",
-    sizes={"quick": (2**18,), "ci": (2**18,), "default": (2**18, 2**20), "full": (2**18, 2**20, 2**22)},
-    check=check,
-    build=build,
-    shape_like="mlp",
-    static_skip_reason=static_skip_reason,
-    columns=(
-        Columns.saved,
-        Columns.share("saved", "saved_bytes", "float32"),
-        Columns.peak,
-        *Columns.time("training step", "float32"),
-    ),
-    rows="variant",
+    sizes=preset_sizes(quick=(2**18,), default=(2**18, 2**20), full=(2**18, 2**20, 2**22)),
+    check=check, build=build, static_skip_reason=static_skip_reason,
+    columns=(Columns.saved, Columns.share("saved", "saved_bytes", "float32"), Columns.peak,
+             *Columns.time("training step", "float32")),
     caption="one row per precision; ratios against float32",
     plot=Plot(panels=(Panels.saved, Panels.peak, Panels.time("training step time"))),
 )

@@ -18,7 +18,8 @@ from __future__ import annotations
 from typing import Any
 
 from bench_lib.analysis.claims import NOT_MEASURED, figure, peak, slower_beyond_noise, verdict
-from bench_lib.contract.scenario import Columns, Group, Kit, Panels, Plot, Scenario, ScenarioSpec, Verdict
+from bench_lib.contract.scenario import Group, Kit, Plot, Scenario, ScenarioSpec, Verdict, preset_sizes
+from bench_lib.contract.scenario_views import Columns, Panels
 from bench_lib.contract.units import format_bytes, format_seconds
 
 VARIANTS = ("none", "every_4", "every_1")
@@ -77,27 +78,15 @@ def check(group: Group) -> Verdict:
 
 
 SCENARIO = Scenario(
-    name="checkpointing",
-    order=80,
+    name="checkpointing", order=80, workload="deep_ffn", variants=VARIANTS, reference="none",
     claim=("Activation checkpointing keeps only each segment's input for backward: the bytes saved for backward "
            "(at most half with a boundary around every block) and the step's peak memory fall, while the step "
            "takes longer, since backward recomputes each segment's forward."),
-    workload="deep_ffn",
-    variants=VARIANTS,
-    reference="none",
-    sizes={"quick": (2**14,), "ci": (2**14,), "default": (2**14, 2**18), "full": (2**12, 2**14, 2**16, 2**18)},
-    check=check,
-    build=build,
-    shape_like="mlp",
-    memory_factor=float(BLOCKS * (2 * EXPANSION + 1) + 16),
-    columns=(
-        Columns.saved,
-        Columns.share("saved", "saved_bytes", "none"),
-        Columns.peak,
-        Columns.share("peak", "peak_tensor_bytes", "none"),
-        *Columns.time("training step", "none"),
-    ),
-    rows="variant",
+    sizes=preset_sizes(quick=(2**14,), default=(2**14, 2**18), full=(2**12, 2**14, 2**16, 2**18)),
+    check=check, build=build, memory_factor=float(BLOCKS * (2 * EXPANSION + 1) + 16),
+    columns=(Columns.saved, Columns.share("saved", "saved_bytes", "none"),
+             Columns.peak, Columns.share("peak", "peak_tensor_bytes", "none"),
+             *Columns.time("training step", "none")),
     caption="one row per checkpoint spacing; ratios against none",
     plot=Plot(panels=(Panels.saved, Panels.peak, Panels.time("training step time"))),
 )

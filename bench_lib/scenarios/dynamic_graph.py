@@ -22,17 +22,8 @@ from typing import Any
 from bench_lib.analysis.claims import NOT_MEASURED, figure, verdict
 from bench_lib.analysis.stats import fit_linear, mean_ci
 from bench_lib.contract.result import CaseResult
-from bench_lib.contract.scenario import (
-    Columns,
-    Group,
-    Kit,
-    Panels,
-    Plot,
-    Scenario,
-    ScenarioSpec,
-    Verdict,
-    variant_number,
-)
+from bench_lib.contract.scenario import Group, Kit, Plot, Scenario, ScenarioSpec, Verdict, preset_sizes, variant_number
+from bench_lib.contract.scenario_views import Columns, Panels
 from bench_lib.contract.units import format_bytes, format_seconds
 
 DEPTHS = (1, 2, 4, 8, 16)
@@ -175,28 +166,15 @@ def _check_compiled(group: Group) -> Verdict:
 
 
 SCENARIO = Scenario(
-    name="dynamic_graph",
-    order=10,
+    name="dynamic_graph", order=10, workload="shared_block", variants=VARIANTS, reference="depth=1",
     claim=("The graph is built as the code runs and records only what ran: graph nodes and saved bytes grow "
            "exactly linearly with the executed depth, and a data-dependent branch records only the path taken. "
            "Under torch.compile (COMPILE=inductor) the graph is static: each new depth is a new compiled graph, "
            "and the data-dependent branch breaks the graph."),
-    workload="shared_block",
-    variants=VARIANTS,
-    reference="depth=1",
     # The counts hold at any size; autograd's cost per node shows where the matmuls are small.
-    sizes={"quick": (2**10,), "ci": (2**10,), "default": (2**10, 2**16), "full": (2**10, 2**14, 2**18)},
-    cases=CASES,
-    check=check,
-    build=build,
-    shape_like="mlp",
-    memory_factor=40.0,
-    compiles=True,
-    columns=(
-        Columns.nodes,
-        Columns.saved,
-        *Columns.time("time", "depth=1"),
-    ),
+    sizes=preset_sizes(quick=(2**10,), default=(2**10, 2**16), full=(2**10, 2**14, 2**18)),
+    cases=CASES, check=check, build=build, memory_factor=40.0, compiles=True,
+    columns=(Columns.nodes, Columns.saved, *Columns.time("time", "depth=1")),
     rows="variant · mode · pass",
     caption="one row per variant, mode and pass; ratios against depth=1 in the same mode and pass",
     plot=Plot(panels=(Panels.nodes, Panels.saved, Panels.time("time")),

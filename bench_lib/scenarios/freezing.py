@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from bench_lib.analysis.claims import NOT_MEASURED, decreasing, faster_beyond_noise, figure, peak_new, verdict
-from bench_lib.contract.scenario import Column, Columns, Group, Kit, Panels, Plot, Scenario, ScenarioSpec, Verdict
+from bench_lib.contract.scenario import Column, Group, Kit, Plot, Scenario, ScenarioSpec, Verdict, preset_sizes
+from bench_lib.contract.scenario_views import Columns, Panels
 from bench_lib.contract.units import format_bytes, format_seconds
 
 VARIANTS = ("all_trainable", "first_half_frozen", "last_layer_only")
@@ -74,18 +75,11 @@ def _trainable(record: Any, _reference: Any) -> str:
 
 
 SCENARIO = Scenario(
-    name="freezing",
-    order=60,
+    name="freezing", order=60, workload="deep_mlp", variants=VARIANTS, reference="all_trainable",
     claim=("Freezing layers with requires_grad_(False) shrinks the graph, the bytes saved for "
            "backward, the backward's peak memory and its time."),
-    workload="deep_mlp",
-    variants=VARIANTS,
-    reference="all_trainable",
-    sizes={"quick": (2**16,), "ci": (2**16,), "default": (2**16, 2**18), "full": (2**12, 2**14, 2**16, 2**18, 2**20)},
-    cases=(("grad", "backward"),),
-    check=check,
-    build=build,
-    shape_like="mlp",
+    sizes=preset_sizes(quick=(2**16,), default=(2**16, 2**18), full=(2**12, 2**14, 2**16, 2**18, 2**20)),
+    cases=(("grad", "backward"),), check=check, build=build,
     columns=(
         Column("trainable tensors", "text", _trainable),
         Columns.of("gradients", "bytes", "trainable_parameter_bytes"),
@@ -94,7 +88,6 @@ SCENARIO = Scenario(
         Column("peak of the backward's own tensors", "bytes", _backward_peak),
         *Columns.time("backward", "all_trainable"),
     ),
-    rows="variant",
     caption="one row per set of frozen layers; ratios against all_trainable",
     plot=Plot(panels=(Panels.saved, Panels.nodes, Panels.time("backward time"))),
 )

@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from bench_lib.analysis.claims import NOT_MEASURED, peak, shorten, slower_beyond_noise, verdict
-from bench_lib.contract.scenario import Column, Columns, Group, Kit, Panels, Plot, Scenario, ScenarioSpec, Verdict
+from bench_lib.contract.scenario import Column, Group, Kit, Plot, Scenario, ScenarioSpec, Verdict, preset_sizes
+from bench_lib.contract.scenario_views import Columns, Panels
 from bench_lib.contract.units import format_bytes, format_seconds
 
 VARIANTS = ("relu", "relu_", "detach_then_modify")
@@ -79,19 +80,11 @@ def check(group: Group) -> Verdict:
 
 
 SCENARIO = Scenario(
-    name="inplace",
-    order=70,
+    name="inplace", order=70, workload="tanh_relu", variants=VARIANTS, reference="relu",
     claim=("In-place relu_ needs less peak memory than relu under no_grad and inference_mode and is "
            "not slower; under grad, autograd rejects an in-place change to a tensor saved for backward."),
-    workload="tanh_relu",
-    variants=VARIANTS,
-    reference="relu",
-    sizes={"quick": (2**16,), "ci": (2**16,), "default": (2**16, 2**20), "full": (2**12, 2**16, 2**20, 2**24)},
-    cases=CASES,
-    check=check,
-    build=build,
-    shape_like="elementwise",
-    memory_factor=6.0,
+    sizes=preset_sizes(quick=(2**16,), default=(2**16, 2**20), full=(2**12, 2**16, 2**20, 2**24)),
+    cases=CASES, check=check, build=build, shape_like="elementwise", memory_factor=6.0,
     columns=(
         Columns.of("pass", "text", "pass"),
         *Columns.time("time per pass", "relu"),
@@ -100,7 +93,6 @@ SCENARIO = Scenario(
         Columns.nodes,
         Column("outcome", "text", lambda record, _ref: REJECTED if "error" in record else "measured"),
     ),
-    rows="variant · mode",
-    caption="one row per variant and mode; ratios against relu in the same mode",
+    rows="variant · mode", caption="one row per variant and mode; ratios against relu in the same mode",
     plot=Plot(panels=(Panels.peak, Panels.time("time per pass")), layout="bars_by_mode"),
 )

@@ -16,7 +16,8 @@ from __future__ import annotations
 from typing import Any
 
 from bench_lib.analysis.claims import NOT_MEASURED, faster_beyond_noise, figure, slower_beyond_noise, verdict
-from bench_lib.contract.scenario import Columns, Group, Kit, Panels, Plot, Scenario, ScenarioSpec, Verdict
+from bench_lib.contract.scenario import Group, Kit, Plot, Scenario, ScenarioSpec, Verdict, preset_sizes
+from bench_lib.contract.scenario_views import Columns, Panels
 from bench_lib.contract.units import format_bytes, format_seconds
 
 VARIANTS = ("params_only", "input_too", "preprocess_tracked", "preprocess_no_grad")
@@ -75,26 +76,13 @@ def check(group: Group) -> Verdict:
 
 
 SCENARIO = Scenario(
-    name="input_tracking",
-    order=20,
+    name="input_tracking", order=20, workload="mlp", variants=VARIANTS, reference="params_only",
     claim=("Tracking what needs no gradient costs time and saved bytes and buys nothing: a tracked input adds its "
            "gradient to backward (more graph nodes, never faster), and preprocessing under grad adds its graph and "
            "its saved tensors; disable gradients for preprocessing and start the graph at the parameters."),
-    workload="mlp",
-    variants=VARIANTS,
-    reference="params_only",
-    sizes={"quick": (2**16,), "ci": (2**16,), "default": (2**14, 2**18), "full": (2**12, 2**14, 2**16, 2**18, 2**20)},
-    check=check,
-    build=build,
-    shape_like="mlp",
-    memory_factor=16.0,
-    columns=(
-        *Columns.time("training step", "params_only"),
-        Columns.nodes,
-        Columns.saved,
-        Columns.peak,
-    ),
-    rows="variant",
+    sizes=preset_sizes(quick=(2**16,), default=(2**14, 2**18), full=(2**12, 2**14, 2**16, 2**18, 2**20)),
+    check=check, build=build, memory_factor=16.0,
+    columns=(*Columns.time("training step", "params_only"), Columns.nodes, Columns.saved, Columns.peak),
     caption="one row per way of feeding the input; ratios against params_only",
     plot=Plot(panels=(Panels.time("training step time"), Panels.saved, Panels.nodes)),
 )

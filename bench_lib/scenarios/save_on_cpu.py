@@ -10,10 +10,12 @@ move, so the variants are skipped with that reason.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from bench_lib.analysis.claims import NOT_MEASURED, peak, slower_beyond_noise, verdict
-from bench_lib.contract.scenario import Columns, Group, Kit, Panel, Panels, Plot, Scenario, ScenarioSpec, Shape, Verdict
+from bench_lib.contract.scenario import Group, Kit, Plot, Scenario, ScenarioSpec, Shape, Verdict, preset_sizes
+from bench_lib.contract.scenario_views import Columns, Panels
 from bench_lib.contract.units import format_bytes, format_seconds
 
 VARIANTS = ("on_device", "on_cpu")
@@ -58,26 +60,15 @@ def check(group: Group) -> Verdict:
 
 
 SCENARIO = Scenario(
-    name="save_on_cpu",
-    order=100,
+    name="save_on_cpu", order=100, workload="deep_mlp", variants=VARIANTS, reference="on_device",
     claim=("save_on_cpu(pin_memory=True) moves the tensors saved for backward off the device: the device's peak "
            "memory falls while the step takes longer (copies to the host and back)."),
-    workload="deep_mlp",
-    variants=VARIANTS,
-    reference="on_device",
-    sizes={"quick": (2**18,), "ci": (2**18,), "default": (2**18, 2**22), "full": (2**16, 2**18, 2**20, 2**22)},
-    check=check,
-    build=build,
-    shape_like="mlp",
-    static_skip_reason=static_skip_reason,
-    columns=(
-        Columns.of("peak tensors (device)", "bytes", "peak_tensor_bytes"),
-        Columns.share("peak", "peak_tensor_bytes", "on_device"),
-        Columns.of("saved on the device", "bytes", "saved_bytes"),
-        *Columns.time("training step", "on_device"),
-    ),
-    rows="variant",
+    sizes=preset_sizes(quick=(2**18,), default=(2**18, 2**22), full=(2**16, 2**18, 2**20, 2**22)),
+    check=check, build=build, static_skip_reason=static_skip_reason,
+    columns=(Columns.of("peak tensors (device)", "bytes", "peak_tensor_bytes"),
+             Columns.share("peak", "peak_tensor_bytes", "on_device"),
+             Columns.of("saved on the device", "bytes", "saved_bytes"),
+             *Columns.time("training step", "on_device")),
     caption="one row per place of the saved tensors; ratios against on_device",
-    plot=Plot(panels=(Panel("peak tensor memory (device)", "bytes", "peak_tensor_bytes", "peak tensor memory"),
-                      Panels.time("training step time"))),
+    plot=Plot(panels=(replace(Panels.peak, title="peak tensor memory (device)"), Panels.time("training step time"))),
 )

@@ -14,7 +14,8 @@ from dataclasses import replace
 from typing import Any
 
 from bench_lib.analysis.claims import NOT_MEASURED, peak, slower_beyond_noise, verdict
-from bench_lib.contract.scenario import Columns, Group, Kit, Panels, Plot, Scenario, ScenarioSpec, Verdict
+from bench_lib.contract.scenario import Group, Kit, Plot, Scenario, ScenarioSpec, Verdict, preset_sizes
+from bench_lib.contract.scenario_views import Columns, Panels
 from bench_lib.contract.units import format_bytes, format_seconds
 
 VARIANTS = ("zero_", "set_to_none", "accumulate")
@@ -72,30 +73,18 @@ def check(group: Group) -> Verdict:
 
 
 SCENARIO = Scenario(
-    name="zero_grad",
-    order=50,
+    name="zero_grad", order=50, workload="deep_mlp", variants=VARIANTS, reference="zero_",
     claim=("optimizer.zero_grad(set_to_none=True) needs less peak memory than p.grad.zero_() on "
            "every parameter, and is not slower."),
-    workload="deep_mlp",
-    variants=VARIANTS,
-    reference="zero_",
     # The cost of a reset per parameter tensor shows at small sizes and drowns in the matmuls at
     # large ones; deep_mlp does about 5x the mlp's work per element.
-    sizes={"quick": (2**12,), "ci": (2**12,), "default": (2**12, 2**16), "full": (2**10, 2**12, 2**14, 2**16, 2**18)},
-    check=check,
-    build=build,
-    shape_like="mlp",
-    columns=(
-        *Columns.time("training step", "zero_"),
-        Columns.peak,
-        Columns.of("one set of gradients", "bytes", "trainable_parameter_bytes"),
-        Columns.of("parameter tensors", "count", "parameter_tensors"),
-    ),
-    rows="variant",
+    sizes=preset_sizes(quick=(2**12,), default=(2**12, 2**16), full=(2**10, 2**12, 2**14, 2**16, 2**18)),
+    check=check, build=build,
+    columns=(*Columns.time("training step", "zero_"), Columns.peak,
+             Columns.of("one set of gradients", "bytes", "trainable_parameter_bytes"),
+             Columns.of("parameter tensors", "count", "parameter_tensors")),
     caption="one row per way of resetting the gradients; ratios against zero_",
-    plot=Plot(panels=(
-        Panels.time("training step time"),
-        # What zero_ keeps alive between steps and set_to_none frees: one set of gradients.
-        replace(Panels.peak, line=("trainable_parameter_bytes", "one set of gradients")),
-    )),
+    # What zero_ keeps alive between steps and set_to_none frees: one set of gradients.
+    plot=Plot(panels=(Panels.time("training step time"),
+                      replace(Panels.peak, line=("trainable_parameter_bytes", "one set of gradients")))),
 )
