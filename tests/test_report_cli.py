@@ -79,13 +79,15 @@ def test_compare_gates_on_significant_slowdowns_above_the_threshold() -> None:
     # report_new (5 replicates) is 20 % slower in grad 2^10 and 15 % faster in no_grad 2^18.
     failing = _run(*COMPARE, "--fail-above", "10%", *OTHER_GATES_OFF)
     assert failing.returncode == 1, failing.stdout + failing.stderr
-    assert "times: 1 slower, 1 faster, 4 unchanged, 0 inconclusive" in failing.stdout
-    assert failing.stdout.splitlines()[-1] == ("FAIL: 1 case significantly slower by more than 10%: "
-                                               "pointwise grad forward 2^10 cpu float32")
+    assert "times: 1 slower, 1 faster, 4 unchanged, 0 likely slower, 0 likely faster, 0 inconclusive" in failing.stdout
+    assert failing.stdout.splitlines()[-2:] == [
+        "FAIL: 1 case significantly slower by more than 10%: pointwise grad forward 2^10 cpu float32",
+        "REGRESSION: 1 gate failed (the FAIL lines above); judged 6 of 6 cases; none left unjudged [exit 1]"]
     passing = _run(*COMPARE, "--fail-above", "25%", *OTHER_GATES_OFF)
     assert passing.returncode == 0, passing.stdout + passing.stderr
-    assert passing.stdout.splitlines()[-1] == ("OK: every gate holds (times and pipelined times 25%, "
-                                               "overhead ratios off, peak memory off, counts off)")
+    assert passing.stdout.splitlines()[-1] == ("OK: every gate holds and every gated case was judged: 6 of 6 cases "
+                                               "(gates: times and pipelined times 25%, overhead ratios off, peak "
+                                               "memory off, counts off) [exit 0]")
 
 
 @pytest.mark.parametrize(("gate", "failure"), [
@@ -102,7 +104,8 @@ def test_each_gate_fails_on_its_own(gate: tuple[str, ...], failure: str) -> None
     del others[option:option + (2 if gate[0] != "--fail-on-count-change" else 1)]
     result = _run(*COMPARE, "--fail-above", "off", *others, *gate)
     assert result.returncode == 1, result.stdout + result.stderr
-    assert result.stdout.splitlines()[-1] == failure
+    assert result.stdout.splitlines()[-2] == failure
+    assert result.stdout.splitlines()[-1].startswith("REGRESSION: 1 gate failed")
 
 
 def test_compare_refuses_vacuous_or_meaningless_comparisons(tmp_path: Path) -> None:

@@ -1,9 +1,11 @@
 """``python -m bench_lib bench|report|compare``: measure, report, compare.
 
-Exit status: 0 success; 1 a comparison's gate failed; 2 it could not compare: bad input (one
-line, ``gradbench: error: <file or argument>: <problem>``), nothing in common, or a crash (with
-its traceback), so CI never reads a broken run as a regression. ``bench`` passes on a failing
-replicate's pytest status, and exits 130 when interrupted, saving nothing in either case.
+Exit status: one table for every subcommand, bench_lib.contract.exits (README: "Exit codes"):
+0 success; 1 a comparison's gate failed (a regression); 2 usage error or bad input (one line,
+``gradbench: error: <file or argument>: <problem>``), nothing in common, or a crash (with its
+traceback), so CI never reads a broken run as a regression; 3 a comparison found no regression
+but could not judge every gated case. ``bench`` passes on a failing replicate's pytest status
+(4: a bad case selection), and exits 130 when interrupted, saving nothing in either case.
 """
 
 from __future__ import annotations
@@ -15,14 +17,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
+from bench_lib import __version__
 from bench_lib.analysis.gates import Gates
 from bench_lib.contract.errors import InputError
+from bench_lib.contract.exits import Exit
 
 if TYPE_CHECKING:
-    from bench_lib.analysis.compare import Comparison
+    from bench_lib.analysis.compare import Comparison, Outcome
+    from bench_lib.analysis.gates import CaseRules
     from bench_lib.contract.result import Run
 
-EXIT_REGRESSION, EXIT_INPUT = 1, 2
+EXIT_REGRESSION, EXIT_INPUT, EXIT_NOT_JUDGED = Exit.REGRESSION, Exit.USAGE, Exit.NOT_JUDGED
 
 
 class _Parser(argparse.ArgumentParser):
@@ -36,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
                      epilog="The case selection (workloads, modes, sizes, devices, scenarios, ...) is passed to "
                             "pytest after `bench --`: `pytest benchmarks --help` lists those options under "
                             "'gradbench case selection', and `make help` lists them as Make variables.")
+    parser.add_argument("--version", action="version", version=f"gradbench {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     storage = dict(type=Path, default=Path(".benchmarks"), help="where runs are saved (default: .benchmarks)")
 
@@ -59,10 +65,14 @@ def _parser() -> argparse.ArgumentParser:
                         help="the page; summary.csv and summary.md go beside it (default: reports/index.html)")
     report.add_argument("--storage", **storage)
 
-    comp = commands.add_parser("compare", help="compare two runs case by case; exit 1 when a gate fails",
+    comp = commands.add_parser("compare", help="compare two runs case by case; exit 1 when a gate fails, 3 when "
+                                                "cases could not be judged",
                                 description="Verdicts come from the variance between replicate processes "
                                             "(make bench PRESET=ci records 5). Each gate takes a percentage, "
-                                            "or off to report without failing.")
+                                            "or off to report without failing. Exit 0: every gate holds and every "
+                                            "gated case was judged; 1: a gate failed; 2: bad input; 3: no gate "
+                                            "failed, but some cases could not be judged. Per-case thresholds and "
+                                            "controls also come from pyproject.toml's [tool.gradbench.compare].")
     comp.add_argument("base", metavar="BASE", help="the baseline run")
     comp.add_argument("new", metavar="NEW", help="the run to check")
     defaults = {name: f"{getattr(Gates(), name):.0%}" for name in ("time", "ratio", "peak")}
@@ -77,6 +87,16 @@ def _parser() -> argparse.ArgumentParser:
                            f"(default: {defaults['peak']}%)")
     comp.add_argument("--fail-on-count-change", default=True, action=argparse.BooleanOptionalAction,
                       help="fail when a saved-bytes, saved-tensor or graph-node count changed (default: yes)")
+    comp.add_argument("--threshold", action="append", default=[], metavar="GLOB=PCT",
+                      help="the threshold of the cases whose name matches GLOB (fnmatch on 'workload mode pass "
+                           "size device dtype', e.g. 'attention*=20%%' or 'mlp * backward *=off'); repeatable, "
+                           "the last match wins, after pyproject.toml's")
+    comp.add_argument("--control", action="append", default=[], metavar="GLOB",
+                      help="cases expected not to change (fnmatch on the case name): the run-level shift of runs "
+                           "made at different times is estimated from them; repeatable")
+    comp.add_argument("--json", metavar="PATH",
+                      help="also write every verdict and the summary as JSON to PATH; - writes only the JSON, to "
+                           "standard output")
     comp.add_argument("--show", default=10, type=int, metavar="N",
                       help="cases listed per verdict (default: 10)")
     comp.add_argument("--storage", **storage)
@@ -191,7 +211,10 @@ def _output_page(text: str, inputs: Sequence[Path], storage: Path) -> Path:
 
 
 def _compare(args: argparse.Namespace) -> int:
+    import json
+
     from bench_lib.analysis import compare
+    from bench_lib.analysis.gates import CaseRules, combined, parse_glob, parse_rule
     from bench_lib.contract import runs
     from bench_lib.report.load import load_runs
 
@@ -201,22 +224,82 @@ def _compare(args: argparse.Namespace) -> int:
         peak=compare.parse_threshold(args.fail_peak_above, "--fail-peak-above", allow_off=True),
         counts=args.fail_on_count_change,
     )
-    loaded = [load_runs([runs.resolve_one(run_id, args.storage)]) for run_id in (args.base, args.new)]
+    command_line = CaseRules(tuple(parse_rule(text) for text in args.threshold),
+                             tuple(parse_glob(text, "--control") for text in args.control))
+    rules = combined(_config_rules(Path.cwd()), command_line)
+    paths = [runs.resolve_one(run_id, args.storage) for run_id in (args.base, args.new)]
+    out = _json_path(args.json, paths) if args.json is not None else None
+    loaded = [load_runs([path]) for path in paths]
     for run_id, one in zip((args.base, args.new), loaded, strict=True):
         _check_comparable(run_id, one.runs[0], gates)
     (base, new) = loaded
-    result = compare.compare_runs(base.runs[0], base.cases, new.runs[0], new.cases, gates=gates)
+    result = compare.compare_runs(base.runs[0], base.cases, new.runs[0], new.cases, gates=gates, rules=rules)
     if result.times.empty:
         raise InputError(args.new, f"shares no measured case with {args.base}: nothing to compare")
-    for line in _comparison_lines(result, args.show):
+    ending = compare.outcome(result, gates)
+    if out is not None:
+        text = json.dumps(compare.to_json(result, gates, ending, __version__), indent=1, allow_nan=False) + "\n"
+        if out == "-":
+            sys.stdout.write(text)
+            return ending.code
+        _write_json(out, text)
+    for line in _comparison_lines(result, args.show, ending):
         print(line)
-    failed = compare.failures(result, gates)
-    for line in failed:
-        print(f"FAIL: {line}")
-    if failed:
-        return EXIT_REGRESSION
-    print(f"OK: every gate holds ({_gate_summary(gates)})")
-    return 0
+    if out is not None:
+        print(f"wrote {out}")
+    return ending.code
+
+
+def _config_rules(folder: Path) -> CaseRules:
+    """The per-case rules of the nearest pyproject.toml at or above ``folder`` (its
+    ``[tool.gradbench.compare]`` table); none without one."""
+    from bench_lib.analysis.gates import CONFIG_TABLE, CaseRules, rules_from_config
+
+    path = next((f / "pyproject.toml" for f in (folder, *folder.parents) if (f / "pyproject.toml").is_file()), None)
+    if path is None:
+        return CaseRules()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(str(path), f"cannot be read ({exc})") from None
+    if "gradbench" not in text:
+        return CaseRules()  # nothing of ours: no need to parse it (nor a TOML reader, on Python 3.10)
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        try:
+            import tomli as tomllib  # type: ignore[no-redef]
+        except ModuleNotFoundError:
+            raise InputError(str(path), f"reading {CONFIG_TABLE} needs Python 3.11 or later (tomllib), or the tomli "
+                                        "package") from None
+    try:
+        config = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(str(path), f"not valid TOML ({exc})") from None
+    table = config.get("tool", {}).get("gradbench", {}).get("compare") if isinstance(config.get("tool"), dict) \
+        and isinstance(config["tool"].get("gradbench"), dict) else None
+    return CaseRules() if table is None else rules_from_config(table, str(path))
+
+
+def _json_path(text: str, inputs: Sequence[Path]) -> Path | str:
+    """--json's target: "-" (standard output) or a file that is not one of the runs compared."""
+    if text == "-":
+        return text
+    path = Path(text)
+    if not text.strip() or text.endswith("/") or path.is_dir():
+        raise InputError("--json", f"{text!r} is not a file path (or - for standard output)")
+    if any(path.resolve() == run.resolve() for run in inputs):
+        raise InputError("--json", f"{text!r} would overwrite the run file it compares")
+    return path
+
+
+def _write_json(path: Path | str, text: str) -> None:
+    from bench_lib.report.output import OutputError, write_set
+
+    try:
+        write_set({Path(path): text})
+    except OutputError as exc:
+        raise InputError(str(exc.path), f"cannot write the JSON ({exc.reason})") from None
 
 
 def _check_comparable(run_id: str, run: Run, gates: Gates) -> None:
@@ -231,38 +314,36 @@ def _check_comparable(run_id: str, run: Run, gates: Gates) -> None:
                                  "off compares the exact counts and memory")
 
 
-def _gate_summary(gates: Gates) -> str:
-    def pct(value: float | None) -> str:
-        return "off" if value is None else f"{value:.0%}"
-
-    return (f"times and pipelined times {pct(gates.time)}, overhead ratios {pct(gates.ratio)}, "
-            f"peak memory {pct(gates.peak)}, "
-            f"counts {'exact' if gates.counts else 'off'}")
-
-
-def _comparison_lines(result: Comparison, show: int) -> list[str]:
+def _comparison_lines(result: Comparison, show: int, ending: Outcome | None = None) -> list[str]:
+    """What ``compare`` prints: the header (the runs, their time windows, each run-level shift),
+    each family's verdicts with the cases that need a look, the FAIL lines and the summary line."""
     from bench_lib.analysis import compare
 
     lines = [f"{result.new.label} ({result.new.replicates} replicates) vs base {result.base.label} "
-             f"({result.base.replicates} replicates): {len(result.times)} cases in both, {result.only_base} only in "
-             f"base, {result.only_new} only in new"]
-    families = [("times", "times", "case"), ("pipelined times (CUDA)", "pipelined", "case"),
-                ("overhead ratios grad/mode", "ratios", "ratio")]
-    for title, name, unit in families:
-        table = getattr(result, name)
-        if name == "pipelined" and table.empty:
+             f"({result.base.replicates} replicates), {result.windows}: {len(result.times)} cases in both, "
+             f"{result.only_base} only in base, {result.only_new} only in new"]
+    names = [compare.case_name(row, ratio=family.ratio_names) for family in compare.FAMILIES
+             for row in result.table(family).to_dict("records")]
+    for glob in result.rules.unmatched(names):
+        lines.append(f"note: no case of this comparison matches {glob!r} (--threshold, --control or pyproject.toml)")
+    lines += _drift_lines(result)
+    for family in compare.FAMILIES:
+        table = result.table(family)
+        if family.name == "pipelined" and table.empty:
             continue  # no CUDA case with pipelined figures in both runs
-        counts = ", ".join(f"{result.count(v, name)} {v}" for v in compare.VERDICTS)
-        lines.append(f"{title}: {counts} ({len(table)} {unit}s; significance after Benjamini-Hochberg at "
-                     f"{compare.FDR:g})")
-        for verdict in (compare.SLOWER, compare.FASTER, compare.INCONCLUSIVE):
+        counts = ", ".join(f"{result.count(v, family.table)} {v}" for v in compare.VERDICTS)
+        lines.append(f"{family.title}: {counts} ({len(table)} {family.unit}s; significance after Benjamini-Hochberg "
+                     f"at {compare.FDR:g})")
+        for verdict in (compare.SLOWER, compare.FASTER, compare.LIKELY_SLOWER, compare.LIKELY_FASTER,
+                        compare.INCONCLUSIVE):
             chosen = table[table["verdict"] == verdict]
-            chosen = chosen.sort_values("ratio", ascending=verdict == compare.FASTER)
+            chosen = chosen.sort_values("ratio", ascending=verdict in (compare.FASTER, compare.LIKELY_FASTER))
             for row in chosen.head(show).to_dict("records"):
                 known = row["ci_low"] == row["ci_low"]  # NaN without replicates
                 interval = f" (95% CI {row['ci_low']:.3f}-{row['ci_high']:.3f})" if known else ""
-                case = compare.case_name(row, ratio=name == "ratios")
-                lines.append(f"  {verdict:<12} {row['ratio']:6.3f}x{interval}  {case}: {row['reason']}")
+                ratio = f"{row['ratio']:6.3f}x" if row["ratio"] == row["ratio"] else "     -"
+                case = compare.case_name(row, ratio=family.ratio_names)
+                lines.append(f"  {verdict:<13} {ratio}{interval}  {case}: {row['reason']}")
             if len(chosen) > show:
                 lines.append(f"  ... and {len(chosen) - show} more {verdict} (--show N lists more)")
     lines.append(f"exact counts: {len(result.counts)} changed")
@@ -272,4 +353,36 @@ def _comparison_lines(result: Comparison, show: int) -> list[str]:
     lines.append(f"peak tensor memory: {len(moved)} of {len(result.peaks)} cases beyond ±{result.peak_tolerance:.0%}")
     for row in moved.head(show).to_dict("records"):
         lines.append(f"  {row['verdict']:<8} {row['base']:.0f} -> {row['new']:.0f} bytes  {compare.case_name(row)}")
+    if ending is not None:
+        lines += [f"FAIL: {line}" for line in ending.failures]
+        lines.append(ending.line)
+    return lines
+
+
+def _drift_lines(result: Comparison) -> list[str]:
+    """Each time family's run-level shift, and what was done with it."""
+    from bench_lib.analysis import compare
+
+    lines = []
+    titles = {f.name: f.title.removesuffix(" (CUDA)") for f in compare.FAMILIES}
+    for drift in result.drift:
+        if not drift.cases:
+            continue
+        spread = f"; their quartiles {drift.q1:.3f}x-{drift.q3:.3f}x" if drift.cases > 1 else ""
+        head = (f"run-level shift of {titles[drift.family]}: {drift.shift:.3f}x, the median new/base over "
+                f"{drift.cases} {'control' if drift.source == compare.CONTROLS else 'case'}"
+                f"{'s' if drift.cases != 1 else ''}{spread}")
+        if not drift.discounted:
+            lines.append(f"{head}; both runs were measured in one session, so each case is judged on its own ratio")
+        elif drift.source == compare.CONTROLS:
+            lines.append(f"{head}; the controls do not change, so this is the machine's drift, and each case is "
+                         "judged relative to it")
+        elif drift.beyond:
+            lines.append(f"{head}; beyond ±{compare.percent(drift.threshold)}: in separate time windows a shift of "
+                         "the whole run cannot be told from the machine's drift, so it is not judged, and each case "
+                         "is judged relative to it (mark cases that do not change with --control GLOB, or measure "
+                         "both runs in one session: make bench AGAINST=REF)")
+        else:
+            lines.append(f"{head}; each case is judged relative to it (separate time windows; --control GLOB marks "
+                         "the cases to estimate it from)")
     return lines

@@ -79,9 +79,16 @@ def _run(summary: RunSummary, cases: pd.DataFrame) -> list[str]:
 def _comparison(comparison: compare.Comparison) -> list[str]:
     times = comparison.times
     counts = ", ".join(f"{comparison.count(v)} {v}" for v in compare.VERDICTS)
+    shifts = "".join(f"Run-level shift of {'pipelined times' if d.family == 'pipelined' else 'times'}: "
+                     f"{d.shift:.3f}x (the median over {d.cases} "
+                     f"{'controls' if d.source == compare.CONTROLS else 'cases'}"
+                     f"{'; each new/base below is relative to it' if d.discounted else ''}"
+                     f"{'; beyond the threshold, not judged' if not d.judged else ''}). "
+                     for d in comparison.drift if d.cases)
     lines = [f"**{comparison.new.label} against {comparison.base.label}** ({comparison.new.replicates} and "
-             f"{comparison.base.replicates} replicates): {counts} (per-replicate medians; exact permutation test, "
-             f"Benjamini-Hochberg at {compare.FDR:g}; Welch's 95% interval on the log scale). "
+             f"{comparison.base.replicates} replicates, {comparison.windows}): {counts} (per-replicate medians; "
+             f"exact permutation test, Benjamini-Hochberg at {compare.FDR:g}; Welch's 95% interval on the log scale). "
+             + shifts
              + (f"Pipelined times (CUDA): {comparison.count(compare.SLOWER, 'pipelined')} slower, "
                 f"{comparison.count(compare.FASTER, 'pipelined')} faster of {len(comparison.pipelined)}. "
                 if len(comparison.pipelined) else "")
