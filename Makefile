@@ -51,7 +51,6 @@ BENCH_SELECTION = --gb-seed='$(SEED)' \
 	$(if $(MICROBATCHES),--gb-microbatches='$(MICROBATCHES)') \
 	$(if $(SCENARIO_SIZES),--gb-scenario-sizes='$(SCENARIO_SIZES)') \
 	$(foreach plugin,$(subst $(comma), ,$(PLUGINS)),-p '$(plugin)')
-BENCH_OPTIONS = --benchmark-disable-gc
 
 COMPARE_OPTIONS = --group-by=group --sort=name --columns=median,iqr,min,rounds
 
@@ -73,9 +72,11 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -e .
 	touch $@
 
+# GC is off in timed rounds: bench passes --benchmark-disable-gc to every replicate, as
+# `python -m bench_lib bench` does without make (README: "Why the numbers can be trusted").
 bench: install  ## measure (PRESET=quick|default|full|ci), save the run, build the report
 	$(ALLOC_ENV) $(PY) -m bench_lib bench --preset='$(PRESET)' $(if $(REPEAT),--repeat='$(REPEAT)') \
-		$(if $(AGAINST),--against='$(AGAINST)') -- $(BENCH_SELECTION) $(BENCH_OPTIONS)
+		$(if $(AGAINST),--against='$(AGAINST)') -- $(BENCH_SELECTION)
 	$(PY) -m bench_lib report
 
 # RUNS: run ids (0001), paths or globs (default: the latest run); BASE: a run to compare against.

@@ -49,12 +49,16 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--preset", default="default", help="quick, default, full or ci (default: default)")
     bench.add_argument("--repeat", metavar="N",
                        help="replicate processes (default: the preset's: quick 1, default 1, full 3, ci 5)")
-    bench.add_argument("--storage", **storage)
+    bench.add_argument("--storage", type=Path, default=None,
+                       help="where the run is saved (default: .benchmarks, or --benchmark-storage given after --)")
     bench.add_argument("--against", metavar="REF",
                        help="also measure git REF (a branch, tag or commit) from a worktree, its replicates "
                             "alternating with this checkout's; saves REF's run, then this one's")
     bench.add_argument("pytest_args", nargs=argparse.REMAINDER, metavar="-- PYTEST_ARGS",
-                       help="passed to every replicate's pytest (case selection: --gb-* options)")
+                       help="passed to every replicate's pytest (case selection: --gb-* options); "
+                            "--benchmark-json PATH, --benchmark-save NAME, --benchmark-autosave and "
+                            "--benchmark-storage apply to the merged run; GC is always off "
+                            "(--benchmark-disable-gc)")
 
     report = commands.add_parser("report", help="build reports/index.html, summary.csv and summary.md")
     report.add_argument("runs", nargs="*", metavar="RUN",
@@ -127,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from bench_lib.commands.launch import bench
+    from bench_lib.commands.launch import bench, benchmark_options
     from bench_lib.contract.cases import PRESETS
 
     if args.preset not in PRESETS:
@@ -144,13 +148,16 @@ def _bench(args: argparse.Namespace) -> int:
         repeat = 2  # compare needs two replicates per run; the preset's one would leave nothing to compare
         print(f"gradbench: --against: 2 replicates per run (the {args.preset} preset's 1 cannot be compared)")
     pytest_args = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
+    options = benchmark_options(pytest_args, args.storage)  # pytest-benchmark's own: --benchmark-json, ...
+    pytest_args = options.pytest_args
     if args.against is not None:
         if not args.against.strip() or args.against.startswith("-"):
             raise InputError("--against", f"{args.against!r} is not a git ref (a branch, tag or commit)")
         if any(arg.startswith("--gb-profile") for arg in pytest_args):
             raise InputError("--against", "profiling (--gb-profile) takes one checkout; run it without --against")
         _check_ref(args.against)
-    return bench([f"--gb-preset={args.preset}", *pytest_args], repeat, args.preset, args.storage, args.against)
+    return bench([f"--gb-preset={args.preset}", *pytest_args], repeat, options.name or args.preset, options.storage,
+                 args.against, json_copy=options.json)
 
 
 def _check_ref(ref: str) -> None:

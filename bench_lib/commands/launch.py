@@ -10,6 +10,12 @@ storage, and says where the replicate files it did write were left.
 ``--against REF`` measures a second checkout too: REF's suite, from a git worktree, in
 replicates that alternate with this checkout's (base, new, then new, base, ...), so that both
 runs sample the same stretches of the machine's drift. Two runs are saved, REF's first.
+
+pytest-benchmark's own options given after ``bench --`` keep their documented meaning
+(benchmark_options): ``--benchmark-json PATH`` writes the merged run to PATH too,
+``--benchmark-save NAME`` (or ``--benchmark-autosave``) names the saved run, ``--benchmark-storage``
+is ``--storage``, and GC is off in every replicate (``--benchmark-disable-gc``, always passed). An
+option the replicates cannot honour one by one is refused with one line, before anything runs.
 """
 
 from __future__ import annotations
@@ -25,12 +31,14 @@ import tempfile
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench_lib.analysis.replicates import merge
 from bench_lib.commands import ab
 from bench_lib.commands.ab import ABError
 from bench_lib.commands.checkout import THIS, Checkout, remove_worktree, worktree
+from bench_lib.contract.errors import InputError
 from bench_lib.contract.result import with_pairs
 
 EXIT_FAILED, EXIT_INTERRUPTED = 1, 130
@@ -49,8 +57,129 @@ class ReplicateFailed(Exception):
 
 def pytest_command(pytest_args: Sequence[str], json_path: Path, checkout: Checkout = THIS) -> list[str]:
     # -q and --benchmark-quiet: the launcher prints one summary of the merged run instead of N.
+    # --benchmark-disable-gc: GC off in timed rounds, always (pytest-benchmark has no option to turn
+    # it back on); the replicate's --benchmark-json last, so that nothing given before overrides it.
     return [sys.executable, "-m", "pytest", str(checkout.root / "benchmarks"), "-q", "-rs", "--benchmark-quiet",
-            "--gb-summary=no", "--gb-progress=lines", f"--benchmark-json={json_path}", *pytest_args]
+            "--gb-summary=no", "--gb-progress=lines", "--benchmark-disable-gc", *pytest_args,
+            f"--benchmark-json={json_path}"]
+
+
+DEFAULT_STORAGE = Path(".benchmarks")
+# pytest-benchmark's options that each replicate would honour alone, with what to do instead.
+_TABLE = ("shapes pytest-benchmark's table, which bench does not print (it prints one summary of the merged run); "
+          "show the saved run with pytest-benchmark compare {option}=... RUN")
+_REFUSED = {
+    "--benchmark-disable": "runs each case once, untimed, and records nothing, so bench would save no run; "
+                           "check that the cases run with pytest benchmarks --benchmark-disable",
+    "--benchmark-skip": "skips every case, so bench would measure nothing (with --benchmark-only, which overrides "
+                        "it, it is accepted)",
+    "--benchmark-compare": "makes each replicate compare itself alone with a run of its own folder, in a table bench "
+                           "does not print; compare saved runs with gradbench compare BASE NEW (or pytest-benchmark "
+                           "compare)",
+    "--benchmark-compare-fail": "makes each replicate judge itself alone; gradbench compare BASE NEW judges the "
+                                "replicates together (--fail-above PCT)",
+    "--benchmark-histogram": "makes each replicate write its own histogram over the one before; make it from the "
+                             "saved run: pytest-benchmark compare --histogram RUN",
+    "--benchmark-csv": "makes each replicate write its own CSV over the one before; make it from the saved run: "
+                       "pytest-benchmark compare --csv RUN",
+    **{option: _TABLE.format(option=option.replace("benchmark-", ""))
+       for option in ("--benchmark-sort", "--benchmark-group-by", "--benchmark-columns", "--benchmark-name",
+                      "--benchmark-time-unit")},
+}
+_TAKEN_WITH_VALUE = ("--benchmark-json", "--benchmark-save", "--benchmark-storage")
+_TAKEN_FLAGS = ("--benchmark-autosave", "--benchmark-save-data", "--benchmark-disable-gc")
+
+
+@dataclass(frozen=True)
+class BenchmarkOptions:
+    """What pytest-benchmark's own options, given after ``bench --``, ask of the launcher."""
+
+    pytest_args: list[str]  # for every replicate: the rest, as given
+    storage: Path  # --storage, or --benchmark-storage's folder
+    name: str | None  # --benchmark-save's NAME, or --benchmark-autosave's tag; None: the preset's name
+    json: Path | None  # --benchmark-json's PATH: the merged run is written there too
+
+
+def benchmark_options(pytest_args: Sequence[str], storage: Path | None = None) -> BenchmarkOptions:
+    """Take the pytest-benchmark options the launcher honours itself out of ``pytest_args``, and
+    refuse (InputError, one line) those the replicates cannot honour one by one. The others (the
+    timer, --benchmark-only, --benchmark-verbose, ...) go to every replicate as given.
+    ``storage``: bench's own --storage, None when not given."""
+    args, rest = list(pytest_args), []
+    values: dict[str, str] = {}
+    flags: set[str] = set()
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg == "--":  # pytest's own end of options: the rest are paths
+            rest += args[index:]
+            break
+        option, equals, value = arg.partition("=")
+        if option in _REFUSED and not (option == "--benchmark-skip" and "--benchmark-only" in args):
+            raise InputError(option, f"not taken by bench: it {_REFUSED[option]}")
+        if option in _TAKEN_WITH_VALUE:
+            if not equals:
+                if index + 1 == len(args):
+                    raise InputError(option, "needs a value")
+                index += 1
+                value = args[index]
+            values[option] = value  # given twice, the last one holds, as in pytest
+        elif option in _TAKEN_FLAGS and not equals:
+            flags.add(option)
+        else:
+            rest.append(arg)
+        index += 1
+    return BenchmarkOptions(rest, _storage(values.get("--benchmark-storage"), storage),
+                            _run_name(values.get("--benchmark-save"), "--benchmark-autosave" in flags),
+                            _json_path(values["--benchmark-json"]) if "--benchmark-json" in values else None)
+
+
+def _storage(uri: str | None, storage: Path | None) -> Path:
+    """--benchmark-storage URI as pytest-benchmark reads it (file://PATH, or a bare PATH), checked
+    against --storage."""
+    if uri is None:
+        return DEFAULT_STORAGE if storage is None else storage
+    if "://" in uri and not uri.startswith("file://"):
+        raise InputError("--benchmark-storage", f"{uri!r}: bench saves run files; give a folder (PATH or "
+                                                "file://PATH)")
+    folder = Path(uri.removeprefix("file://"))
+    if not str(folder).strip():
+        raise InputError("--benchmark-storage", "needs a folder")
+    if storage is not None and storage.resolve() != folder.resolve():
+        raise InputError("--benchmark-storage", f"{uri!r} is not --storage's {str(storage)!r}; give one of them")
+    return folder
+
+
+def _run_name(save: str | None, autosave: bool) -> str | None:
+    """The saved run's name (NNNN_<name>.json), as pytest-benchmark checks and makes it:
+    --benchmark-save wins over --benchmark-autosave, whose name is the commit and time."""
+    import argparse
+
+    from pytest_benchmark.utils import get_tag, parse_save
+
+    if save is not None:
+        try:
+            return parse_save(save)
+        except argparse.ArgumentTypeError as error:
+            raise InputError("--benchmark-save", f"{save!r}: {error}") from None
+    if not autosave:
+        return None
+    here = Path.cwd()
+    os.chdir(THIS.root)  # get_tag asks git about the current folder: the checkout measured, as under pytest
+    try:
+        return get_tag()
+    finally:
+        os.chdir(here)
+
+
+def _json_path(text: str) -> Path:
+    """--benchmark-json's PATH, checked before anything is measured."""
+    path = Path(text)
+    if not text.strip() or path.is_dir():
+        raise InputError("--benchmark-json", f"{text!r} is not a file path")
+    if not path.parent.is_dir():
+        raise InputError("--benchmark-json", f"{text!r}: there is no folder {str(path.parent)!r} to write it in")
+    return path
 
 
 def profile_args(pytest_args: Sequence[str], workdir: Path) -> list[str]:
@@ -100,25 +229,49 @@ def save_run(doc: dict, storage: Path, name: str) -> Path:
 
     folder = storage / get_machine_id()
     folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".saving-", suffix=".json")
+    tmp = _written_beside(folder, doc)
     try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(doc, handle, indent=4)
         while True:
             numbers = [int(m.group(1)) for p in folder.iterdir() if (m := _RUN_FILE.match(p.name))]
             target = folder / f"{max(numbers, default=0) + 1:04d}_{name}.json"
             try:
                 # Reserve the number (another run may be saving beside this one), then fill it in one rename.
-                os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+                os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
             except FileExistsError:
                 continue
             os.replace(tmp, target)
             return target
     finally:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
 
 
-def bench(pytest_args: Sequence[str], repeat: int, name: str, storage: Path, against: str | None = None) -> int:
+def write_json(doc: dict, path: Path) -> None:
+    """``doc`` at ``path`` (--benchmark-json), replacing what was there in one rename."""
+    tmp = _written_beside(path.parent, doc)
+    try:
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _written_beside(folder: Path, doc: dict) -> Path:
+    """``doc`` as JSON in a new hidden ``.saving-*.json`` of ``folder`` (which "the latest run"
+    never picks), with the permissions open() gives a new file: 0666 less the user's umask
+    (tempfile.mkstemp's 0600 would hide a saved run from the user's group)."""
+    tmp = folder / f".saving-{uuid.uuid4().hex}.json"
+    fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(doc, handle, indent=4)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def bench(pytest_args: Sequence[str], repeat: int, name: str, storage: Path, against: str | None = None,
+          json_copy: Path | None = None) -> int:
+    """``json_copy``: --benchmark-json's PATH, where this checkout's merged run is written too."""
     if not BENCHMARKS.is_dir():
         print(f"gradbench: error: {BENCHMARKS}: no benchmarks folder; run from a checkout of gradbench installed "
               "with pip install -e .", file=sys.stderr)
@@ -159,6 +312,13 @@ def bench(pytest_args: Sequence[str], repeat: int, name: str, storage: Path, aga
     print_summary(doc)
     total = sum(t["seconds"] for _, times in results for t in times)
     print(f"gradbench: saved {path} ({repeat} replicate{'s' if repeat != 1 else ''}, {total:.0f} s of measuring)")
+    if json_copy is not None:
+        try:
+            write_json(doc, json_copy)
+        except OSError as error:
+            print(f"gradbench: error: --benchmark-json: {error}; the run is saved as {path}", file=sys.stderr)
+            return EXIT_FAILED
+        print(f"gradbench: wrote {json_copy} (--benchmark-json)")
     if against is not None:
         base, new = (_RUN_FILE.match(p.name).group(1) for p in paths)  # type: ignore[union-attr]
         where = "" if storage == Path(".benchmarks") else f" --storage={storage}"

@@ -13,14 +13,25 @@ _RUN_NUMBER = re.compile(r"^\d{4}$")
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
 
-def resolve(run_id: str, storage: Path) -> list[Path]:
+def machine_id() -> str:
+    """This machine's folder under the storage, as pytest-benchmark names it when it saves a run
+    (e.g. Linux-CPython-3.11-64bit): the OS, the Python implementation and version, the word size."""
+    from pytest_benchmark.utils import get_machine_id
+
+    return get_machine_id()
+
+
+def resolve(run_id: str, storage: Path, machine: str | None = None) -> list[Path]:
     """The run files one id names, sorted by path.
 
-    An id is a 4-digit run number (looked up in every machine folder under ``storage``, so it
-    can name one run per machine), a glob, or a path.
+    An id is a 4-digit run number, a glob, or a path. Run numbers restart in each machine folder:
+    a number is looked up in this machine's folder (``machine``, default machine_id()) first, as
+    pytest-benchmark does when it compares, and only when that has none in every other machine
+    folder under ``storage``, where it can name one run per machine.
     """
     if _RUN_NUMBER.match(run_id):
-        matches = sorted(storage.glob(f"*/{run_id}_*.json"))
+        here = sorted((storage / (machine or machine_id())).glob(f"{run_id}_*.json"))
+        matches = here or sorted(storage.glob(f"*/{run_id}_*.json"))
         if not matches:
             raise InputError(run_id, f"no run numbered {run_id} under {storage}/*/")
         return matches
@@ -49,9 +60,10 @@ def resolve_all(run_ids: list[str], storage: Path) -> list[Path]:
     return paths
 
 
-def resolve_one(run_id: str, storage: Path) -> Path:
-    """Exactly one run file, for arguments that name a single run (a comparison baseline)."""
-    paths = resolve(run_id, storage)
+def resolve_one(run_id: str, storage: Path, machine: str | None = None) -> Path:
+    """Exactly one run file, for arguments that name a single run (a comparison baseline): a run
+    number is ambiguous only when this machine's folder has none and several others have one."""
+    paths = resolve(run_id, storage, machine)
     if len(paths) > 1:
         names = ", ".join(str(p) for p in paths[:3])
         raise InputError(run_id, f"names {len(paths)} runs ({names}{', ...' if len(paths) > 3 else ''}); name one")
@@ -61,14 +73,25 @@ def resolve_one(run_id: str, storage: Path) -> Path:
 def latest(storage: Path) -> Path:
     """The most recently written complete run under ``storage``; run numbers restart per machine
     folder, so only the modification time orders runs across machines. A run saved as incomplete
-    (interrupted, or a case failed) is passed over: it is reported only when named."""
-    candidates = sorted(storage.glob("*/*.json"), key=lambda p: (p.stat().st_mtime_ns, str(p)), reverse=True)
+    (interrupted, or a case failed) is passed over: it is reported only when named. So are hidden
+    files (``.saving-*.json``, a run being written) and empty ones (a run number reserved while its
+    file is being renamed into place)."""
+    candidates = sorted((p for p in storage.glob("*/*.json") if _saved(p)),
+                        key=lambda p: (p.stat().st_mtime_ns, str(p)), reverse=True)
     if not candidates:
         raise InputError(str(storage), "no saved runs (expected <machine>/NNNN_<name>.json); run `make bench` first")
     for path in candidates:
         if not _marked_incomplete(path):
             return path
     raise InputError(str(storage), f"every saved run is incomplete (newest: {candidates[0]}); name one to report it")
+
+
+def _saved(path: Path) -> bool:
+    """Whether ``path`` is a saved run file, not one being written."""
+    try:
+        return not path.name.startswith(".") and path.is_file() and path.stat().st_size > 0
+    except OSError:  # renamed or removed since it was listed
+        return False
 
 
 _INCOMPLETE = re.compile(rb'"complete":\s*false')
