@@ -27,7 +27,7 @@ from bench_lib.commands.checkout import Checkout
 
 PAIRS = 12  # bench_lib.analysis.paired: 12 pairs let one changed case survive the correction across cases
 BLOCK_SECONDS = 0.05
-MIN_ROUNDS, MAX_ROUNDS = 3, 500
+MIN_ROUNDS, MAX_ROUNDS = 5, 500  # a block's median of fewer rounds is one slow round away from wild
 
 
 class ABError(Exception):

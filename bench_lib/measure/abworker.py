@@ -22,6 +22,7 @@ A failure answers {"ok": false, "error": "<one line>"}; the launcher stops the c
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import json
 import sys
@@ -31,8 +32,11 @@ from typing import IO, Any
 # The launcher refuses a worker that speaks another version (a ref from before this protocol has
 # no worker at all, and says so).
 PROTOCOL = 1
-# Warm-up before a case's first block: the allocator grows to its steady state, caches fill.
+# Warm-up before a case's first block: the allocator grows to its steady state, caches fill. The
+# round time the launcher sizes blocks by is measured after it (CALIBRATION_SECONDS): a first call
+# can take 100x a steady one, and a block of 3 rounds sized by it says little.
 WARM_UP_SECONDS = 0.05
+CALIBRATION_SECONDS = 0.02
 
 
 def selected_specs(args: Sequence[str]) -> tuple[list[dict[str, Any]], int]:
@@ -90,7 +94,8 @@ def serve(requests: IO[str], answers: IO[str]) -> None:
                     answer = {"ok": False, "skip": reason}
                 else:
                     case = build(spec, int(request["seed"]))
-                    answer = {"ok": True, "round_seconds": warm_up(case, WARM_UP_SECONDS)}
+                    warm_up(case, WARM_UP_SECONDS)
+                    answer = {"ok": True, "round_seconds": warm_up(case, CALIBRATION_SECONDS)}
             elif op == "block":
                 if case is None:
                     raise ValueError("no case is prepared")
@@ -112,6 +117,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     # Only answers go to the real stdout: a stray print (a warning, a plugin's output) would break the protocol.
     answers, sys.stdout = sys.stdout, sys.stderr
+    # A collection inside a timed round is noise, as under bench (--benchmark-disable-gc).
+    gc.disable()
     import torch
 
     if args.threads:
