@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from bench_lib.commands.checkout import Checkout
@@ -45,6 +46,9 @@ class Worker:
         hello = self.ask({"op": "hello"})
         if hello.get("protocol") != 1:
             raise ABError(f"{self.label}'s A/B worker speaks protocol {hello.get('protocol')!r}, this checkout 1")
+        if Path(str(hello.get("root"))).resolve() != checkout.root.resolve():
+            raise ABError(f"{self.label}'s A/B worker runs the code in {hello.get('root')}, not {checkout.root}: "
+                          f"{self.label} predates the time-matched A/B (bench_lib/measure/abworker.py)")
 
     def ask(self, request: dict[str, Any]) -> dict[str, Any]:
         assert self.process.stdin is not None and self.process.stdout is not None

@@ -10,7 +10,7 @@ its own code.
 
 The protocol: one JSON object per line on stdin, one answer per line on stdout.
 
-    {"op": "hello"}                           -> {"ok": true, "protocol": PROTOCOL, "torch": "2.13.0"}
+    {"op": "hello"}                           -> {"ok": true, "protocol": PROTOCOL, "torch": "2.13.0", "root": ...}
     {"op": "cases", "args": [--gb-... options]} -> {"ok": true, "specs": [{...}, ...], "seed": 0}
     {"op": "case", "spec": {...}, "seed": 0}  -> {"ok": true, "round_seconds": s} | {"ok": false, "skip": why}
     {"op": "block", "rounds": n}              -> {"ok": true, "times": [s, ...]}  (the current case)
@@ -27,6 +27,7 @@ import importlib
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import IO, Any
 
 # The launcher refuses a worker that speaks another version (a ref from before this protocol has
@@ -82,7 +83,10 @@ def serve(requests: IO[str], answers: IO[str]) -> None:
             if op == "quit":
                 return
             if op == "hello":
-                answer: dict[str, Any] = {"ok": True, "protocol": PROTOCOL, "torch": torch.__version__}
+                # The checkout whose code this worker runs: an editable install can serve a module a
+                # ref lacks from another checkout, and the launcher must not time that as the ref.
+                root = str(Path(sys.modules[build.__module__].__file__ or "").resolve().parents[2])
+                answer: dict[str, Any] = {"ok": True, "protocol": PROTOCOL, "torch": torch.__version__, "root": root}
             elif op == "cases":
                 specs, seed = selected_specs(request["args"])
                 answer = {"ok": True, "specs": specs, "seed": seed}

@@ -1,0 +1,132 @@
+"""Time-matched A/B: the paired test (analysis/paired.py), the worker protocol (measure/abworker.py)
+and the pairing of two checkouts' blocks (commands/ab.py) on real processes."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.stats
+
+from bench_lib.analysis.paired import MIN_PAIRS, hodges_lehmann, judge_pairs, signed_rank_p
+from bench_lib.commands import ab
+from bench_lib.commands.checkout import THIS, Checkout
+from bench_lib.contract.result import CaseResult, with_pairs
+from bench_lib.measure import abworker
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_exact_signed_rank_p_is_scipys() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n = int(rng.integers(3, 15))
+        values = rng.normal(float(rng.uniform(-1, 1)), 1.0, n)
+        assert signed_rank_p(values) == pytest.approx(scipy.stats.wilcoxon(values, method="exact").pvalue, abs=1e-12)
+
+
+def test_the_interval_excludes_no_change_exactly_when_the_test_rejects() -> None:
+    rng = np.random.default_rng(1)
+    for _ in range(300):
+        values = rng.normal(float(rng.uniform(-0.6, 0.6)), 1.0, int(rng.integers(6, 16)))
+        _, low, high = hodges_lehmann(values, 0.95)
+        assert (low > 0 or high < 0) == (signed_rank_p(values) <= 0.05)
+
+
+def test_n_pairs_bound_the_smallest_p() -> None:
+    # All pairs agree in sign: the smallest p n pairs allow, 2 / 2^n.
+    for n in (5, MIN_PAIRS, 12):
+        assert signed_rank_p([0.1 + i / 100 for i in range(n)]) == 2 / 2**n
+    assert 2 / 2**(MIN_PAIRS - 1) > 0.05 >= 2 / 2**MIN_PAIRS
+    # Too few pairs for a 95 % interval: it is the whole line, never a narrow one that claims more.
+    assert hodges_lehmann([0.1] * 5, 0.95)[1:] == (-math.inf, math.inf)
+
+
+def test_a_wild_pair_counts_as_one_pair() -> None:
+    base = [100e-6] * 12
+    new = [125e-6] * 11 + [125e-6 * 40]  # a slow stretch hit one block of one pair
+    judged = judge_pairs(base, new, 0.95)
+    assert judged["ratio"] == pytest.approx(1.25, rel=1e-9)
+    assert judged["ci_low"] > 1.2 and judged["ci_high"] < 1.3 * 1.01
+    assert judged["p_value"] == 2 / 2**12 and judged["pairs"] == 12
+
+
+def test_identical_blocks_read_as_no_change() -> None:
+    judged = judge_pairs([1e-3, 2e-3, 1.5e-3] * 4, [1e-3, 2e-3, 1.5e-3] * 4, 0.95)
+    assert judged["ratio"] == 1.0 and judged["p_value"] == 1.0
+
+
+def _serve(*requests: dict) -> list[dict]:
+    answers = io.StringIO()
+    abworker.serve(io.StringIO("".join(json.dumps(r) + "\n" for r in requests)), answers)
+    return [json.loads(line) for line in answers.getvalue().splitlines()]
+
+
+def test_the_worker_lists_builds_and_times_the_cases_it_is_asked_for() -> None:
+    hello, listing, case, block, skipped, stray = _serve(
+        {"op": "hello"},
+        {"op": "cases", "args": ["--gb-preset=ci", "--gb-workloads=elementwise", "--gb-sizes=2^10",
+                                 "--gb-devices=cpu", "--gb-passes=forward,backward"]},
+        {"op": "case", "spec": {"workload": "elementwise", "mode": "grad", "pass_": "forward", "size": 1024,
+                                "device": "cpu", "dtype": "float32"}, "seed": 0},
+        {"op": "block", "rounds": 7},
+        {"op": "case", "spec": {"workload": "elementwise", "mode": "no_grad", "pass_": "backward", "size": 1024,
+                                "device": "cpu", "dtype": "float32"}, "seed": 0},
+        {"op": "block", "rounds": 7},
+        {"op": "quit"}, {"op": "hello"})  # nothing is answered after quit
+    assert hello["protocol"] == abworker.PROTOCOL == 1 and hello["root"] == str(ROOT)
+    assert len(listing["specs"]) == 8 and listing["seed"] == 0  # 4 modes x 2 passes; the skips are the case's
+    assert case["ok"] and case["round_seconds"] > 0
+    assert len(block["times"]) == 7 and all(t > 0 for t in block["times"])
+    assert not skipped["ok"] and "nothing to run backward on" in skipped["skip"]
+    assert stray == {"ok": False, "error": "ValueError: no case is prepared"}  # the skipped case left none
+
+
+def test_the_workers_get_the_thread_count_and_the_users_modules() -> None:
+    args = ["--gb-threads=2", "-p", "my_workloads", "-pother", "-p", "no:cacheprovider", "--gb-sizes=2^10"]
+    assert ab.worker_options(args) == ["--threads=2", "--plugin=my_workloads", "--plugin=other"]
+
+
+def test_pairs_are_written_into_the_cases_they_belong_to() -> None:
+    doc = json.loads((ROOT / "tests" / "data" / "report_small.json").read_text())
+    first = CaseResult.of(doc["benchmarks"][0])
+    paired = with_pairs(doc, {first.spec: ([1e-3, 2e-3], 9)}, {"id": "x", "side": "base"})
+    cases = [CaseResult.of(bench) for bench in paired["benchmarks"]]
+    assert cases[0].paired_data == [1e-3, 2e-3] and cases[0].paired_rounds == 9
+    assert all(case.paired_data is None for case in cases[1:])
+    assert paired["gradbench"]["pairing"] == {"id": "x", "side": "base"}
+    assert "pairing" not in doc.get("gradbench", {}) and "paired_data" not in doc["benchmarks"][0]["extra_info"]
+
+
+def test_each_side_times_its_own_code_in_alternating_blocks(tmp_path: Path) -> None:
+    # A copy of this checkout whose elementwise model sleeps 2 ms: its worker must run that code.
+    slow = tmp_path / "slow"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(slow)], check=True, timeout=120)
+    workloads = slow / "bench_lib" / "measure" / "workloads.py"
+    text = workloads.read_text()
+    marker = "        return torch.relu(x * 2.0 + 1.0)"
+    assert text.count(marker) == 1
+    workloads.write_text(text.replace(marker, "        import time\n        time.sleep(0.002)\n" + marker))
+    args = ["--gb-preset=quick", "--gb-workloads=elementwise", "--gb-sizes=2^10", "--gb-modes=grad,no_grad",
+            "--gb-passes=forward", "--gb-devices=cpu", "--gb-threads=1"]
+    pairs = ab.measure(Checkout(slow, "slow"), THIS, args, pairs=MIN_PAIRS, block_seconds=0.01)
+    assert sorted(key[1] for key in pairs) == ["grad", "no_grad"]
+    for paired in pairs.values():
+        assert len(paired.base) == len(paired.new) == MIN_PAIRS and paired.rounds >= ab.MIN_ROUNDS
+        assert min(paired.base) > 2e-3 > max(paired.new)  # every block of the slow side slept
+        assert judge_pairs(paired.base, paired.new, 0.95)["ci_high"] < 0.5
+
+
+def test_a_ref_without_the_worker_is_one_line(tmp_path: Path) -> None:
+    bare = tmp_path / "bare"
+    (bare / "bench_lib").mkdir(parents=True)
+    (bare / "bench_lib" / "__init__.py").write_text("")
+    # An editable install serves the modules the ref lacks from this checkout: the worker that
+    # starts is this checkout's, and must not be timed as the ref's.
+    with pytest.raises(ab.ABError, match=f"old's A/B worker runs the code in {ROOT}, not {bare}: old predates"):
+        ab.Worker(Checkout(bare, "old"), [])
