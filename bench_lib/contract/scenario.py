@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from bench_lib.contract.cases import CaseSpec
 from bench_lib.contract.result import CaseResult
+from bench_lib.contract.units import format_seconds
 
 Record = Mapping[str, Any]
 Shape = tuple[int, ...]
@@ -115,8 +116,21 @@ class Group:
     def variants(self) -> list[str]:
         return list(dict.fromkeys(str(case.variant) for case in self.cases))
 
+    def needs(self, what: str, order: Sequence[str] | None = None) -> str:
+        """The sentence of a claim this group cannot check: what it needs, and the variants it has
+        (in ``order`` when given, else as measured), e.g. "needs a and b; measured a"."""
+        have = self.variants() if order is None else [v for v in order if v in self.variants()]
+        return f"needs {what}; measured {', '.join(have) or 'none'}"
+
     def __iter__(self) -> Iterator[CaseResult]:
         return iter(self.cases)
+
+
+def time_against(case: CaseResult, other: CaseResult) -> str:
+    """``case``'s time against ``other``'s, the times a claim compares (compared_median), and their
+    ratio: "1.20 ms against 1.00 ms (1.20x)"."""
+    return (f"{format_seconds(case.compared_median)} against {format_seconds(other.compared_median)} "
+            f"({case.compared_median / other.compared_median:.2f}x)")
 
 
 @dataclass(frozen=True)

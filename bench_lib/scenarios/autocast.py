@@ -14,9 +14,19 @@ from __future__ import annotations
 from typing import Any
 
 from bench_lib.analysis.claims import NOT_MEASURED, figure, peak, verdict
-from bench_lib.contract.scenario import Group, Kit, Plot, Scenario, ScenarioSpec, Shape, Verdict, preset_sizes
+from bench_lib.contract.scenario import (
+    Group,
+    Kit,
+    Plot,
+    Scenario,
+    ScenarioSpec,
+    Shape,
+    Verdict,
+    preset_sizes,
+    time_against,
+)
 from bench_lib.contract.scenario_views import Columns, Panels
-from bench_lib.contract.units import format_bytes, format_seconds
+from bench_lib.contract.units import format_bytes
 
 VARIANTS = ("float32", "bfloat16")
 # The claim: autocast's saved bytes are at most this share of float32's.
@@ -43,12 +53,11 @@ def build(spec: ScenarioSpec, seed: int, kit: Kit) -> Any:
 def check(group: Group) -> Verdict:
     full, half = group.find("float32"), group.find("bfloat16")
     if full is None or half is None:
-        return NOT_MEASURED, f"needs float32 and bfloat16; measured {', '.join(group.variants()) or 'none'}"
+        return NOT_MEASURED, group.needs("float32 and bfloat16")
     share = figure(half, "saved_bytes") / figure(full, "saved_bytes") if figure(full, "saved_bytes") else float("nan")
     sentence = (f"bfloat16 autocast saves {format_bytes(figure(half, 'saved_bytes'))} against float32's "
                 f"{format_bytes(figure(full, 'saved_bytes'))} ({share:.2f}x), peaks at {format_bytes(peak(half))} "
-                f"against {format_bytes(peak(full))}, and a step takes {format_seconds(half.compared_median)} against "
-                f"{format_seconds(full.compared_median)} ({half.compared_median / full.compared_median:.2f}x)")
+                f"against {format_bytes(peak(full))}, and a step takes {time_against(half, full)}")
     reasons = [] if share <= MAX_SHARE else [f"autocast saves more than {MAX_SHARE}x float32's bytes"]
     return verdict(sentence, reasons)
 

@@ -57,7 +57,7 @@ def check(group: Group) -> Verdict:
     base = group.find("none")
     others = [(v, case) for v in VARIANTS[1:] if (case := group.find(v)) is not None]
     if base is None or not others:
-        return NOT_MEASURED, f"needs none and a checkpointed variant; measured {', '.join(group.variants()) or 'none'}"
+        return NOT_MEASURED, group.needs("none and a checkpointed variant")
     saved, top, time = figure(base, "saved_bytes"), peak(base), base.compared_median
     parts = [f"none saves {format_bytes(saved)}, peaks at {format_bytes(top)} and takes {format_seconds(time)}"]
     reasons = []

@@ -42,7 +42,7 @@ def build(spec: ScenarioSpec, seed: int, kit: Kit) -> Any:
 def check(group: Group) -> Verdict:
     present = [v for v in VARIANTS if group.find(v) is not None]
     if "all_trainable" not in present or len(present) < 2:
-        return NOT_MEASURED, f"needs all_trainable and another variant; measured {', '.join(present) or 'none'}"
+        return NOT_MEASURED, group.needs("all_trainable and another variant", order=VARIANTS)
     benches = [group.find(v) for v in present]
     nodes = [figure(b, "graph_nodes") for b in benches]
     saved = [figure(b, "saved_bytes") for b in benches]

@@ -52,8 +52,7 @@ def check(group: Group) -> Verdict:
     found = {variant: group.find(variant) for variant in VARIANTS}
     base = found["backward"]
     if base is None or all(found[v] is None for v in VARIANTS[1:]):
-        return NOT_MEASURED, f"needs backward and another variant; measured " \
-                             f"{', '.join(v for v in VARIANTS if found[v] is not None) or 'none'}"
+        return NOT_MEASURED, group.needs("backward and another variant", order=VARIANTS)
     grads = int(base.trainable_parameter_bytes or 0)
     left = figure(base, "retained_tensor_bytes")
     # CUDA's allocator rounds each block up to 512 bytes: allow that much per tensor compared.

@@ -65,8 +65,7 @@ def check(group: Group) -> Verdict:
     pairs = [(more, less) for more, less in (("input_too", "params_only"), ("preprocess_tracked", "preprocess_no_grad"))
              if found[more] is not None and found[less] is not None]
     if not pairs:
-        return NOT_MEASURED, f"needs input_too and params_only, or both preprocess variants; measured " \
-                             f"{', '.join(v for v in VARIANTS if found[v] is not None) or 'none'}"
+        return NOT_MEASURED, group.needs("input_too and params_only, or both preprocess variants", order=VARIANTS)
     reasons: list[str] = []
     parts = [_costlier(more, found[more], found[less], less, reasons) for more, less in pairs]
     if ("preprocess_tracked", "preprocess_no_grad") in pairs and \

@@ -14,9 +14,19 @@ from dataclasses import replace
 from typing import Any
 
 from bench_lib.analysis.claims import NOT_MEASURED, peak, slower_beyond_noise, verdict
-from bench_lib.contract.scenario import Group, Kit, Plot, Scenario, ScenarioSpec, Shape, Verdict, preset_sizes
+from bench_lib.contract.scenario import (
+    Group,
+    Kit,
+    Plot,
+    Scenario,
+    ScenarioSpec,
+    Shape,
+    Verdict,
+    preset_sizes,
+    time_against,
+)
 from bench_lib.contract.scenario_views import Columns, Panels
-from bench_lib.contract.units import format_bytes, format_seconds
+from bench_lib.contract.units import format_bytes
 
 VARIANTS = ("on_device", "on_cpu")
 
@@ -45,12 +55,10 @@ def build(spec: ScenarioSpec, seed: int, kit: Kit) -> Any:
 def check(group: Group) -> Verdict:
     device, host = group.find("on_device"), group.find("on_cpu")
     if device is None or host is None:
-        return NOT_MEASURED, f"needs on_device and on_cpu; measured {', '.join(group.variants()) or 'none'}"
+        return NOT_MEASURED, group.needs("on_device and on_cpu")
     sentence = (f"on_cpu peaks at {format_bytes(peak(host))} of device memory against on_device's "
                 f"{format_bytes(peak(device))} (saved for backward on the device: "
-                f"{format_bytes(int(device.saved_bytes))}), and a step takes "
-                f"{format_seconds(host.compared_median)} against {format_seconds(device.compared_median)} "
-                f"({host.compared_median / device.compared_median:.2f}x)")
+                f"{format_bytes(int(device.saved_bytes))}), and a step takes {time_against(host, device)}")
     reasons = []
     if peak(host) >= peak(device):
         reasons.append("on_cpu does not lower the device's peak")

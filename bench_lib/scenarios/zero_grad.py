@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from bench_lib.analysis.claims import NOT_MEASURED, peak, slower_beyond_noise, verdict
-from bench_lib.contract.scenario import Group, Kit, Plot, Scenario, ScenarioSpec, Verdict, preset_sizes
+from bench_lib.contract.scenario import Group, Kit, Plot, Scenario, ScenarioSpec, Verdict, preset_sizes, time_against
 from bench_lib.contract.scenario_views import Columns, Panels
 from bench_lib.contract.units import format_bytes, format_seconds
 
@@ -54,12 +54,11 @@ def build(spec: ScenarioSpec, seed: int, kit: Kit) -> Any:
 def check(group: Group) -> Verdict:
     zero, none = group.find("zero_"), group.find("set_to_none")
     if zero is None or none is None:
-        return NOT_MEASURED, f"needs zero_ and set_to_none; measured {', '.join(sorted(group.variants())) or 'none'}"
+        return NOT_MEASURED, group.needs("zero_ and set_to_none", order=sorted(group.variants()))
     sentence = (
         f"set_to_none peaks at {format_bytes(peak(none))} against zero_'s {format_bytes(peak(zero))} "
         f"(gradients: {format_bytes(zero.trainable_parameter_bytes or 0)}), "
-        f"a training step takes {format_seconds(none.compared_median)} against {format_seconds(zero.compared_median)} "
-        f"({none.compared_median / zero.compared_median:.2f}x)"
+        f"a training step takes {time_against(none, zero)}"
     )
     accumulate = group.find("accumulate")
     if accumulate is not None:
