@@ -319,7 +319,8 @@ def test_a_case_carries_its_own_threshold_by_glob(tmp_path) -> None:
     assert ending.failures == [] and ending.tallies["time"].gated == 12
     # The last matching rule wins; a mix of thresholds is named as such.
     mixed = compare_pair(tmp_path, 104, slower={"beta": 1.3}, rules=compare.CaseRules(
-        (compare.Rule("beta*", None, "pyproject.toml"), compare.Rule("beta * 2^1[08] *", 0.2, "--threshold"))))
+        (compare.Rule("beta*", None, "pyproject.toml"), compare.Rule("beta * 2^1[08] *", 0.2, "--threshold"),
+         compare.Rule("beta * 2^18 *", 0.15, "--threshold"))))
     assert compare.failures(mixed, TIME_GATE) == [
         "4 cases significantly slower by more than their thresholds: beta grad forward 2^10 cpu float32, "
         "beta grad forward 2^18 cpu float32, beta no_grad forward 2^10 cpu float32, "

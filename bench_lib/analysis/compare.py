@@ -438,7 +438,7 @@ def failures(comparison: Comparison, gates: Gates) -> list[str]:
             continue
         bad, thresholds = _failing(comparison, family, limit)
         if len(bad):
-            by = percent(limit) if set(thresholds) == {limit} else "their thresholds"
+            by = percent(thresholds[0]) if len(set(thresholds)) == 1 else "their thresholds"
             lines.append(f"{len(bad)} {family.unit}{'s' if len(bad) != 1 else ''} {family.failure} by more than "
                          f"{by}: {_names(bad, ratio=family.ratio_names)}")
     if gates.counts and len(comparison.counts):
