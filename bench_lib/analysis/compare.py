@@ -97,11 +97,16 @@ class Family:
     failure: str       # what a failing row is: "significantly slower"
     ratio_names: bool = False  # rows are named grad/mode (case_name's ratio form)
     drifts: bool = True        # separate time windows shift it as a whole (not where drift cancels)
+    optional: bool = False     # left out of the terminal's lines when it has no row
 
 
+# A family judged by another test (a paired A/B: the ``test`` and ``pairs`` columns say so) is one
+# more entry here, with a Comparison attribute holding its rows; the verdicts (finish_verdicts),
+# the gates (failures), the outcome, the terminal's lines and the JSON read this tuple.
 FAMILIES = (
     Family("time", "times", "times", "case", "time", "significantly slower"),
-    Family("pipelined", "pipelined", "pipelined times (CUDA)", "pipelined time", "time", "significantly slower"),
+    Family("pipelined", "pipelined", "pipelined times (CUDA)", "pipelined time", "time", "significantly slower",
+           optional=True),
     Family("ratio", "ratios", "overhead ratios grad/mode", "overhead ratio", "ratio",
            "grad/mode significantly larger", ratio_names=True, drifts=False),
 )
@@ -152,7 +157,13 @@ class Comparison:
         return int((getattr(self, table)["verdict"] == verdict).sum())
 
     def table(self, family: Family) -> pd.DataFrame:
-        return getattr(self, family.table)
+        """The family's rows; an empty table where the comparison has none (None)."""
+        table = getattr(self, family.table, None)
+        if table is None:
+            import pandas as pd
+
+            return pd.DataFrame(columns=TIME_COLUMNS)
+        return table
 
 
 def windows(base: Run, new: Run) -> str:

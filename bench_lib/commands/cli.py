@@ -343,9 +343,9 @@ def _comparison_lines(result: Comparison, show: int, ending: Outcome | None = No
     lines += _drift_lines(result)
     for family in compare.FAMILIES:
         table = result.table(family)
-        if family.name == "pipelined" and table.empty:
-            continue  # no CUDA case with pipelined figures in both runs
-        counts = ", ".join(f"{result.count(v, family.table)} {v}" for v in compare.VERDICTS)
+        if family.optional and table.empty:
+            continue  # e.g. no CUDA case with pipelined figures in both runs
+        counts = ", ".join(f"{int((table['verdict'] == v).sum())} {v}" for v in compare.VERDICTS)
         lines.append(f"{family.title}: {counts} ({len(table)} {family.unit}s; significance after Benjamini-Hochberg "
                      f"at {compare.FDR:g})")
         for verdict in (compare.SLOWER, compare.FASTER, compare.LIKELY_SLOWER, compare.LIKELY_FASTER,
