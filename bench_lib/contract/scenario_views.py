@@ -1,14 +1,16 @@
-"""The table columns and figure panels several scenarios show, each written once.
+"""What a scenario's table and figure are made of, for a scenario module to import in one place.
 
-A scenario declares its own columns and panels (bench_lib.contract.scenario.Column, Panel); the
-ones that recur across scenarios (the bytes saved for backward, the peak, the graph nodes, the
-time and its ratio to the reference variant) are named here, so that a heading reads the same in
-every scenario's table and figure.
+Column, Panel and Plot are defined with the Scenario they belong to (bench_lib.contract.scenario)
+and re-exported here; Columns and Panels are the columns and panels several scenarios show (the
+bytes saved for backward, the peak, the graph nodes, the time and its ratio to the reference
+variant), each written once so that a heading reads the same in every scenario's table and figure.
 """
 
 from __future__ import annotations
 
-from bench_lib.contract.scenario import Column, Panel, get, ratio, time_columns, time_panel
+from bench_lib.contract.scenario import Column, Panel, Plot, get, ratio, time_columns, time_panel
+
+__all__ = ["Column", "Columns", "Panel", "Panels", "Plot"]
 
 
 class Columns:

@@ -12,8 +12,8 @@ from dataclasses import replace
 from typing import Any
 
 from bench_lib.analysis.claims import NOT_MEASURED, decreasing, peak, slower_beyond_noise, verdict
-from bench_lib.contract.scenario import Column, Group, Kit, Plot, Scenario, ScenarioSpec, Shape, Verdict, preset_sizes
-from bench_lib.contract.scenario_views import Columns, Panels
+from bench_lib.contract.scenario import Group, Kit, Scenario, ScenarioSpec, Shape, Verdict, preset_sizes
+from bench_lib.contract.scenario_views import Column, Columns, Panels, Plot
 from bench_lib.contract.units import format_bytes, format_seconds
 
 # "Roughly as 1/k": the peak less the gradients at k micro-batches is at most this many times

@@ -14,18 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 from bench_lib.analysis.claims import NOT_MEASURED, figure, peak, verdict
-from bench_lib.contract.scenario import (
-    Group,
-    Kit,
-    Plot,
-    Scenario,
-    ScenarioSpec,
-    Shape,
-    Verdict,
-    preset_sizes,
-    time_against,
-)
-from bench_lib.contract.scenario_views import Columns, Panels
+from bench_lib.contract.scenario import Group, Kit, Scenario, ScenarioSpec, Shape, Verdict, preset_sizes, time_against
+from bench_lib.contract.scenario_views import Columns, Panels, Plot
 from bench_lib.contract.units import format_bytes
 
 VARIANTS = ("float32", "bfloat16")

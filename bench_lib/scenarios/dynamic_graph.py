@@ -22,8 +22,8 @@ from typing import Any
 from bench_lib.analysis.claims import NOT_MEASURED, figure, verdict
 from bench_lib.analysis.stats import fit_linear, mean_ci
 from bench_lib.contract.result import CaseResult
-from bench_lib.contract.scenario import Group, Kit, Plot, Scenario, ScenarioSpec, Verdict, preset_sizes, variant_number
-from bench_lib.contract.scenario_views import Columns, Panels
+from bench_lib.contract.scenario import Group, Kit, Scenario, ScenarioSpec, Verdict, preset_sizes, variant_number
+from bench_lib.contract.scenario_views import Columns, Panels, Plot
 from bench_lib.contract.units import format_bytes, format_seconds
 
 DEPTHS = (1, 2, 4, 8, 16)

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from bench_lib.analysis.claims import NOT_MEASURED, decreasing, faster_beyond_noise, figure, peak_new, verdict
-from bench_lib.contract.scenario import Column, Group, Kit, Plot, Scenario, ScenarioSpec, Verdict, preset_sizes
-from bench_lib.contract.scenario_views import Columns, Panels
+from bench_lib.contract.scenario import Group, Kit, Scenario, ScenarioSpec, Verdict, preset_sizes
+from bench_lib.contract.scenario_views import Column, Columns, Panels, Plot
 from bench_lib.contract.units import format_bytes, format_seconds
 
 VARIANTS = ("all_trainable", "first_half_frozen", "last_layer_only")

@@ -17,8 +17,8 @@ from __future__ import annotations
 from typing import Any
 
 from bench_lib.analysis.claims import NOT_MEASURED, faster_beyond_noise, figure, slower_beyond_noise, verdict
-from bench_lib.contract.scenario import Group, Kit, Panel, Plot, Scenario, ScenarioSpec, Verdict, preset_sizes
-from bench_lib.contract.scenario_views import Columns, Panels
+from bench_lib.contract.scenario import Group, Kit, Scenario, ScenarioSpec, Verdict, preset_sizes
+from bench_lib.contract.scenario_views import Columns, Panel, Panels, Plot
 from bench_lib.contract.units import format_bytes, format_seconds
 
 VARIANTS = ("backward", "autograd_grad", "retain_graph", "create_graph")
@@ -90,9 +90,9 @@ def check(group: Group) -> Verdict:
 
 SCENARIO = Scenario(
     name="grad_api", order=30, workload="mlp", variants=VARIANTS, reference="backward",
-    claim=("torch.autograd.grad costs the same as backward (within 10%) and leaves .grad untouched; retain_graph "
-           "keeps exactly the saved bytes alive after backward; create_graph (double backward) costs more time and "
-           "saves more."),
+    claim=(f"torch.autograd.grad costs the same as backward (within {SAME_WITHIN - 1:.0%}) and leaves .grad "
+           "untouched; retain_graph keeps exactly the saved bytes alive after backward; create_graph (double "
+           "backward) costs more time and saves more."),
     sizes=preset_sizes(quick=(2**16,), default=(2**14, 2**18), full=(2**12, 2**14, 2**16, 2**18, 2**20)),
     check=check, build=build, memory_factor=24.0,
     columns=(*Columns.time("training step", "backward"), Columns.saved,

@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from bench_lib.analysis.claims import NOT_MEASURED, peak, shorten, slower_beyond_noise, verdict
-from bench_lib.contract.scenario import Column, Group, Kit, Plot, Scenario, ScenarioSpec, Verdict, preset_sizes
-from bench_lib.contract.scenario_views import Columns, Panels
+from bench_lib.contract.scenario import Group, Kit, Scenario, ScenarioSpec, Verdict, preset_sizes
+from bench_lib.contract.scenario_views import Column, Columns, Panels, Plot
 from bench_lib.contract.units import format_bytes, format_seconds
 
 VARIANTS = ("relu", "relu_", "detach_then_modify")

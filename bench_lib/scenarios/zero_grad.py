@@ -14,8 +14,8 @@ from dataclasses import replace
 from typing import Any
 
 from bench_lib.analysis.claims import NOT_MEASURED, peak, slower_beyond_noise, verdict
-from bench_lib.contract.scenario import Group, Kit, Plot, Scenario, ScenarioSpec, Verdict, preset_sizes, time_against
-from bench_lib.contract.scenario_views import Columns, Panels
+from bench_lib.contract.scenario import Group, Kit, Scenario, ScenarioSpec, Verdict, preset_sizes, time_against
+from bench_lib.contract.scenario_views import Columns, Panels, Plot
 from bench_lib.contract.units import format_bytes, format_seconds
 
 VARIANTS = ("zero_", "set_to_none", "accumulate")
