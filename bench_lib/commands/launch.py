@@ -39,9 +39,10 @@ from bench_lib.commands import ab
 from bench_lib.commands.ab import ABError
 from bench_lib.commands.checkout import THIS, Checkout, remove_worktree, worktree
 from bench_lib.contract.errors import InputError
+from bench_lib.contract.exits import Exit
 from bench_lib.contract.result import with_pairs
 
-EXIT_FAILED, EXIT_INTERRUPTED = 1, 130
+EXIT_FAILED, EXIT_INTERRUPTED = Exit.FAILED, Exit.INTERRUPTED  # the one table: contract/exits.py
 _RUN_FILE = re.compile(r"^(\d{4,})_")
 # The suite itself: beside the package in a checkout (pip install -e .), whatever the current folder.
 BENCHMARKS = THIS.root / "benchmarks"
