@@ -34,6 +34,8 @@ MICROBATCHES ?=
 SCENARIO_SIZES ?=
 # Your own workloads (or any pytest plugin): comma-separated importable modules, loaded with -p.
 PLUGINS ?=
+# Processes make test runs the tests in (pytest-xdist's -n; 0: one process, as plain pytest).
+TEST_WORKERS ?= 2
 comma := ,
 
 # glibc reads these at process start. They keep large blocks on the heap and stop it shrinking,
@@ -61,7 +63,7 @@ help:  ## this list: targets, then every variable with its default
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z]+):.*## /  make \1\t/' | expand -t 16
 	@echo "variables (make bench VAR=value; empty means the preset's choice):"
 	@$(foreach v,PRESET REPEAT AGAINST WORKLOADS MODES PASSES SIZES DEVICES DTYPES THREADS COMPILE PROFILE SEED SCENARIOS MICROBATCHES \
-		SCENARIO_SIZES PLUGINS ALLOC_ENV RUNS BASE VENV PYTHON TORCH_SPEC,printf '  %-15s %s\n' '$(v)' '$($(v))';)
+		SCENARIO_SIZES PLUGINS ALLOC_ENV RUNS BASE TEST_WORKERS VENV PYTHON TORCH_SPEC,printf '  %-15s %s\n' '$(v)' '$($(v))';)
 	@echo "details: README.md; the pytest options behind them: .venv/bin/pytest benchmarks --help"
 
 install: $(VENV)/.installed  ## create .venv and install (CPU torch only when it has none)
@@ -86,8 +88,10 @@ report: install  ## rebuild reports/ from the latest run (RUNS=, BASE= to compar
 compare: install  ## pytest-benchmark compare over saved runs (RUNS=)
 	$(VENV)/bin/pytest-benchmark compare $(COMPARE_OPTIONS) $(RUNS)
 
+# pytest-xdist workers, each taking a contiguous share of the tests and then stealing from the others
+# (worksteal): the tests that read one real run stay together (tests/session_cache.py makes it once anyway).
 test: install  ## the project's tests, with the reason of every skip
-	$(PY) -m pytest tests -rs
+	$(PY) -m pytest tests -rs -n $(TEST_WORKERS) --dist worksteal
 
 clean:  ## remove the generated report
 	rm -f reports/index.html reports/summary.csv reports/scenarios.csv reports/summary.md

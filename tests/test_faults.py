@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cli_process
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -176,6 +177,12 @@ HOSTILE = [
 
 
 def _run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """``python -m bench_lib ARGS``, in the long-lived interpreter of tests/cli_process.py."""
+    return cli_process.run(*args, cwd=cwd, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def _run_fresh(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """``python -m bench_lib ARGS`` in a process of its own: for what must not hang a shared one."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run([sys.executable, "-m", "bench_lib", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=120)
@@ -224,7 +231,7 @@ def test_special_files_are_refused_without_reading(special: str, tmp_path: Path)
     if special == "fifo":
         path = tmp_path / "run.json"
         os.mkfifo(path)  # reading it would wait for a writer for ever
-    result = _run("report", str(path), "--out", str(tmp_path / "index.html"))
+    result = _run_fresh("report", str(path), "--out", str(tmp_path / "index.html"))
     assert result.returncode == 2 and result.stderr == f"gradbench: error: {path}: not a regular file\n"
 
 

@@ -45,7 +45,7 @@ def test_a_hostile_text_cell_is_shown_as_text(tmp_path: Path, monkeypatch) -> No
     # A scenario whose table shows the rejection message in a text column, as a user's own
     # scenario may: the message reaches a cell as it is in the run file.
     inplace = SCENARIOS["inplace"]
-    message = Column("message", "text", lambda record, _ref: record["error"] if "error" in record else "measured")
+    message = Column("message", "text", lambda record, _ref: record.get("error", "measured"))
     monkeypatch.setitem(SCENARIOS, "inplace", dataclasses.replace(inplace, columns=(*inplace.columns, message)))
     doc = json.loads((DATA / "report_scenarios.json").read_text())
     assert doc["gradbench"]["invalid"]  # the fixture holds rejected inplace cases

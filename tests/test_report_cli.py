@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cli_process
 import pytest
 
 from bench_lib.commands import cli
@@ -19,9 +20,8 @@ ROOT = Path(__file__).parent.parent
 
 
 def _run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "bench_lib", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
+    """``python -m bench_lib ARGS``, in the long-lived interpreter of tests/cli_process.py."""
+    return cli_process.run(*args, cwd=cwd, env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
 BAD_INPUTS = [

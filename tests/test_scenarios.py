@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import session_cache
 from scenario_helpers import measured, spec
 
 from bench_lib.analysis import claims
@@ -122,23 +123,30 @@ def test_case_info_holds_case_and_scenario_keys():
 # --- a tiny real run ---------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def scenario_run(tmp_path_factory):
-    storage = tmp_path_factory.mktemp("storage")
-    result = subprocess.run(
-        [
-            sys.executable, "-m", "pytest", "benchmarks", "-p", "no:cacheprovider", "-rs",
-            "--gb-preset=quick", "--gb-workloads=elementwise", "--gb-modes=grad", "--gb-passes=forward",
-            "--gb-sizes=1024", "--gb-devices=cpu", f"--gb-scenarios={','.join(RUN)}", "--gb-scenario-sizes=4096",
-            "--gb-microbatches=2",
-            "--gb-threads=1", "--benchmark-save=scen", "--benchmark-save-data", "--benchmark-disable-gc",
-            f"--benchmark-storage={storage}",
-        ],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    [path] = storage.rglob("0001_scen.json")
-    return json.loads(path.read_text()), result.stdout
+@pytest.fixture(scope="session")
+def scenario_run(request, tmp_path_factory):
+    """One real run for the tests below, made once a session (session_cache: under make test's two
+    workers too): the run file's contents and pytest's output."""
+
+    def make():
+        storage = tmp_path_factory.mktemp("storage")
+        # The ci preset's short rounds (0.04 s a case, at least 5): the checks are of what the run holds.
+        result = subprocess.run(
+            [
+                sys.executable, "-m", "pytest", "benchmarks", "-p", "no:cacheprovider", "-rs",
+                "--gb-preset=ci", "--gb-workloads=elementwise", "--gb-modes=grad", "--gb-passes=forward",
+                "--gb-sizes=1024", "--gb-devices=cpu", f"--gb-scenarios={','.join(RUN)}", "--gb-scenario-sizes=4096",
+                "--gb-microbatches=2",
+                "--gb-threads=1", "--benchmark-save=scen", "--benchmark-save-data", "--benchmark-disable-gc",
+                f"--benchmark-storage={storage}",
+            ],
+            cwd=ROOT, capture_output=True, text=True, timeout=300,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        [path] = storage.rglob("0001_scen.json")
+        return json.loads(path.read_text()), result.stdout
+
+    return tuple(session_cache.once(request, tmp_path_factory, "scenarios_run", make))
 
 
 def test_the_run_file_holds_every_key_of_every_scenario_case(scenario_run):

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import session_cache
 
 from bench_lib.contract.cases import CaseSpec
 from bench_lib.contract.result import CASE_KEYS, REPLICATE_KEYS
@@ -29,17 +30,27 @@ def run_suite(*options, cwd=ROOT):
     )
 
 
-@pytest.fixture(scope="module")
-def saved_run(tmp_path_factory):
-    storage = tmp_path_factory.mktemp("storage")
-    result = run_suite(
-        "--gb-preset=quick", "--gb-sizes=1024,4096", "--gb-workloads=elementwise,mlp", "--gb-threads=1",
-        "--gb-devices=cpu", "--gb-scenarios=none",  # the scenarios have their own end-to-end run in test_scenarios.py
-        "--benchmark-save=e2e", "--benchmark-save-data", "--benchmark-disable-gc", f"--benchmark-storage={storage}",
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    [path] = storage.rglob("0001_e2e.json")
-    return storage, path, json.loads(path.read_text()), result.stdout
+@pytest.fixture(scope="session")
+def saved_run(request, tmp_path_factory):
+    """One real run for the tests below, made once a session (session_cache: under make test's two
+    workers too): storage, run file, its contents, pytest's output."""
+
+    def make():
+        storage = tmp_path_factory.mktemp("storage")
+        # The ci preset's short rounds (0.04 s a case, at least 5): what is checked here is what the
+        # run file holds, not how steady its times are.
+        result = run_suite(
+            "--gb-preset=ci", "--gb-sizes=1024,4096", "--gb-workloads=elementwise,mlp", "--gb-threads=1",
+            "--gb-devices=cpu", "--gb-scenarios=none",  # the scenarios have their own run in test_scenarios.py
+            "--benchmark-save=e2e", "--benchmark-save-data", "--benchmark-disable-gc",
+            f"--benchmark-storage={storage}",
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        [path] = storage.rglob("0001_e2e.json")
+        return str(storage), str(path), json.loads(path.read_text()), result.stdout
+
+    storage, path, run, stdout = session_cache.once(request, tmp_path_factory, "suite_end_to_end_saved_run", make)
+    return Path(storage), Path(path), run, stdout
 
 
 def test_every_measured_case_has_every_metric_and_raw_samples(saved_run):
