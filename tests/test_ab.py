@@ -130,3 +130,50 @@ def test_a_ref_without_the_worker_is_one_line(tmp_path: Path) -> None:
     # starts is this checkout's, and must not be timed as the ref's.
     with pytest.raises(ab.ABError, match=f"old's A/B worker runs the code in {ROOT}, not {bare}: old predates"):
         ab.Worker(Checkout(bare, "old"), [])
+
+
+def _paired_runs(tmp_path: Path, slower: float) -> tuple:
+    """report_small's cases as both sides of one A/B: 12 pairs each, every block of the new side's
+    pointwise cases ``slower`` times its base's, each pair drifting as a whole (the machine)."""
+    from bench_lib.report.load import load_runs
+
+    doc = json.loads((ROOT / "tests" / "data" / "report_small.json").read_text())
+    rng = np.random.default_rng(7)
+    sides: dict[str, dict] = {"base": {}, "new": {}}
+    for bench in doc["benchmarks"]:
+        case = CaseResult.of(bench)
+        drift = rng.uniform(0.7, 1.6, 12)  # slow stretches 1.6x: each hits both blocks of a pair
+        base = [case.stats["median"] * d * rng.uniform(0.99, 1.01) for d in drift]
+        factor = slower if case.workload == "pointwise" else 1.0
+        sides["base"][case.spec] = (base, 20)
+        sides["new"][case.spec] = ([b * factor * rng.uniform(0.99, 1.01) for b in base], 20)
+    paths = []
+    for side, pairs in sides.items():
+        path = tmp_path / f"{side}.json"
+        path.write_text(json.dumps(with_pairs(doc, pairs, {"id": "ab-1", "side": side, "pairs": 12})))
+        paths.append(path)
+    return tuple(load_runs([path]) for path in paths)
+
+
+def test_a_time_matched_run_is_judged_on_its_pairs(tmp_path: Path) -> None:
+    from bench_lib.analysis import compare
+
+    base, new = _paired_runs(tmp_path, 1.25)
+    result = compare.compare_runs(base.runs[0], base.cases, new.runs[0], new.cases)
+    assert result.windows == compare.ONE_SESSION
+    times = result.times
+    assert set(times["test"]) == {"wilcoxon signed-rank, paired blocks"} and set(times["pairs"]) == {12}
+    slow = times[times["workload"] == "pointwise"]
+    assert len(slow) > 0 and set(slow["verdict"]) == {compare.SLOWER}
+    assert ((slow["ratio"] > 1.2) & (slow["ratio"] < 1.3)).all()
+    others = times[times["workload"] != "pointwise"]
+    assert len(others) > 0 and set(others["verdict"]) == {compare.UNCHANGED}
+    assert compare.failures(result, compare.Gates()) != []
+
+
+def test_identical_code_in_one_session_passes_every_time_gate(tmp_path: Path) -> None:
+    from bench_lib.analysis import compare
+
+    base, new = _paired_runs(tmp_path, 1.0)
+    result = compare.compare_runs(base.runs[0], base.cases, new.runs[0], new.cases)
+    assert set(result.times["verdict"]) == {compare.UNCHANGED}

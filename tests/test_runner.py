@@ -5,7 +5,7 @@ import torch
 
 from bench_lib.analysis.replicates import sampled
 from bench_lib.contract.cases import PRESETS, CaseSpec, Preset
-from bench_lib.contract.result import CASE_KEYS
+from bench_lib.contract.result import AFTER_ROUNDS_KEYS, CASE_KEYS
 from bench_lib.measure import devices, runner
 from bench_lib.measure.runner import case_info, machine_skip_reason, measure_memory, plan_rounds, prepare, warm_up
 
@@ -220,7 +220,8 @@ def test_case_info_holds_exactly_the_schema_keys():
     memory = measure_memory(case, lambda: devices.tensor_probe(torch.device("cpu")))
     info = case_info(case, memory, rounds=9)
     # background_cpu and the interleaved figures are added once the timed rounds have run
-    assert set(info) == {key for key in CASE_KEYS if key != "background_cpu" and not key.startswith("interleaved_")}
+    assert set(info) == set(CASE_KEYS) - set(AFTER_ROUNDS_KEYS)
+    assert {"background_cpu", "interleaved_data", "paired_data"} <= set(AFTER_ROUNDS_KEYS)
     assert info["elements"] == 896 and info["shape"] == "7x128" and info["input_bytes"] == 896 * 2
     assert info["rounds_planned"] == 9 and info["pass"] == "forward"
 

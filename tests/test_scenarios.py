@@ -18,7 +18,7 @@ from scenario_helpers import measured, spec
 
 from bench_lib.analysis import claims
 from bench_lib.contract.cases import PRESETS, SelectionError, parse_scenario_selection
-from bench_lib.contract.result import CASE_KEYS, SCENARIO_KEYS
+from bench_lib.contract.result import AFTER_ROUNDS_KEYS, CASE_KEYS, SCENARIO_KEYS
 from bench_lib.contract.schema import INVALID_KEYS
 from bench_lib.measure import runner
 from bench_lib.measure.runner import static_skip_reason
@@ -114,7 +114,8 @@ def test_case_info_holds_case_and_scenario_keys():
     case, memory = measured(spec("accumulation", "k=2", 2**12))
     info = runner.case_info(case, memory, rounds=7)
     # measured during or after the timed rounds, added by the benchmark
-    late = {"background_cpu"} | {key for key in CASE_KEYS if key.startswith("interleaved_")}
+    late = set(AFTER_ROUNDS_KEYS)  # background_cpu, interleaved_*, paired_*: filled after the timed rounds
+    assert {"background_cpu", "interleaved_median", "paired_data"} <= late
     assert set(info) == (set(CASE_KEYS) - late) | set(SCENARIO_KEYS)
     assert info["mode"] == "grad" and info["pass"] == "step" and info["variant"] == "k=2"
     assert info["microbatches"] == 2 and info["parameter_tensors"] == 6 and info["shape"] == "32x128"

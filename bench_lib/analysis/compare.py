@@ -33,13 +33,14 @@ is itself not judged (README: "Comparing runs").
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bench_lib.analysis import stats
+from bench_lib.analysis import paired, stats
+
 # Rule and parse_threshold are re-exported: the command line and the tests import them from here.
 from bench_lib.analysis.gates import CaseRules, Gates, Rule, parse_threshold  # noqa: F401
 from bench_lib.contract import exits
@@ -72,7 +73,7 @@ REFERENCE_MODE = "grad"
 # The test of a replicate-based row: Welch's t (interval, p) with the exact permutation check.
 REPLICATE_TEST = "welch+permutation"
 # Per test: what its samples are called and the name of its exact test, for the reasons.
-EXACT_TEST = {REPLICATE_TEST: "the exact permutation test"}
+EXACT_TEST = {REPLICATE_TEST: "the exact permutation test", paired.TEST: "the exact signed-rank test"}
 
 SEPARATE, ONE_SESSION = "separate time windows", "one session (time-matched A/B)"
 CONTROLS, ALL_CASES = "controls", "all cases"
@@ -189,9 +190,16 @@ def compare_runs(base: Run, base_cases: pd.DataFrame, new: Run, new_cases: pd.Da
     only_base, only_new = len(base_cases) - len(merged), len(new_cases) - len(merged)
     rows = merged.to_dict("records")
     family = {f.name: f for f in FAMILIES}
-    times, time_drift = _judge_all(
-        [({k: r[k] for k in SPEC_KEYS}, r["rep_medians_base"], r["rep_medians_new"]) for r in rows],
-        threshold, TIME_COLUMNS, family["time"], rules, discount)
+    if session == ONE_SESSION:
+        # A time-matched A/B: each case's times are its pairs of blocks, tested across pairs; a case
+        # without pairs (a scenario, a compiled case) reads as not judged, with that reason.
+        times, time_drift = _judge_all(
+            [({k: r[k] for k in SPEC_KEYS}, _blocks(r["paired_data_base"]), _blocks(r["paired_data_new"]))
+             for r in rows], threshold, TIME_COLUMNS, family["time"], rules, discount, judge=judge_paired)
+    else:
+        times, time_drift = _judge_all(
+            [({k: r[k] for k in SPEC_KEYS}, r["rep_medians_base"], r["rep_medians_new"]) for r in rows],
+            threshold, TIME_COLUMNS, family["time"], rules, discount)
     # Each run's replicates that have a pipelined figure (one that ran out of memory has none); a
     # case with one in either run is judged, and reads inconclusive where a run has too few.
     known = [({k: r[k] for k in SPEC_KEYS}, _known(r["rep_pipelined_base"]), _known(r["rep_pipelined_new"]))
@@ -248,6 +256,26 @@ def judge(base: Sequence[float], new: Sequence[float], threshold: float, *, shif
                p_exact=stats.permutation_p(relative, lb), p_min=min_permutation_p(lb.size, ln.size),
                noise=math.exp(pooled) - 1.0)
     return out
+
+
+def judge_paired(base: Sequence[float], new: Sequence[float], threshold: float, *,
+                 shift: float = 1.0) -> dict[str, Any]:
+    """``judge``'s row for a case of a time-matched A/B: its pairs of blocks (base[i], new[i]) and
+    the exact signed-rank test across pairs (analysis.paired), whose p is exact itself."""
+    judged = paired.judge_pairs(base, new, CONFIDENCE)
+    pairs = int(judged["pairs"])  # type: ignore[call-overload]
+    out = dict(judged, p_adjusted=math.nan, p_exact=judged["p_value"], p_min=min(1.0, 2.0 / 2**pairs),
+               verdict=INCONCLUSIVE, reason="", base_replicates=len(base), new_replicates=len(new),
+               threshold=threshold, gated=True, shift=shift)
+    if pairs < paired.MIN_PAIRS or math.isnan(float(judged["p_value"])):  # type: ignore[arg-type]
+        out.update(p_value=math.nan, reason=f"{pairs} time-matched pairs (a case the A/B did not time, or a side "
+                                            f"could not run it): {paired.MIN_PAIRS} are the fewest a test can use")
+    return out
+
+
+def _blocks(value: Any) -> list[float]:
+    """A case's paired blocks from the loader's table (a list, or null where the A/B did not time it)."""
+    return list(value) if isinstance(value, (list, tuple)) else []
 
 
 def min_permutation_p(n: int, m: int) -> float:
@@ -343,7 +371,8 @@ def percent(value: float) -> str:
 
 
 def _judge_all(samples: list[tuple[dict[str, Any], Any, Any]], threshold: float, columns: list[str],
-               family: Family, rules: CaseRules, discount: bool) -> tuple[pd.DataFrame, Drift | None]:
+               family: Family, rules: CaseRules, discount: bool,
+               judge: Callable[..., dict[str, Any]] = judge) -> tuple[pd.DataFrame, Drift | None]:
     import pandas as pd
 
     names = [case_name(keys, ratio=family.ratio_names) for keys, _, _ in samples]
