@@ -7,6 +7,7 @@ import io
 import json
 import math
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -177,3 +178,15 @@ def test_identical_code_in_one_session_passes_every_time_gate(tmp_path: Path) ->
     base, new = _paired_runs(tmp_path, 1.0)
     result = compare.compare_runs(base.runs[0], base.cases, new.runs[0], new.cases)
     assert set(result.times["verdict"]) == {compare.UNCHANGED}
+
+
+def test_bench_against_a_ref_from_before_the_ab_fails_before_any_replicate(tmp_path: Path) -> None:
+    old = "2ef5020"  # gradbench before the time-matched A/B (and before its packages)
+    storage = tmp_path / "storage"
+    done = subprocess.run([sys.executable, "-m", "bench_lib", "bench", "--preset=quick", f"--against={old}",
+                           f"--storage={storage}", "--", "--gb-workloads=elementwise", "--gb-sizes=2^10",
+                           "--gb-devices=cpu"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    [line] = [line for line in done.stderr.splitlines() if line.startswith("gradbench: error:")]
+    assert f"{old} predates the time-matched A/B" in line
+    assert "replicate 1/" not in done.stdout and not storage.exists()

@@ -110,6 +110,12 @@ def worker_options(pytest_args: Sequence[str]) -> list[str]:
     return options
 
 
+def check(checkout: Checkout, pytest_args: Sequence[str]) -> None:
+    """ABError unless ``checkout`` has a worker that speaks this protocol and runs its own code:
+    asked before any replicate, so that an old ref fails in seconds, not after the replicates."""
+    Worker(checkout, worker_options(pytest_args)).close()
+
+
 def measure(base: Checkout, new: Checkout, pytest_args: Sequence[str], pairs: int = PAIRS,
             block_seconds: float = BLOCK_SECONDS) -> dict[tuple[Any, ...], Paired]:
     """Every eager mode-matrix case of the selection that both checkouts can run, timed in pairs

@@ -282,6 +282,7 @@ def bench(pytest_args: Sequence[str], repeat: int, name: str, storage: Path, aga
     try:
         if against is not None:
             checkouts.insert(0, worktree(against, workdir))
+            ab.check(checkouts[0], pytest_args)
         results = run_replicates(pytest_args, repeat, workdir, checkouts)
         docs = [merge(docs, times) for docs, times in results]
         if against is not None:
