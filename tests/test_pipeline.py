@@ -304,12 +304,13 @@ class FakeGpu:
     """torch.cuda's calls that CudaTimer makes, on a device whose SM clock runs at ``hz``: the sleep
     kernel advances its time, events read it."""
 
-    def __init__(self, hz: float) -> None:
+    def __init__(self, hz: float, first_launch: float = 0.0) -> None:
         self.hz, self.now, self.sleeps = hz, 0.0, []
+        self.first_launch = first_launch  # seconds the first launch spends loading the kernel's module
 
     def sleep(self, cycles: int) -> None:
+        self.now += cycles / self.hz + (self.first_launch if not self.sleeps else 0.0)
         self.sleeps.append(cycles)
-        self.now += cycles / self.hz
 
     def event_class(self):
         gpu = self
@@ -357,6 +358,18 @@ def test_the_cuda_timer_calibrates_its_hold_to_the_sleep_kernels_clock(fake_gpu,
         timer.hold(0.001)
         assert timer.seconds(start, timer.event()) == pytest.approx(0.001)  # seconds, not milliseconds
     assert not timer.flushes  # the flush buffer is gone after the block
+
+
+def test_the_calibration_leaves_out_the_kernels_first_launch(fake_gpu, monkeypatch):
+    # On an H200 at 1980 MHz the sleep kernel's first launch loaded its module between the
+    # calibration's events (CUDA's lazy loading): the clock read 171 MHz, every hold 11x too short.
+    from bench_lib.measure import devices
+
+    fake_gpu.first_launch = 10e-3
+    real_empty = torch.empty
+    monkeypatch.setattr(torch, "empty", lambda n, dtype, device: real_empty(1, dtype=dtype))
+    with devices.CudaTimer(torch.device("cuda")) as timer:
+        assert timer.cycles_per_second == pytest.approx(1.5e9)
 
 
 def test_no_room_for_the_flush_buffer_means_no_gpu_time(fake_gpu, monkeypatch):

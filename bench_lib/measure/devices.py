@@ -48,6 +48,10 @@ class CudaTimer:
                 self._flush = torch.empty(self.L2_FLUSH_BYTES // 4, dtype=torch.int32, device=self.device)
             except torch.OutOfMemoryError:
                 self._flush = None  # a case that fills the device: no GPU time, the pipelined figure still
+            # The first launch of a kernel in a process can load its module (CUDA's lazy loading) between
+            # the events: on an H200 at 1980 MHz that made the calibration read 171 MHz. Launch it once first.
+            torch.cuda._sleep(1000)
+            self.synchronize()
             # torch.cuda._sleep spins for cycles of the SM clock, whatever its frequency now: measure it.
             start = self.event()
             torch.cuda._sleep(self.CALIBRATION_CYCLES)
