@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import statistics
 import subprocess
 import sys
@@ -26,8 +27,15 @@ from typing import Any
 
 from bench_lib.commands.checkout import Checkout
 
-PAIRS = 12  # bench_lib.analysis.paired: 12 pairs let one changed case survive the correction across cases
-BLOCK_SECONDS = 0.05
+# 20 pairs of 30 ms blocks: a pair's two blocks start ~30 ms apart, so few slow stretches split a
+# pair, and the signed-rank test shrugs off the few that do (with 12 pairs of 50 ms, three wild
+# pairs of 12 left a 1.27x change inconclusive on a loaded machine); 2/2^20 lets one changed case
+# survive the correction across cases.
+PAIRS = 20
+BLOCK_SECONDS = 0.03
+# Two workers share the cores, one working while the other waits for its next request: OpenMP's
+# threads must sleep when idle, not spin (libgomp's default), or they slow the other side's block.
+WORKER_ENVIRONMENT = {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"}
 MIN_ROUNDS, MAX_ROUNDS = 5, 500  # a block's median of fewer rounds is one slow round away from wild
 
 
@@ -41,7 +49,8 @@ class Worker:
     def __init__(self, checkout: Checkout, options: Sequence[str]) -> None:
         self.label = checkout.label
         command = [sys.executable, "-m", "bench_lib.measure.abworker", *options]
-        self.process = subprocess.Popen(command, cwd=checkout.root, env=checkout.environment(), text=True,
+        environment = {**os.environ, **(checkout.environment() or {}), **WORKER_ENVIRONMENT}
+        self.process = subprocess.Popen(command, cwd=checkout.root, env=environment, text=True,
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         hello = self.ask({"op": "hello"})
         if hello.get("protocol") != 1:
