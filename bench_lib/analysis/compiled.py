@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench_lib.analysis.claims import FAILS, HOLDS
-from bench_lib.analysis.physics import faster_beyond_noise
+from bench_lib.analysis.physics import CUDA_GRAPHS, faster_beyond_noise
 from bench_lib.contract.result import CaseResult
 from bench_lib.contract.units import format_seconds, size_label
 
@@ -39,6 +39,10 @@ class PairRow:
     recompiles: int | None
     graph_breaks: int | None
     compiled_faster: bool            # beyond noise, on their own rounds
+    # reduce-overhead: the input's bytes per element, the most a static copy of it can add to what
+    # the compiled graph saves (CUDA graph trees copy an input that is not a parameter into the
+    # graph's static buffer; a graph that saves its input saves that copy); None elsewhere
+    input_copy_per_element: float | None = None
 
 
 @dataclass(frozen=True)
@@ -78,8 +82,47 @@ def pair_rows(benchmarks: Iterable[Record]) -> list[PairRow]:
             eager.stats["median"], compiled.stats["median"],
             compiled.compile_seconds, compiled.recompiles, compiled.graph_breaks,
             faster_beyond_noise(compiled.own, eager.own),
+            _input_copy_per_element(compiled) if compile_mode == CUDA_GRAPHS else None,
         ))
     return sorted(rows, key=lambda r: (r.workload, r.device, r.dtype, r.size))
+
+
+def _input_copy_per_element(case: CaseResult) -> float | None:
+    return None if not case.elements or case.input_bytes is None else case.input_bytes / case.elements
+
+
+def _saved_claim(own: Sequence[PairRow]) -> tuple[str, str, str]:
+    """The claim on saved bytes, its verdict and its sentence. Under CUDA graphs (reduce-overhead)
+    the graph saves a static copy of its input where eager and inductor save the input itself,
+    which existed before the pass and is not counted: mlp saves 12 B per element there against
+    eager's 8 B (an H200, torch 2.11: 3 tensors against 2, the third equal to the input, in the
+    graph's pool). That copy is by design, so the claim allows one copy of the input."""
+    per_size = ", ".join(f"{_b(r.compiled_saved_per_element)} against {_b(r.eager_saved_per_element)} "
+                         f"at {size_label(r.size)}" for r in own)
+    judged = [r for r in own if r.compiled_saved_per_element is not None and r.eager_saved_per_element is not None]
+    more = [r for r in judged if r.compiled_saved_per_element > r.eager_saved_per_element]  # type: ignore[operator]
+    copy = [r for r in own if r.input_copy_per_element is not None]
+    if not copy:
+        return ("The compiled grad forward saves at most what eager saves.", FAILS if more else HOLDS,
+                f"saved per input element, compiled against eager: {per_size}"
+                + (f": more at {', '.join(size_label(r.size) for r in more)}" if more else ""))
+    beyond = [r for r in more if r.compiled_saved_per_element - (r.input_copy_per_element or 0.0)  # type: ignore[operator]
+              > r.eager_saved_per_element]  # type: ignore[operator]
+    copied = [r for r in more if r not in beyond]
+    sentence = f"saved per input element, compiled against eager: {per_size}"
+    if copied:
+        sentence += ("; the CUDA graphs save "
+                     + ", ".join(f"{_b(r.compiled_saved_per_element - r.eager_saved_per_element)} more at "  # type: ignore[operator]
+                                 f"{size_label(r.size)}" for r in copied)
+                     + f", within one static copy of the input ({_b(copied[0].input_copy_per_element)} per "
+                     "element): CUDA graph trees copy an input that is not a parameter into the graph's static "
+                     "buffer before each replay, and a graph that saves its input saves that copy, where eager "
+                     "and inductor save the input itself (alive before the pass, so not counted)")
+    if beyond:
+        sentence += f"; more than that at {', '.join(size_label(r.size) for r in beyond)}"
+    claim = ("The compiled grad forward saves at most what eager saves (under CUDA graphs, plus one static copy "
+             "of the input).")
+    return claim, FAILS if beyond else HOLDS, sentence
 
 
 def _overhead(grad: CaseResult, plain: CaseResult | None) -> float | None:
@@ -96,14 +139,7 @@ def compile_claims(benchmarks: Sequence[Record]) -> list[CompileClaim]:
         own = [r for r in rows if (r.workload, r.device, r.dtype) == key]
         workload, device, dtype = key
         group = f"{workload} against {_base(workload)[0]} on {device} {dtype}"
-        per_size = ", ".join(f"{_b(r.compiled_saved_per_element)} against {_b(r.eager_saved_per_element)} "
-                             f"at {size_label(r.size)}" for r in own)
-        more = [r for r in own if r.compiled_saved_per_element is not None and r.eager_saved_per_element is not None
-                and r.compiled_saved_per_element > r.eager_saved_per_element]
-        claims.append(CompileClaim(workload, group, "The compiled grad forward saves at most what eager saves.",
-                                   FAILS if more else HOLDS,
-                                   f"saved per input element, compiled against eager: {per_size}"
-                                   + (f": more at {', '.join(size_label(r.size) for r in more)}" if more else "")))
+        claims.append(CompileClaim(workload, group, *_saved_claim(own)))
         overheads = ", ".join(f"{_x(r.compiled_overhead)} against {_x(r.eager_overhead)} at {size_label(r.size)}"
                               for r in own)
         claims.append(CompileClaim(workload, group, "The per-call overhead of grad over no_grad (forward).", None,

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bench_lib.analysis import stats, throughput
+from bench_lib.analysis import physics, stats, throughput
 from bench_lib.contract.schema import CONTENDED_FRACTION
 from bench_lib.contract.units import format_bytes, number, size_label
 
@@ -232,9 +232,18 @@ def _memory(where: str, by_size: Mapping[int, Mapping[str, Mapping[str, Any]]]) 
         text += f"; {' and '.join(graphless)} keep {'none' if zero else 'some (see the physics check)'}"
     peak_grad = top["peak_tensor_bytes"]
     peak_other = at_top["no_grad"]["peak_tensor_bytes"] if "no_grad" in at_top else None
+    if top.get("compile") == physics.CUDA_GRAPHS and top.get("tensor_memory_method") != physics.CUDA_GRAPH_POOL_METHOD:
+        # A replay allocates nothing new: the allocator's figure for the pass is not the case's memory.
+        return text + ("; peak tensor memory not shown: this run measured only what a CUDA-graph replay "
+                       "allocates anew (its tensors live in the graphs' pool, which it did not read).")
+    pool = top.get("tensor_memory_method") == physics.CUDA_GRAPH_POOL_METHOD
     if _positive(peak_grad) and _positive(peak_other):
-        text += (f"; peak tensor memory is {format_bytes(peak_grad)} under grad vs "
+        what = ("the CUDA graph pool (the graphs' outputs, saved tensors and static input copies, allocated "
+                "while recording; a replay allocates nothing new) holds" if pool else "peak tensor memory is")
+        text += (f"; {what} {format_bytes(peak_grad)} under grad vs "
                  f"{format_bytes(peak_other)} under no_grad ({peak_grad / peak_other:.2f}x)")
+    elif pool and _positive(peak_grad):
+        text += f"; the CUDA graph pool holds {format_bytes(peak_grad)} under grad"
     return text + "."
 
 

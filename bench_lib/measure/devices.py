@@ -10,7 +10,13 @@ import shutil
 import psutil
 import torch
 
-from bench_lib.measure.memory import CpuTensorTracker, CudaAllocatorProbe, NoTensorProbe
+from bench_lib.measure.memory import (
+    CpuTensorTracker,
+    CudaAllocatorProbe,
+    CudaGraphPoolProbe,
+    NoTensorProbe,
+    cuda_graph_pool_bytes,
+)
 
 
 def unavailable_reason(device: str) -> str | None:
@@ -96,13 +102,31 @@ class CudaTimer:
 
 
 def tensor_probe(
-    device: torch.device, compiled: bool = False
+    device: torch.device, compiled: bool = False, graph_pool_start: int | None = None
 ) -> CpuTensorTracker | CudaAllocatorProbe | NoTensorProbe:
     """The device's tensor-memory probe. A compiled case on CPU gets none: under the dispatch
-    tracker (a TorchDispatchMode) torch.compile runs the model eagerly, and stops compiling it."""
+    tracker (a TorchDispatchMode) torch.compile runs the model eagerly, and stops compiling it.
+    A CUDA-graph case (``graph_pool_start``: fresh_cuda_graphs' figure before its first call) gets
+    its graphs' pool."""
     if device.type == "cuda":
-        return CudaAllocatorProbe(device)
+        return CudaAllocatorProbe(device) if graph_pool_start is None else CudaGraphPoolProbe(device, graph_pool_start)
     return NoTensorProbe() if compiled else CpuTensorTracker()
+
+
+def fresh_cuda_graphs(device: torch.device) -> int:
+    """Before a CUDA-graph case's first call: free the CUDA graph trees of earlier cases (their graphs
+    share one pool per device, which a new case's recording would reuse), release the cached
+    segments, and return the graph pools' bytes left on ``device``: the case's pool is what grows
+    above it. Safe between cases: each compiled case has its own model, never called again after
+    its measurement (compiled groups are not interleaved)."""
+    try:
+        from torch._inductor.cudagraph_trees import reset_cudagraph_trees
+    except ImportError:  # a torch without CUDA graph trees: the pool is read above what is there
+        pass
+    else:
+        reset_cudagraph_trees()
+    release_memory(device)
+    return cuda_graph_pool_bytes(device)
 
 
 def compiler_missing_reason(device: str) -> str | None:

@@ -460,12 +460,17 @@ def _case_keys(case: PassCase, memory: dict[str, object], rounds: int,
 
 def benchmark_case(benchmark: Any, case: PassCase, preset: Preset) -> None:  # benchmark: pytest-benchmark's fixture
     """A case's life under pytest-benchmark: a first run, the memory executions, warm-up, timed rounds."""
+    cuda_graphs = getattr(case.spec, "compile", "eager") == "reduce-overhead"
+    pool_start = devices.fresh_cuda_graphs(case.device) if cuda_graphs else None
     compiling = compile_figures(case)
-    if getattr(case.spec, "compile", "eager") == "reduce-overhead":
+    if cuda_graphs:
         # CUDA graph trees warm up at the first call and record at the second: measure the replays.
+        # A replay allocates nothing new, so the case's peak tensor memory is its graphs' pool
+        # (CudaGraphPoolProbe; README, "Eager against compiled").
         case.run_once()
         case.run_once()
-    memory = measure_memory(case, lambda: devices.tensor_probe(case.device, compiled=case.compiled))
+    memory = measure_memory(case, lambda: devices.tensor_probe(case.device, compiled=case.compiled,
+                                                                graph_pool_start=pool_start))
     round_seconds = warm_up(case, seconds=preset.seconds_per_case / 4)
     rounds = plan_rounds(round_seconds, preset)
     record(benchmark.extra_info, case_info(case, memory, rounds, compiling))

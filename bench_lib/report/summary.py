@@ -65,4 +65,5 @@ def format_summary(cases: Sequence[Mapping[str, object]]) -> list[str]:
     else:
         lines.append("physics check: ok (grad forward never faster than no_grad/inference_mode beyond noise; "
                      "nothing saved outside grad)")
+    lines.extend(f"  note: {note}" for note in physics.notes(cases))
     return lines
