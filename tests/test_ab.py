@@ -190,3 +190,45 @@ def test_bench_against_a_ref_from_before_the_ab_fails_before_any_replicate(tmp_p
     [line] = [line for line in done.stderr.splitlines() if line.startswith("gradbench: error:")]
     assert f"{old} predates the time-matched A/B" in line
     assert "replicate 1/" not in done.stdout and not storage.exists()
+
+
+def test_a_difference_one_pair_of_processes_sees_and_the_other_does_not_is_not_a_change() -> None:
+    # The first pair of workers sat in a slow regime for this case (2.9x, every pair agreeing); the
+    # second, fresh pair saw no difference: the code did not change, a process did.
+    base = [1e-3 * (1 + 0.01 * i) for i in range(20)]
+    new = [b * 2.9 for b in base[:10]] + [b * (1.0 + 0.02 * (-1) ** i) for i, b in enumerate(base[10:])]
+    pooled = judge_pairs(base, new, 0.95)
+    assert pooled["p_value"] < 0.05  # pooled, the pairs would have called it a change
+    split = judge_pairs(base, new, 0.95, generations=2)
+    assert split["p_value"] > 0.05 and split["ci_low"] < 1.0 < split["ci_high"]
+    # Both generations see the change: it stands, at every generation's smallest p.
+    both = judge_pairs(base, [b * 1.25 for b in base], 0.95, generations=2)
+    assert both["p_value"] == 2 / 2**10 and both["ci_low"] > 1.2
+
+
+def test_the_ab_goes_through_the_cases_with_fresh_workers_per_generation(monkeypatch) -> None:
+    started: list[str] = []
+
+    class FakeWorker:
+        def __init__(self, checkout, options) -> None:
+            self.side = checkout.label
+            started.append(self.side)
+
+        def ask(self, request):
+            if request["op"] == "cases":
+                specs = [{"workload": "w", "mode": m, "pass_": "forward", "size": 1, "device": "cpu",
+                          "dtype": "float32", "compile": "eager"} for m in ("grad", "no_grad")]
+                return {"ok": True, "specs": specs, "seed": 0}
+            if request["op"] == "case":
+                self.mode = request["spec"]["mode"]
+                return {"ok": True, "round_seconds": 1e-3}
+            return {"ok": True, "times": [2e-3 if self.side == "base" else 1e-3]}
+
+        def close(self) -> None:
+            started.append(f"closed {self.side}")
+
+    monkeypatch.setattr(ab, "Worker", FakeWorker)
+    pairs = ab.measure(Checkout(ROOT, "base"), Checkout(ROOT, "new"), [], pairs=8, generations=2)
+    assert started == ["base", "new", "closed base", "closed new"] * 2
+    assert set(pairs) == {("w", "grad", "forward", 1, "cpu", "float32"), ("w", "no_grad", "forward", 1, "cpu", "float32")}
+    assert all(p.base == [2e-3] * 8 and p.new == [1e-3] * 8 for p in pairs.values())

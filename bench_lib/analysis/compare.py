@@ -32,6 +32,7 @@ is itself not judged (README: "Comparing runs").
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -195,7 +196,8 @@ def compare_runs(base: Run, base_cases: pd.DataFrame, new: Run, new_cases: pd.Da
         # without pairs (a scenario, a compiled case) reads as not judged, with that reason.
         times, time_drift = _judge_all(
             [({k: r[k] for k in SPEC_KEYS}, _blocks(r["paired_data_base"]), _blocks(r["paired_data_new"]))
-             for r in rows], threshold, TIME_COLUMNS, family["time"], rules, discount, judge=judge_paired)
+             for r in rows], threshold, TIME_COLUMNS, family["time"], rules, discount,
+            judge=functools.partial(judge_paired, generations=int((base.pairing or {}).get("generations", 1))))
     else:
         times, time_drift = _judge_all(
             [({k: r[k] for k in SPEC_KEYS}, r["rep_medians_base"], r["rep_medians_new"]) for r in rows],
@@ -258,13 +260,14 @@ def judge(base: Sequence[float], new: Sequence[float], threshold: float, *, shif
     return out
 
 
-def judge_paired(base: Sequence[float], new: Sequence[float], threshold: float, *,
-                 shift: float = 1.0) -> dict[str, Any]:
-    """``judge``'s row for a case of a time-matched A/B: its pairs of blocks (base[i], new[i]) and
-    the exact signed-rank test across pairs (analysis.paired), whose p is exact itself."""
-    judged = paired.judge_pairs(base, new, CONFIDENCE)
+def judge_paired(base: Sequence[float], new: Sequence[float], threshold: float, *, shift: float = 1.0,
+                 generations: int = 1) -> dict[str, Any]:
+    """``judge``'s row for a case of a time-matched A/B: its pairs of blocks (base[i], new[i]) from
+    ``generations`` pairs of worker processes, and the exact signed-rank test across pairs, every
+    generation's (analysis.paired), whose p is exact itself."""
+    judged = paired.judge_pairs(base, new, CONFIDENCE, generations)
     pairs = int(judged["pairs"])  # type: ignore[call-overload]
-    out = dict(judged, p_adjusted=math.nan, p_exact=judged["p_value"], p_min=min(1.0, 2.0 / 2**pairs),
+    out = dict(judged, p_adjusted=math.nan, p_exact=judged["p_value"], p_min=min(1.0, 2.0 / 2**(pairs // generations)),
                verdict=INCONCLUSIVE, reason="", base_replicates=len(base), new_replicates=len(new),
                threshold=threshold, gated=True, shift=shift)
     if pairs < paired.MIN_PAIRS or math.isnan(float(judged["p_value"])):  # type: ignore[arg-type]

@@ -15,6 +15,14 @@ exactly when the test's two-sided p is at most 1 - CONFIDENCE.
 With n pairs the smallest two-sided p the test can give is 2 / 2^n: n >= 6 to reach 0.05 at all,
 and n >= 12 (p >= 0.00049) so that a single changed case among ~66 survives the
 Benjamini-Hochberg correction that compare applies across cases (0.05 / 66 = 0.00076).
+
+Generations: the pairs come from several pairs of worker processes (commands.ab). A process can
+sit in a slow regime for a case for its whole life, and then all of that process's pairs agree
+on a difference that is not the code's. So each generation is tested on its own pairs, and the
+case's test is the intersection-union of them: its p is the largest generation's p (and 1 where
+two generations point opposite ways), its interval the hull of theirs. A change must show in
+every generation; with 10 pairs a generation, p can reach 2/2^10 = 0.002, enough for a change
+that touches several cases to survive the correction across cases, not a lone one among 66.
 """
 
 from __future__ import annotations
@@ -96,19 +104,25 @@ def hodges_lehmann(log_ratios: Sequence[float], confidence: float) -> tuple[floa
     return estimate, float(walsh[k - 1]), float(walsh[walsh.size - k])
 
 
-def judge_pairs(base_blocks: Sequence[float], new_blocks: Sequence[float], confidence: float) -> dict[str, object]:
+def judge_pairs(base_blocks: Sequence[float], new_blocks: Sequence[float], confidence: float,
+                generations: int = 1) -> dict[str, object]:
     """One case's paired figures before the correction across cases: the ratio new/base (the
-    Hodges-Lehmann estimate), its interval, the exact p, and the typical factor between the two
+    Hodges-Lehmann estimate over all pairs), its interval and p (the intersection-union over the
+    ``generations`` equal, consecutive parts of the pairs), and the typical factor between the two
     blocks of a pair beyond the estimate (``noise``, e.g. 0.03 = ±3 %)."""
     base, new = np.asarray(base_blocks, dtype=float), np.asarray(new_blocks, dtype=float)
     pairs = min(base.size, new.size)
     out: dict[str, object] = {"pairs": pairs, "test": TEST, "base": math.nan, "new": math.nan, "ratio": math.nan,
                               "ci_low": math.nan, "ci_high": math.nan, "p_value": math.nan, "noise": math.nan}
-    if pairs == 0 or base.size != new.size or not (np.all(base > 0) and np.all(new > 0)):
+    if pairs == 0 or base.size != new.size or not (np.all(base > 0) and np.all(new > 0)) or pairs % generations:
         return out
     logs = np.log(new) - np.log(base)
-    estimate, low, high = hodges_lehmann(logs, confidence)
+    estimate = hodges_lehmann(logs, confidence)[0]
+    parts = [hodges_lehmann(part, confidence) for part in np.split(logs, generations)]
+    p_values = [signed_rank_p(part) for part in np.split(logs, generations)]
+    opposite = min(part[0] for part in parts) < 0 < max(part[0] for part in parts)
     out.update(base=float(np.median(base)), new=float(np.median(new)), ratio=math.exp(estimate),
-               ci_low=math.exp(low), ci_high=math.exp(high), p_value=signed_rank_p(logs),
+               ci_low=math.exp(min(part[1] for part in parts)), ci_high=math.exp(max(part[2] for part in parts)),
+               p_value=1.0 if opposite else max(p_values),
                noise=math.exp(float(np.median(np.abs(logs - estimate)))) - 1.0)
     return out

@@ -33,6 +33,12 @@ from bench_lib.commands.checkout import Checkout
 # survive the correction across cases.
 PAIRS = 20
 BLOCK_SECONDS = 0.03
+# A process can sit in a slow regime for a case for its whole life (on this 2-core machine a case's
+# median moved 2-60x between processes while its rounds agreed), which pairing within one pair of
+# processes cannot tell from a change. So the pairs come from GENERATIONS fresh pairs of workers,
+# the second going through the cases in reverse (another history before each case), and the test
+# asks every generation to agree (analysis.paired).
+GENERATIONS = 2
 # Two workers share the cores, one working while the other waits for its next request: OpenMP's
 # threads must sleep when idle, not spin (libgomp's default), or they slow the other side's block.
 WORKER_ENVIRONMENT = {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"}
@@ -98,7 +104,7 @@ class Paired:
 
     base: list[float]
     new: list[float]
-    rounds: int  # rounds per block
+    rounds: int  # rounds per block (the fewest of its generations)
 
 
 def worker_options(pytest_args: Sequence[str]) -> list[str]:
@@ -126,32 +132,41 @@ def check(checkout: Checkout, pytest_args: Sequence[str]) -> None:
 
 
 def measure(base: Checkout, new: Checkout, pytest_args: Sequence[str], pairs: int = PAIRS,
-            block_seconds: float = BLOCK_SECONDS) -> dict[tuple[Any, ...], Paired]:
+            block_seconds: float = BLOCK_SECONDS, generations: int = GENERATIONS) -> dict[tuple[Any, ...], Paired]:
     """Every eager mode-matrix case of the selection that both checkouts can run, timed in pairs
-    of blocks; keyed by (workload, mode, pass, size, device, dtype), as CaseResult.spec."""
+    of blocks, ``pairs // generations`` by each of ``generations`` fresh pairs of workers (the
+    second going through the cases in reverse order); keyed as CaseResult.spec."""
     options = worker_options(pytest_args)
-    workers: list[Worker] = []
-    try:
-        workers = [Worker(base, options), Worker(new, options)]
-        listing = workers[1].ask({"op": "cases", "args": list(pytest_args)})
-        specs, seed = listing["specs"], listing["seed"]
-        found: dict[tuple[Any, ...], Paired] = {}
-        started, shown = time.monotonic(), 0
-        print(f"gradbench: A/B: {len(specs)} cases, {pairs} pairs of blocks each (base, new, new, base, ...)",
-              flush=True)
-        for done, spec in enumerate(specs, start=1):
-            paired = _measure_case(workers, spec, seed, pairs, block_seconds)
-            if paired is not None:
-                found[tuple(spec[key] for key in ("workload", "mode", "pass_", "size", "device", "dtype"))] = paired
-            if done * 10 // len(specs) > shown or done == len(specs):
-                shown = done * 10 // len(specs)
-                elapsed = time.monotonic() - started
-                print(f"gradbench: A/B {done}/{len(specs)} cases, {elapsed:.0f} s elapsed, "
-                      f"about {elapsed / done * (len(specs) - done):.0f} s left", flush=True)
-        return found
-    finally:
-        for worker in workers:
-            worker.close()
+    per_generation = pairs // generations
+    found: dict[tuple[Any, ...], list[Paired]] = {}
+    started, steps, done = time.monotonic(), 0, 0
+    for generation in range(generations):
+        workers: list[Worker] = []
+        try:
+            workers = [Worker(base, options), Worker(new, options)]
+            listing = workers[1].ask({"op": "cases", "args": list(pytest_args)})
+            specs, seed = listing["specs"], listing["seed"]
+            if generation == 0:
+                steps = len(specs) * generations
+                print(f"gradbench: A/B: {len(specs)} cases, {pairs} pairs of blocks each (base, new, new, base, "
+                      f"...), from {generations} pairs of worker processes", flush=True)
+            for spec in specs if generation % 2 == 0 else reversed(specs):
+                paired = _measure_case(workers, spec, seed, per_generation, block_seconds)
+                key = tuple(spec[k] for k in ("workload", "mode", "pass_", "size", "device", "dtype"))
+                if paired is not None:
+                    found.setdefault(key, []).append(paired)
+                done += 1
+                if done * 10 // steps > (done - 1) * 10 // steps:
+                    elapsed = time.monotonic() - started
+                    print(f"gradbench: A/B {done}/{steps} case timings, {elapsed:.0f} s elapsed, "
+                          f"about {elapsed / done * (steps - done):.0f} s left", flush=True)
+        finally:
+            for worker in workers:
+                worker.close()
+    # A case counts where every generation timed it: its blocks in generation order.
+    return {key: Paired([b for p in parts for b in p.base], [b for p in parts for b in p.new],
+                        min(p.rounds for p in parts))
+            for key, parts in found.items() if len(parts) == generations}
 
 
 def _measure_case(workers: Sequence[Worker], spec: dict[str, Any], seed: int, pairs: int,

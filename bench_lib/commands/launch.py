@@ -334,7 +334,8 @@ def paired_runs(docs: Sequence[dict], base: Checkout, pytest_args: Sequence[str]
     pairing that ties them together."""
     pairs = ab.measure(base, THIS, pytest_args)
     pairing = {"id": uuid.uuid4().hex, "against": against, "pairs": ab.PAIRS, "block_seconds": ab.BLOCK_SECONDS,
-               "order": "base new, new base, ...", "worker_environment": ab.WORKER_ENVIRONMENT}
+               "order": "base new, new base, ...", "generations": ab.GENERATIONS,
+               "worker_environment": ab.WORKER_ENVIRONMENT}
     return [with_pairs(doc, {spec: (getattr(paired, side), paired.rounds) for spec, paired in pairs.items()},
                        {**pairing, "side": side}) for doc, side in zip(docs, ("base", "new"), strict=True)]
 
