@@ -134,10 +134,15 @@ def test_a_ref_without_the_worker_is_one_line(tmp_path: Path) -> None:
 
 
 def _paired_runs(tmp_path: Path, slower: float) -> tuple:
-    """report_small's cases as both sides of one A/B: 12 pairs each, every block of the new side's
-    pointwise cases ``slower`` times its base's, each pair drifting as a whole (the machine)."""
+    """report_small's cases as both sides of one A/B (see _paired_files), loaded."""
     from bench_lib.report.load import load_runs
 
+    return tuple(load_runs([path]) for path in _paired_files(tmp_path, slower))
+
+
+def _paired_files(tmp_path: Path, slower: float) -> list[Path]:
+    """report_small's cases as both sides of one A/B: 12 pairs each, every block of the new side's
+    pointwise cases ``slower`` times its base's, each pair drifting as a whole (the machine)."""
     doc = json.loads((ROOT / "tests" / "data" / "report_small.json").read_text())
     rng = np.random.default_rng(7)
     sides: dict[str, dict] = {"base": {}, "new": {}}
@@ -153,7 +158,7 @@ def _paired_runs(tmp_path: Path, slower: float) -> tuple:
         path = tmp_path / f"{side}.json"
         path.write_text(json.dumps(with_pairs(doc, pairs, {"id": "ab-1", "side": side, "pairs": 12})))
         paths.append(path)
-    return tuple(load_runs([path]) for path in paths)
+    return paths
 
 
 def test_a_time_matched_run_is_judged_on_its_pairs(tmp_path: Path) -> None:
@@ -232,3 +237,26 @@ def test_the_ab_goes_through_the_cases_with_fresh_workers_per_generation(monkeyp
     assert started == ["base", "new", "closed base", "closed new"] * 2
     assert set(pairs) == {("w", mode, "forward", 1, "cpu", "float32") for mode in ("grad", "no_grad")}
     assert all(p.base == [2e-3] * 8 and p.new == [1e-3] * 8 for p in pairs.values())
+
+
+def test_compare_of_a_one_replicate_ab_gates_the_times_on_the_pairs(tmp_path: Path, capsys) -> None:
+    from bench_lib.commands import cli
+
+    for name, slower in (("same", 1.0), ("slow", 1.25)):
+        folder = tmp_path / name
+        folder.mkdir()
+        for side, path in zip(("base", "new"), _paired_files(folder, slower), strict=True):
+            doc = json.loads(path.read_text())
+            doc["gradbench"].update(replicates=1, complete=True)  # what bench --against saves by default
+            path.write_text(json.dumps(doc))
+    code = cli.main(["compare", str(tmp_path / "same" / "base.json"), str(tmp_path / "same" / "new.json")])
+    out = capsys.readouterr().out
+    assert "overhead ratios: reported, not gated: 1 replicate(s) per side cannot confirm a change" in out
+    assert "one session (time-matched A/B)" in out and code == 0, out
+    code = cli.main(["compare", str(tmp_path / "slow" / "base.json"), str(tmp_path / "slow" / "new.json")])
+    out = capsys.readouterr().out
+    assert code == 1 and "FAIL:" in out and "pointwise" in out.split("FAIL:")[1], out
+    # Asked for, the ratio gate stands, and one replicate cannot serve it.
+    code = cli.main(["compare", str(tmp_path / "same" / "base.json"), str(tmp_path / "same" / "new.json"),
+                     "--fail-ratio-above=10%"])
+    assert code == 2 and "a gate on times or overhead ratios needs >= 2" in capsys.readouterr().err

@@ -43,7 +43,15 @@ import numpy as np
 from bench_lib.analysis import paired, stats
 
 # Rule and parse_threshold are re-exported: the command line and the tests import them from here.
-from bench_lib.analysis.gates import CaseRules, Gates, Rule, parse_threshold  # noqa: F401
+from bench_lib.analysis.gates import (  # noqa: F401
+    CONFIRMING_REPLICATES,
+    PERMUTATION_LEVEL,
+    CaseRules,
+    Gates,
+    Rule,
+    min_permutation_p,
+    parse_threshold,
+)
 from bench_lib.contract import exits
 from bench_lib.contract.exits import Exit
 from bench_lib.contract.result import EXACT_KEYS, SPEC_KEYS
@@ -58,8 +66,6 @@ if TYPE_CHECKING:
 FDR = 0.05
 CONFIDENCE = 0.95
 MIN_REPLICATES = 2  # a spread between processes needs two of them
-# The distribution-free check: the exact permutation p (unadjusted) must be at most this.
-PERMUTATION_LEVEL = 0.05
 
 SLOWER, FASTER, UNCHANGED, INCONCLUSIVE = "slower", "faster", "unchanged", "inconclusive"
 # The whole interval lies beyond the threshold, but the test could not confirm it (too few
@@ -281,14 +287,6 @@ def _blocks(value: Any) -> list[float]:
     return list(value) if isinstance(value, (list, tuple)) else []
 
 
-def min_permutation_p(n: int, m: int) -> float:
-    """The smallest two-sided p an exact permutation test of n against m values can give: the
-    observed split is the most extreme of C(n + m, n), on one side, doubled."""
-    return min(1.0, 2.0 / math.comb(n + m, n))
-
-
-# The fewest replicates per run whose exact test can reach PERMUTATION_LEVEL (4: 2/70 = 0.029).
-CONFIRMING_REPLICATES = next(n for n in range(2, 100) if min_permutation_p(n, n) <= PERMUTATION_LEVEL)
 
 
 def finish_verdicts(rows: list[dict[str, Any]], threshold: float, unit: str = "case") -> None:

@@ -7,6 +7,7 @@ loads anything heavy.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -136,3 +137,17 @@ def combined(*rules: CaseRules) -> CaseRules:
     """Rules in order of precedence, the last winning (pyproject.toml's, then the command line's)."""
     return CaseRules(tuple(r for one in rules for r in one.thresholds),
                      tuple(dict.fromkeys(g for one in rules for g in one.controls)))
+
+
+# The distribution-free check: the exact permutation p (unadjusted) must be at most this.
+PERMUTATION_LEVEL = 0.05
+
+
+def min_permutation_p(n: int, m: int) -> float:
+    """The smallest two-sided p an exact permutation test of n against m values can give: the
+    observed split is the most extreme of C(n + m, n), on one side, doubled."""
+    return min(1.0, 2.0 / math.comb(n + m, n))
+
+
+# The fewest replicates per run whose exact test can reach PERMUTATION_LEVEL (4: 2/70 = 0.029).
+CONFIRMING_REPLICATES = next(n for n in range(2, 100) if min_permutation_p(n, n) <= PERMUTATION_LEVEL)

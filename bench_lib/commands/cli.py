@@ -14,11 +14,12 @@ import argparse
 import sys
 import traceback
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from bench_lib import __version__
-from bench_lib.analysis.gates import Gates
+from bench_lib.analysis.gates import CONFIRMING_REPLICATES, Gates
 from bench_lib.contract.errors import InputError
 from bench_lib.contract.exits import Exit
 
@@ -83,9 +84,10 @@ def _parser() -> argparse.ArgumentParser:
     comp.add_argument("--fail-above", default=defaults["time"], metavar="PCT",
                       help=f"fail when a case's time is significantly slower by more than this "
                            f"(default: {defaults['time']}%)")
-    comp.add_argument("--fail-ratio-above", default=defaults["ratio"], metavar="PCT",
+    comp.add_argument("--fail-ratio-above", default=None, metavar="PCT",
                       help=f"fail when an interleaved overhead ratio grad/mode is significantly larger by more "
-                           f"than this (default: {defaults['ratio']}%)")
+                           f"than this (default: {defaults['ratio']}%%; off in a time-matched A/B with fewer than "
+                           f"{CONFIRMING_REPLICATES} replicates per side, which cannot confirm a ratio)")
     comp.add_argument("--fail-peak-above", default=defaults["peak"], metavar="PCT",
                       help=f"fail when a case's peak tensor memory is larger by more than this "
                            f"(default: {defaults['peak']}%)")
@@ -130,8 +132,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INPUT
 
 
-# Replicates per side of a --against run unless REPEAT says otherwise (the fewest whose mode ratios compare).
-AGAINST_REPLICATES = 2
+# Replicates per side of a --against run unless REPEAT says otherwise: one gives the counts and the memory;
+# the times come from the time-matched pairs (REPEAT=4 also lets compare confirm the mode ratios).
+AGAINST_REPLICATES = 1
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -152,8 +155,8 @@ def _bench(args: argparse.Namespace) -> int:
         # The times are judged on the time-matched pairs (commands.ab); the replicates give the figures
         # drift cannot touch and the interleaved mode ratios, whose comparison needs two per run.
         repeat = AGAINST_REPLICATES
-        print(f"gradbench: --against: {repeat} replicates per run for the counts, memory and mode ratios; "
-              "the times from time-matched pairs of blocks")
+        print(f"gradbench: --against: {repeat} replicate per run for the counts and memory; the times from "
+              "time-matched pairs of blocks")
     pytest_args = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
     options = benchmark_options(pytest_args, args.storage)  # pytest-benchmark's own: --benchmark-json, ...
     pytest_args = options.pytest_args
@@ -234,7 +237,8 @@ def _compare(args: argparse.Namespace) -> int:
 
     gates = Gates(
         time=compare.parse_threshold(args.fail_above, "--fail-above", allow_off=True),
-        ratio=compare.parse_threshold(args.fail_ratio_above, "--fail-ratio-above", allow_off=True),
+        ratio=compare.parse_threshold(args.fail_ratio_above or f"{Gates().ratio:.0%}", "--fail-ratio-above",
+                                      allow_off=True),
         peak=compare.parse_threshold(args.fail_peak_above, "--fail-peak-above", allow_off=True),
         counts=args.fail_on_count_change,
     )
@@ -244,8 +248,16 @@ def _compare(args: argparse.Namespace) -> int:
     paths = [runs.resolve_one(run_id, args.storage) for run_id in (args.base, args.new)]
     out = _json_path(args.json, paths) if args.json is not None else None
     loaded = [load_runs([path]) for path in paths]
+    one_session = compare.windows(loaded[0].runs[0], loaded[1].runs[0]) == compare.ONE_SESSION
+    fewest = min(one.runs[0].replicates or 0 for one in loaded)
+    if one_session and args.fail_ratio_above is None and fewest < CONFIRMING_REPLICATES:
+        # The times are judged on the pairs; the mode ratios only on replicates, too few to confirm one.
+        gates = replace(gates, ratio=None)
+        if args.json != "-":
+            print(f"overhead ratios: reported, not gated: {fewest} replicate(s) per side cannot confirm a change "
+                  f"(REPEAT={CONFIRMING_REPLICATES} can; --fail-ratio-above turns the gate on)")
     for run_id, one in zip((args.base, args.new), loaded, strict=True):
-        _check_comparable(run_id, one.runs[0], gates)
+        _check_comparable(run_id, one.runs[0], gates, one_session)
     (base, new) = loaded
     result = compare.compare_runs(base.runs[0], base.cases, new.runs[0], new.cases, gates=gates, rules=rules)
     if result.times.empty:
@@ -316,13 +328,15 @@ def _write_json(path: Path | str, text: str) -> None:
         raise InputError(str(exc.path), f"cannot write the JSON ({exc.reason})") from None
 
 
-def _check_comparable(run_id: str, run: Run, gates: Gates) -> None:
+def _check_comparable(run_id: str, run: Run, gates: Gates, one_session: bool = False) -> None:
+    """Refuse what cannot be gated honestly. In one session (a time-matched A/B) the times are
+    judged on their pairs, so only the overhead ratios need replicates."""
     if run.replicates is None:
         raise InputError(run_id, "has no replicates (written by pytest directly or before schema 4); "
                                  "make bench records them")
     if run.complete is False:
         raise InputError(run_id, "is incomplete (interrupted, or a case failed): compare complete runs")
-    if (gates.time is not None or gates.ratio is not None) and run.replicates < 2:
+    if ((gates.time is not None and not one_session) or gates.ratio is not None) and run.replicates < 2:
         raise InputError(run_id, f"has {run.replicates} replicate: a gate on times or overhead ratios needs >= 2 "
                                  "per run (make bench PRESET=ci, or REPEAT=5); --fail-above off --fail-ratio-above "
                                  "off compares the exact counts and memory")
