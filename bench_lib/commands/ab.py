@@ -27,12 +27,13 @@ from typing import Any
 
 from bench_lib.commands.checkout import Checkout
 
-# 20 pairs of 30 ms blocks: a pair's two blocks start ~30 ms apart, so few slow stretches split a
-# pair, and the signed-rank test shrugs off the few that do (with 12 pairs of 50 ms, three wild
-# pairs of 12 left a 1.27x change inconclusive on a loaded machine); 2/2^20 lets one changed case
-# survive the correction across cases.
-PAIRS = 20
-BLOCK_SECONDS = 0.03
+# 40 pairs of 15 ms blocks, 20 from each generation of workers (below): a pair's two blocks start
+# ~15 ms apart, so few slow stretches split a pair, and each generation's signed-rank test shrugs
+# off the few that do (with 10 pairs of 30 ms a generation, two or three pairs split by a busy
+# machine left 1.27x changes inconclusive); 2/2^20 lets one changed case survive the correction
+# across cases.
+PAIRS = 40
+BLOCK_SECONDS = 0.015
 # A process can sit in a slow regime for a case for its whole life (on this 2-core machine a case's
 # median moved 2-60x between processes while its rounds agreed), which pairing within one pair of
 # processes cannot tell from a change. So the pairs come from GENERATIONS fresh pairs of workers,
