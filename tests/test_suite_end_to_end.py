@@ -327,11 +327,18 @@ def test_a_run_against_a_git_ref_measures_its_code_alternating_with_this_checkou
     assert sorted(p.name for p in folder.iterdir()) == ["0001_quick-marked.json", "0002_quick.json"]
     base, new = (json.loads((folder / name).read_text()) for name in ("0001_quick-marked.json", "0002_quick.json"))
     assert base["machine_info"]["gradbench"]["marker"] == "ref" and "marker" not in new["machine_info"]["gradbench"]
+    # Then the time-matched A/B: every case of both runs holds its blocks, under one pairing.
+    pairings = [doc["gradbench"]["pairing"] for doc in (base, new)]
+    assert pairings[0]["id"] == pairings[1]["id"] and [p["side"] for p in pairings] == ["base", "new"]
+    assert all(len(b["extra_info"]["paired_data"]) == pairings[0]["pairs"] for doc in (base, new)
+               for b in doc["benchmarks"])
     # base 1, new 1, then new 2, base 2: both runs sample the same stretches of drift.
     started = re.findall(r"gradbench: (replicate \d/2 of [\w ]+) started", result.stdout)
     assert started == ["replicate 1/2 of marked", "replicate 1/2 of this checkout",
                        "replicate 2/2 of this checkout", "replicate 2/2 of marked"]
-    assert f"compare them with: gradbench compare 0001 0002 --storage={storage}" in result.stdout
+    # The hint names a command that runs as printed: the venv's script unless gradbench is on PATH.
+    [hint] = re.findall(r"compare them with: (\S+) compare 0001 0002 --storage=(\S+)", result.stdout)
+    assert hint[1] == str(storage) and (hint[0] == "gradbench" or Path(hint[0]).is_file())
     assert len(_git(clone, "worktree", "list").splitlines()) == 1  # REF's worktree is gone
 
 

@@ -53,8 +53,12 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--storage", type=Path, default=None,
                        help="where the run is saved (default: .benchmarks, or --benchmark-storage given after --)")
     bench.add_argument("--against", metavar="REF",
-                       help="also measure git REF (a branch, tag or commit) from a worktree, its replicates "
-                            "alternating with this checkout's; saves REF's run, then this one's")
+                       help="also measure git REF (a branch, tag or commit) from a worktree, case by case in "
+                            "time-matched pairs of blocks with this checkout (a time-matched A/B); saves REF's "
+                            "run, then this one's")
+    bench.add_argument("--compare", action="store_true",
+                       help="with --against: then compare the two runs and exit with compare's code "
+                            "(0 pass, 1 regression, 3 not judged)")
     bench.add_argument("pytest_args", nargs=argparse.REMAINDER, metavar="-- PYTEST_ARGS",
                        help="passed to every replicate's pytest (case selection: --gb-* options); "
                             "--benchmark-json PATH, --benchmark-save NAME, --benchmark-autosave and "
@@ -166,8 +170,10 @@ def _bench(args: argparse.Namespace) -> int:
         if any(arg.startswith("--gb-profile") for arg in pytest_args):
             raise InputError("--against", "profiling (--gb-profile) takes one checkout; run it without --against")
         _check_ref(args.against)
+    if args.compare and args.against is None:
+        raise InputError("--compare", "compares the two runs of --against REF; give --against")
     return bench([f"--gb-preset={args.preset}", *pytest_args], repeat, options.name or args.preset, options.storage,
-                 args.against, json_copy=options.json)
+                 args.against, json_copy=options.json, then_compare=args.compare)
 
 
 def _check_ref(ref: str) -> None:

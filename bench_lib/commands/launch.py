@@ -271,8 +271,9 @@ def _written_beside(folder: Path, doc: dict) -> Path:
 
 
 def bench(pytest_args: Sequence[str], repeat: int, name: str, storage: Path, against: str | None = None,
-          json_copy: Path | None = None) -> int:
-    """``json_copy``: --benchmark-json's PATH, where this checkout's merged run is written too."""
+          json_copy: Path | None = None, then_compare: bool = False) -> int:
+    """``json_copy``: --benchmark-json's PATH, where this checkout's merged run is written too;
+    ``then_compare``: with ``against``, compare the two runs saved and exit with compare's code."""
     if not BENCHMARKS.is_dir():
         print(f"gradbench: error: {BENCHMARKS}: no benchmarks folder; run from a checkout of gradbench installed "
               "with pip install -e .", file=sys.stderr)
@@ -324,9 +325,21 @@ def bench(pytest_args: Sequence[str], repeat: int, name: str, storage: Path, aga
     if against is not None:
         base, new = (_RUN_FILE.match(p.name).group(1) for p in paths)  # type: ignore[union-attr]
         where = "" if storage == Path(".benchmarks") else f" --storage={storage}"
-        print(f"gradbench: saved {paths[0]}, the run of {against}, its replicates alternating with this checkout's; "
-              f"compare them with: gradbench compare {base} {new}{where}")
+        print(f"gradbench: saved {paths[0]}, the run of {against}, measured case by case with this checkout's; "
+              f"compare them with: {_gradbench()} compare {base} {new}{where}")
+        if then_compare:
+            from bench_lib.commands.cli import main
+
+            return main(["compare", str(paths[0]), str(paths[1])])
     return 0
+
+
+def _gradbench() -> str:
+    """The command that runs gradbench as printed hints should spell it: the project's own script
+    where the environment is not activated (a bare `gradbench` would be 'command not found')."""
+    script = Path(sys.executable).with_name("gradbench")
+    return "gradbench" if shutil.which("gradbench") == str(script) else str(script) if script.exists() \
+        else f"{sys.executable} -m bench_lib"
 
 
 def paired_runs(docs: Sequence[dict], base: Checkout, pytest_args: Sequence[str], against: str) -> list[dict]:
