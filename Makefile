@@ -13,6 +13,8 @@ REPEAT ?=
 # A git ref (e.g. main) measured too, its replicates alternating with this checkout's: two runs
 # saved, for `gradbench compare` (README: "Comparing runs").
 AGAINST ?=
+# The ref make compare-against measures this checkout against (default: main).
+REF ?=
 WORKLOADS ?=
 MODES ?=
 PASSES ?=
@@ -56,13 +58,13 @@ BENCH_SELECTION = --gb-seed='$(SEED)' \
 
 COMPARE_OPTIONS = --group-by=group --sort=name --columns=median,iqr,min,rounds
 
-.PHONY: help install bench compare report test clean
+.PHONY: help install bench compare-against compare report test clean
 
 help:  ## this list: targets, then every variable with its default
 	@echo "targets:"
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z]+):.*## /  make \1\t/' | expand -t 16
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  make \1\t/' | expand -t 16
 	@echo "variables (make bench VAR=value; empty means the preset's choice):"
-	@$(foreach v,PRESET REPEAT AGAINST WORKLOADS MODES PASSES SIZES DEVICES DTYPES THREADS COMPILE PROFILE SEED SCENARIOS MICROBATCHES \
+	@$(foreach v,PRESET REPEAT AGAINST REF WORKLOADS MODES PASSES SIZES DEVICES DTYPES THREADS COMPILE PROFILE SEED SCENARIOS MICROBATCHES \
 		SCENARIO_SIZES PLUGINS ALLOC_ENV RUNS BASE TEST_WORKERS VENV PYTHON TORCH_SPEC,printf '  %-15s %s\n' '$(v)' '$($(v))';)
 	@echo "details: README.md; the pytest options behind them: .venv/bin/pytest benchmarks --help"
 
@@ -82,6 +84,13 @@ bench: install  ## measure (PRESET=quick|default|full|ci), save the run, build t
 	$(PY) -m bench_lib report
 
 # RUNS: run ids (0001), paths or globs (default: the latest run); BASE: a run to compare against.
+# The regression check for a shared or noisy machine: REF and this checkout measured case by case in
+# time-matched pairs of blocks (README: "Comparing runs"), then compare's gate. make turns compare's
+# exit code into its own 2 on any failure: run the command itself for 1 (regression) against 3 (not judged).
+compare-against: install  ## time-matched A/B of REF (default main) against this checkout, then the gate
+	$(ALLOC_ENV) $(PY) -m bench_lib bench --preset='$(if $(filter default,$(PRESET)),ci,$(PRESET))' \
+		$(if $(REPEAT),--repeat='$(REPEAT)') --against='$(or $(REF),main)' --compare -- $(BENCH_SELECTION)
+
 report: install  ## rebuild reports/ from the latest run (RUNS=, BASE= to compare)
 	$(PY) -m bench_lib report $(RUNS) $(if $(BASE),--base $(BASE))
 
