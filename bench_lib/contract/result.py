@@ -40,6 +40,7 @@ SHARE = "share"        # a fraction from 0 to 1
 NAME_KIND = "name"     # a name (schema.NAME)
 TEXT = "text"          # free text
 RATIO = "ratio"        # a quotient of two other fields, derived when a case is read (not in the run file)
+INSTRUCTIONS = "instructions"  # a number of CPU instructions >= 0 (per call: a mean, so not a whole number)
 INTEGERS = (BYTES, SIGNED_BYTES, COUNT)
 
 # Integers beyond this are not counts of anything (and overflow a float, or numpy's int64).
@@ -145,6 +146,18 @@ class CaseResult:
     # block i paired with block i of the other run (the run's gradbench.pairing names it); null elsewhere
     paired_data: list[float] | None = _field(BLOCKS, "paired blocks", "s", since=7, after_rounds=True)
     paired_rounds: int | None = _field(COUNT, "rounds per paired block", "rounds", since=7, after_rounds=True)
+    # Instruction counts (--gb-counts; bench_lib.measure.counts): the CPU instructions one call of the
+    # timed pass executes, counted under callgrind with the harness removed, once per run in one
+    # process, one thread; eager CPU mode-matrix cases only. Not exact (they repeat within ~0.1 %, not
+    # to the instruction): compare gates them with a threshold. instructions_note: why a case has no
+    # count when counts were asked for (a CUDA case, valgrind missing); all null without --gb-counts
+    instructions_per_call: float | None = _field(INSTRUCTIONS, "instructions per call", "instructions", since=8,
+                                                 after_rounds=True)
+    instructions_calls: int | None = _field(COUNT, "calls per counted batch", "calls", since=8, after_rounds=True)
+    # |first - second| / mean of two counts of the same batch size: the case's own repeatability
+    instructions_spread: float | None = _field(SHARE, "instruction count spread", "share", since=8,
+                                               after_rounds=True)
+    instructions_note: str | None = _field(TEXT, "why no instruction count", since=8, after_rounds=True)
     # --- scenario cases only (present in every one, null where they do not apply); a mode-matrix
     # case has no "scenario" key, and that is how a reader tells them apart
     scenario: str | None = _field(LABEL, "scenario", scenario=True, since=2)
@@ -277,6 +290,8 @@ SAMPLED: tuple[str, ...] = tuple(f.key.removesuffix("_data") for f in FIELDS if 
 METRIC_KEYS: tuple[str, ...] = tuple(f.key for f in FIELDS if f.kind not in (SPEC, VERSION, SAMPLES, LABEL)
                                      and not f.scenario)
 PAIRED_KEYS: tuple[str, ...] = tuple(f.key for f in FIELDS if f.kind == BLOCKS) + ("paired_rounds",)
+# The instruction counts (--gb-counts), measured once per run rather than per replicate.
+COUNT_KEYS: tuple[str, ...] = tuple(f.key for f in FIELDS if f.key.startswith("instructions_"))
 PARAMETER_KEYS: tuple[str, ...] = tuple(f.key for f in FIELDS if f.scenario and f.kind != LABEL
                                         and f.key != "microbatches")
 
@@ -408,6 +423,7 @@ _KIND_RULES = {
     BLOCKS: (lambda v: isinstance(v, list) and all(is_finite_number(s) and 0 < s <= MAX_SECONDS for s in v),
              "a list of seconds above 0, at most 86400"),
     SHARE: (lambda v: is_finite_number(v) and 0 <= v <= 1, "a share from 0 to 1"),
+    INSTRUCTIONS: (lambda v: is_finite_number(v) and 0 <= v <= MAX_INTEGER, "a number of instructions >= 0"),
     NAME_KIND: (lambda v: isinstance(v, str) and NAME.fullmatch(v) is not None,
                 "a name of letters, digits and _ . : + = -"),
     TEXT: (lambda v: isinstance(v, str), "a string"),
@@ -562,6 +578,8 @@ class Run:
     complete: bool | None = None  # False: interrupted or a case failed; None: not recorded (schema < 4)
     # A time-matched A/B (schema 7): {"id", "side": "base" or "new", "against", "pairs", ...}; None otherwise.
     pairing: Mapping[str, Any] | None = None
+    # Instruction counts (schema 8, --gb-counts): the run's record (schema.COUNTS_KEYS); None without.
+    counts: Mapping[str, Any] | None = None
 
     @property
     def scenario_cases(self) -> int:

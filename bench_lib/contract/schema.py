@@ -47,13 +47,19 @@ Schema history:
      section gains ``pairing`` ({"id", "side", "against", "pairs", "block_seconds"}). Readers take
      older runs with these null. Result fields may also be derived when a case is read
      (``saved_bytes_per_element``): those are never saved.
+  8: instruction counts (``--gb-counts``, bench_lib.measure.counts). Every case holds
+     ``instructions_per_call``, ``instructions_calls``, ``instructions_spread`` and
+     ``instructions_note`` (null without counts; counted for eager CPU cases, the others carry the
+     reason in ``instructions_note``); the run's section gains ``counts`` (``COUNTS_KEYS``: the
+     tool, its version, the harness and context-entry costs), null without counts. Measured once
+     per run (the first replicate), never per replicate. Readers take older runs with these null.
 """
 
 from __future__ import annotations
 
 import re
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 # A case's keys (extra_info: CASE_KEYS, SPEC_KEYS, SCENARIO_KEYS, REPLICATE_KEYS) are derived from
 # the one table of fields in bench_lib.contract.result.
@@ -63,6 +69,23 @@ RUN_KEYS = (
     "replicates",        # independent processes merged into this file (>= 1)
     "complete",          # true only when every replicate's pytest session ended with exit status 0
     "replicate_times",   # per replicate: {"started": ISO time, "seconds": wall-clock seconds}
+)
+
+# The run's instruction-count record, in output_json["gradbench"]["counts"] (schema 8): null
+# without --gb-counts; {"tool", "reason"} where counts were asked for but could not be taken here.
+COUNTS_KEYS = (
+    "tool",                  # "callgrind"
+    "reason",                # why nothing was counted (valgrind missing), else null
+    "valgrind_version",      # "valgrind-3.19.0": counts from another version are not compared
+    "threads",               # torch intra-op threads while counting (1)
+    "settings",              # the counting process's environment variables (kernels, threads, hash seed)
+    "harness_instructions",  # per call: the toggles around an empty call, subtracted from every count
+    "batch_instructions",    # per batch of calls: the toggle and dump that close it, subtracted too
+    "empty_instructions",    # the empty call counted as a case, less the harness: ~0 (a check)
+    "context_instructions",  # {"grad": ..., "no_grad": ..., "inference_mode": ...}: entering and leaving
+                             # the mode's context around nothing, per call (grad's is torch.enable_grad)
+    "cases",                 # cases counted
+    "seconds",               # wall-clock seconds of the counting process, valgrind's start-up included
 )
 
 ENVIRONMENT_KEYS = (

@@ -27,6 +27,7 @@ from bench_lib.contract.cases import (
 from bench_lib.contract.result import INTERLEAVED_KEYS, PAIRED_KEYS, record
 from bench_lib.contract.scenario import ScenarioSpec
 from bench_lib.contract.schema import SCHEMA_VERSION
+from bench_lib.measure import counts as instruction_counts
 from bench_lib.measure import devices, environment
 from bench_lib.measure.runner import (
     PassCase,
@@ -85,6 +86,10 @@ class RunState:
     profile: str | None = None  # --gb-profile's pattern of case ids
     profile_dir: Path = Path("reports/profiles")
     profiled: list[Path] = field(default_factory=list)  # the files --gb-profile wrote
+    # --gb-counts: the instruction counts of the selected cases, counted before any case is timed
+    # (None: not asked for); counts_error: why counting failed (every countable case then fails).
+    counts: instruction_counts.Counts | None = None
+    counts_error: str | None = None
 
     def specs(self) -> list[Spec]:
         """Every case of the run: the mode matrix, then the scenarios' variants."""
@@ -111,6 +116,7 @@ class RunState:
             interleaves = spec.compile == "eager" and (isinstance(spec, ScenarioSpec) or spec.pass_ == "forward")
             record(benchmark.extra_info, self.interleaved_for(spec) if interleaves else dict.fromkeys(INTERLEAVED_KEYS))
             record(benchmark.extra_info, dict.fromkeys(PAIRED_KEYS))  # a time-matched A/B fills them in
+            record(benchmark.extra_info, self.count_figures(spec))
             return
         except (RuntimeError, NotImplementedError) as error:
             rejection = autograd_rejection(error) if isinstance(spec, ScenarioSpec) else None
@@ -124,6 +130,13 @@ class RunState:
             self.invalid.append({**spec.labels(), **spec.as_dict(), "error": rejection})  # type: ignore[union-attr]
             pytest.skip(f"invalid in {spec.mode}: {rejection}")
         self.skip(spec, reason)  # type: ignore[arg-type]
+
+    def count_figures(self, spec: Spec) -> dict[str, object]:
+        """The case's instruction counts (COUNT_KEYS): null without --gb-counts; a failed count fails
+        the case (after its times are taken), since the run would lack what it was asked for."""
+        if self.counts_error is not None and instruction_counts.case_reason(spec) is None:
+            pytest.fail(self.counts_error, pytrace=False)
+        return self.counts.for_spec(spec) if self.counts is not None else instruction_counts.null_figures()
 
     def interleaved_for(self, spec: Spec) -> dict[str, object]:
         """The interleaved figures of ``spec``'s group, timed at the group's first case: its members
@@ -181,6 +194,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="micro-batch counts of accumulation; 1 is always added (default: 1,2,4,8)",
     )
     group.addoption("--gb-scenario-sizes", default=None, help="sizes of the scenario cases (default: the preset's)")
+    group.addoption("--gb-counts", action="store_true", default=False,
+                    help="also count each eager CPU case's instructions per call under valgrind's callgrind, in "
+                         "one process before the cases are timed (about a minute of start-up); without valgrind "
+                         "the counts are skipped with the reason")
     group.addoption("--gb-progress", default="dots", choices=("dots", "lines"),
                     help="pytest's dots, or a line every tenth of the cases with the time left "
                          "(python -m bench_lib bench uses lines)")
@@ -281,6 +298,34 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 def pytest_collection_finish(session: pytest.Session) -> None:
     if STATE in session.config.stash and session.config.getoption("gb_progress") == "lines":
         session.config.stash[STATE].progress = Progress(total=len(session.items))
+    if STATE in session.config.stash and session.config.getoption("gb_counts"):
+        _count_instructions(session)
+
+
+def _count_instructions(session: pytest.Session) -> None:
+    """--gb-counts: every selected case's instruction counts, in one callgrind process, before any
+    case is timed (the process would load a CPU the timed rounds share)."""
+    state = session.config.stash[STATE]
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+
+    def say(line: str) -> None:
+        if reporter is not None:
+            reporter.write_line(line)
+
+    specs = [item.callspec.params["case"] for item in session.items
+             if hasattr(item, "callspec") and "case" in item.callspec.params]
+    # The user's workload modules (-p MODULE) are imported by the counting process too.
+    plugins = [name for name in (session.config.option.plugins or []) if not name.startswith("no:")]
+    try:
+        state.counts = instruction_counts.measure(specs, state.seed, plugins, progress=say)
+    except instruction_counts.CountsError as error:
+        state.counts_error = str(error)
+        say(f"gradbench: {error}")
+        return
+    if state.counts.reason is not None:
+        say(f"gradbench: instruction counts skipped: {state.counts.reason}")
+    else:
+        say(f"gradbench: counted {state.counts.record['cases']} cases in {state.counts.record['seconds']:.0f} s")
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -321,6 +366,7 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks: list, output
         "scenario_selection": state.scenarios.as_dict() if state.scenarios else None,
         "invalid": state.invalid,
         "complete": state.exit_status == 0,
+        "counts": state.counts.record if state.counts is not None else None,
     }
 
 

@@ -184,6 +184,9 @@ def _run(path: Path, label: str, doc: Any) -> Run:
                                     and pairing.get("side") in ("base", "new")):
         raise InputError(source, "gradbench 'pairing' must be an object with an 'id' string and a 'side' of "
                                  f"base or new, got {short(pairing)}")
+    counts = section.get("counts")
+    if counts is not None:
+        _check_counts(source, counts)
     machine_info = doc["machine_info"]
     environment = machine_info.get("gradbench") or {}
     if not isinstance(environment, dict):
@@ -207,7 +210,25 @@ def _run(path: Path, label: str, doc: Any) -> Run:
         replicates=replicates,
         complete=complete,
         pairing=pairing,
+        counts=counts,
     )
+
+
+def _check_counts(source: str, counts: Any) -> None:
+    """The run's instruction-count record (schema 8): an object whose figures are numbers."""
+    if not isinstance(counts, dict):
+        raise InputError(source, f"gradbench 'counts' must be an object or null, got {short(counts)}")
+    for key in ("harness_instructions", "empty_instructions", "seconds"):
+        if counts.get(key) is not None and not result.is_finite_number(counts[key]):
+            raise InputError(source, f"gradbench counts {key} must be a number or null, got {short(counts[key])}")
+    contexts = counts.get("context_instructions")
+    if contexts is not None and not (isinstance(contexts, dict) and all(
+            isinstance(k, str) and result.is_finite_number(v) for k, v in contexts.items())):
+        raise InputError(source, "gradbench counts context_instructions must be an object of numbers, got "
+                                 f"{short(contexts)}")
+    for key in ("tool", "reason", "valgrind_version"):
+        if counts.get(key) is not None and not isinstance(counts[key], str):
+            raise InputError(source, f"gradbench counts {key} must be a string or null, got {short(counts[key])}")
 
 
 def _check_known_scenario(source: str, where: str, scenario: Any) -> None:
