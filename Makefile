@@ -25,6 +25,9 @@ THREADS ?=
 # eager (the default), inductor (torch.compile) and, on CUDA, reduce-overhead; e.g. eager,inductor.
 # Compiling costs seconds per graph (README: "Eager against compiled").
 COMPILE ?=
+# 1: also count each eager CPU case's instructions per call under valgrind's callgrind, once per run
+# (README: "Instruction counts"); about a minute of valgrind start-up, then seconds per case.
+COUNTS ?=
 # Case ids to hand to torch.profiler after measuring (fnmatch), e.g. 'mlp-forward-grad-16384-cpu-*':
 # a Chrome trace (and a CUDA memory snapshot) saved next to the run, in NNNN_<preset>.profiles/.
 PROFILE ?=
@@ -54,6 +57,7 @@ BENCH_SELECTION = --gb-seed='$(SEED)' \
 	$(if $(COMPILE),--gb-compile='$(COMPILE)') $(if $(PROFILE),--gb-profile='$(PROFILE)') \
 	$(if $(MICROBATCHES),--gb-microbatches='$(MICROBATCHES)') \
 	$(if $(SCENARIO_SIZES),--gb-scenario-sizes='$(SCENARIO_SIZES)') \
+	$(if $(filter-out 0 no,$(COUNTS)),--gb-counts) \
 	$(foreach plugin,$(subst $(comma), ,$(PLUGINS)),-p '$(plugin)')
 
 COMPARE_OPTIONS = --group-by=group --sort=name --columns=median,iqr,min,rounds
@@ -64,7 +68,7 @@ help:  ## this list: targets, then every variable with its default
 	@echo "targets:"
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  make \1\t/' | expand -t 16
 	@echo "variables (make bench VAR=value; empty means the preset's choice):"
-	@$(foreach v,PRESET REPEAT AGAINST REF WORKLOADS MODES PASSES SIZES DEVICES DTYPES THREADS COMPILE PROFILE SEED SCENARIOS MICROBATCHES \
+	@$(foreach v,PRESET REPEAT AGAINST REF WORKLOADS MODES PASSES SIZES DEVICES DTYPES THREADS COMPILE COUNTS PROFILE SEED SCENARIOS MICROBATCHES \
 		SCENARIO_SIZES PLUGINS ALLOC_ENV RUNS BASE TEST_WORKERS VENV PYTHON TORCH_SPEC,printf '  %-15s %s\n' '$(v)' '$($(v))';)
 	@echo "details: README.md; the pytest options behind them: .venv/bin/pytest benchmarks --help"
 

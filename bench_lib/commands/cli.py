@@ -170,10 +170,25 @@ def _bench(args: argparse.Namespace) -> int:
         if any(arg.startswith("--gb-profile") for arg in pytest_args):
             raise InputError("--against", "profiling (--gb-profile) takes one checkout; run it without --against")
         _check_ref(args.against)
+        if "--gb-counts" in pytest_args:
+            _check_ref_counts(args.against)
     if args.compare and args.against is None:
         raise InputError("--compare", "compares the two runs of --against REF; give --against")
     return bench([f"--gb-preset={args.preset}", *pytest_args], repeat, options.name or args.preset, options.storage,
                  args.against, json_copy=options.json, then_compare=args.compare)
+
+
+def _check_ref_counts(ref: str) -> None:
+    """REF's suite can count instructions (--gb-counts, each checkout's first replicate counts)."""
+    import subprocess
+
+    from bench_lib.commands.launch import THIS
+
+    found = subprocess.run(["git", "-C", str(THIS.root), "cat-file", "-e", f"{ref}:bench_lib/measure/counts.py"],
+                           capture_output=True).returncode == 0
+    if not found:
+        raise InputError("--gb-counts", f"{ref!r} predates instruction counts (no bench_lib/measure/counts.py): "
+                                        "run --against without COUNTS, and count this checkout on its own")
 
 
 def _check_ref(ref: str) -> None:

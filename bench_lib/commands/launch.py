@@ -191,10 +191,23 @@ def profile_args(pytest_args: Sequence[str], workdir: Path) -> list[str]:
     return [f"--gb-profile-dir={workdir / 'profiles'}"] if profiling and not own_folder else []
 
 
+# Instruction counts do not vary between processes: only each checkout's first replicate counts.
+COUNTS_OPTION = "--gb-counts"
+
+
+def split_counts(pytest_args: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(the arguments every replicate gets, those only the first gets): --gb-counts, which counts
+    once per run (README: "Instruction counts"), not once per replicate."""
+    rest = [arg for arg in pytest_args if arg != COUNTS_OPTION]
+    return rest, [COUNTS_OPTION] if len(rest) != len(pytest_args) else []
+
+
 def run_replicates(pytest_args: Sequence[str], repeat: int, workdir: Path,
-                   checkouts: Sequence[Checkout] = (THIS,)) -> list[tuple[list[dict], list[dict]]]:
+                   checkouts: Sequence[Checkout] = (THIS,),
+                   first: Sequence[str] = ()) -> list[tuple[list[dict], list[dict]]]:
     """Run ``repeat`` replicate processes of each checkout, one after the other, the checkouts'
-    order reversed every other time (A B, B A, ...); their documents and times, per checkout."""
+    order reversed every other time (A B, B A, ...); their documents and times, per checkout.
+    ``first``: arguments for each checkout's first replicate only (split_counts)."""
     results: list[tuple[list[dict], list[dict]]] = [([], []) for _ in checkouts]
     pytest_args = [*pytest_args, *profile_args(pytest_args, workdir)]
     several, done = len(checkouts) > 1, 0
@@ -206,7 +219,8 @@ def run_replicates(pytest_args: Sequence[str], repeat: int, workdir: Path,
             started = datetime.datetime.now(datetime.timezone.utc)
             print(f"gradbench: {which} started {started:%H:%M:%S}", flush=True)
             clock = time.perf_counter()
-            code = subprocess.call(pytest_command(pytest_args, json_path, checkout), cwd=checkout.root,
+            args = [*pytest_args, *first] if index == 1 else pytest_args
+            code = subprocess.call(pytest_command(args, json_path, checkout), cwd=checkout.root,
                                    env=checkout.environment())
             seconds = time.perf_counter() - clock
             if code != 0:
@@ -284,7 +298,8 @@ def bench(pytest_args: Sequence[str], repeat: int, name: str, storage: Path, aga
         if against is not None:
             checkouts.insert(0, worktree(against, workdir))
             ab.check(checkouts[0], pytest_args)
-        results = run_replicates(pytest_args, repeat, workdir, checkouts)
+        pytest_args, first = split_counts(pytest_args)
+        results = run_replicates(pytest_args, repeat, workdir, checkouts, first)
         docs = [merge(docs, times) for docs, times in results]
         if against is not None:
             docs = paired_runs(docs, checkouts[0], pytest_args, against)
