@@ -183,6 +183,10 @@ def test_identical_code_in_one_session_passes_every_time_gate(tmp_path: Path) ->
     base, new = _paired_runs(tmp_path, 1.0)
     result = compare.compare_runs(base.runs[0], base.cases, new.runs[0], new.cases)
     assert set(result.times["verdict"]) == {compare.UNCHANGED}
+    # A paired row that cannot be judged names its noise as the pairs', not the processes'.
+    row = compare.judge_paired([1.0, 1.0, 1.0, 1.0, 1.0, 1.0], [1.0, 1.5, 0.7, 1.3, 0.8, 1.2], 0.10)
+    compare.finish_verdicts([row], 0.10)
+    assert row["verdict"] == compare.INCONCLUSIVE and "between the blocks of a pair" in row["reason"]
 
 
 def test_bench_against_a_ref_from_before_the_ab_fails_before_any_replicate(tmp_path: Path) -> None:

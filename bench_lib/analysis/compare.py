@@ -17,6 +17,10 @@ one replicate process as one observation. Five families of figures, each with it
   interleaved rounds, where drift cancels; the same tests.
 * counts (saved bytes, saved tensors, graph nodes): exact, so any change is a change.
 * peak tensor memory: the median over replicates, with a relative tolerance.
+* instructions per call (``--gb-counts``, one callgrind process per run): deterministic to a
+  fraction of a percent, so no statistics: a case whose count moved beyond the threshold (1 %)
+  changed. Counts from different builds, machines or counting settings are never compared
+  silently: every row then reads "inconclusive", naming the difference (analysis.counts).
 
 The judged families (times, pipelined times, ratios) share one set of columns (JUDGED) and one
 verdict rule (``finish_verdicts``); the test that produced a row's figures is its ``test`` column,
@@ -40,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from bench_lib.analysis import counts as instruction_counts
 from bench_lib.analysis import paired, stats
 
 # Rule and parse_threshold are re-exported: the command line and the tests import them from here.
@@ -106,6 +111,7 @@ class Family:
     ratio_names: bool = False  # rows are named grad/mode (case_name's ratio form)
     drifts: bool = True        # separate time windows shift it as a whole (not where drift cancels)
     optional: bool = False     # left out of the terminal's lines when it has no row
+    case_rules: bool = True    # per-case thresholds (--threshold GLOB=PCT) apply to its rows
 
 
 # A family judged by another test (a paired A/B: the ``test`` and ``pairs`` columns say so) is one
@@ -117,7 +123,12 @@ FAMILIES = (
            optional=True),
     Family("ratio", "ratios", "overhead ratios grad/mode", "overhead ratio", "ratio",
            "grad/mode significantly larger", ratio_names=True, drifts=False),
+    # Instruction counts (--gb-counts): no statistics, its own threshold (Gates.instructions); "slower"
+    # reads "more instructions per call beyond the threshold", "faster" fewer.
+    Family("instructions", "instructions", "instructions per call (callgrind)", "counted case", "instructions",
+           "with more instructions per call", drifts=False, optional=True, case_rules=False),
 )
+COUNT_TEST = "callgrind count"
 
 
 @dataclass(frozen=True)
@@ -160,6 +171,10 @@ class Comparison:
     windows: str = SEPARATE          # SEPARATE or ONE_SESSION
     drift: tuple[Drift, ...] = ()    # per time family with rows
     rules: CaseRules = CaseRules()   # the per-case thresholds and controls it was judged with
+    # TIME_COLUMNS: one row per case with an instruction count in both runs (None: neither run counted)
+    instructions: pd.DataFrame | None = None
+    # What differs between the runs' builds, machines or counting (analysis.counts): counts not compared
+    build_differences: tuple[str, ...] = ()
 
     def count(self, verdict: str, table: str = "times") -> int:
         return int((getattr(self, table)["verdict"] == verdict).sum())
@@ -221,8 +236,50 @@ def compare_runs(base: Run, base_cases: pd.DataFrame, new: Run, new_cases: pd.Da
                           columns=COUNT_COLUMNS)
     peaks = pd.DataFrame([_peak_row(r, peak_tolerance) for r in rows if _has_peaks(r)], columns=PEAK_COLUMNS)
     drift = tuple(d for d in (time_drift, pipelined_drift) if d is not None)
+    differences = tuple(instruction_counts.build_differences(base, new))
+    instructions = _instruction_rows(rows, judged.instructions, differences)  # type: ignore[arg-type]
     return Comparison(base, new, times, pipelined, ratios, counts, peaks, only_base, only_new, peak_tolerance,
-                      session, drift, rules)
+                      session, drift, rules, instructions, differences)
+
+
+def _instruction_rows(rows: list[dict[str, Any]], threshold: float, differences: tuple[str, ...]) -> pd.DataFrame:
+    """One row per case counted in both runs, judged by judge_instructions."""
+    import pandas as pd
+
+    key = instruction_counts.COUNT
+    judged = [{k: r[k] for k in SPEC_KEYS} | judge_instructions(
+        r.get(f"{key}_base"), r.get(f"{key}_new"), threshold, differences,
+        spread=max(_number(r.get("instructions_spread_base")), _number(r.get("instructions_spread_new"))))
+        for r in rows if not _missing(r.get(f"{key}_base")) and not _missing(r.get(f"{key}_new"))]
+    table = pd.DataFrame(judged, columns=TIME_COLUMNS)
+    return table.sort_values(list(SPEC_KEYS), kind="stable").reset_index(drop=True)
+
+
+def _number(value: Any) -> float:
+    return 0.0 if _missing(value) else float(value)
+
+
+def judge_instructions(base: float, new: float, threshold: float, differences: Sequence[str] = (), *,
+                       spread: float = 0.0) -> dict[str, Any]:
+    """A case's instructions per call in two runs (JUDGED columns): a count is deterministic, so a
+    change beyond ``threshold`` is a change (slower: more instructions; faster: fewer); counts from
+    runs whose builds differ (``differences``) are not judged (inconclusive, naming them)."""
+    ratio = new / base if base > 0 else math.inf
+    out = dict(base=float(base), new=float(new), ratio=ratio, ci_low=math.nan, ci_high=math.nan, p_value=math.nan,
+               p_adjusted=math.nan, p_exact=math.nan, p_min=math.nan, noise=spread, verdict=UNCHANGED, reason="",
+               base_replicates=1, new_replicates=1, test=COUNT_TEST, pairs=None, threshold=threshold, gated=True,
+               shift=1.0)
+    change = f"{ratio - 1.0:+.2%} instructions per call ({base:,.0f} -> {new:,.0f})"
+    if differences:
+        out.update(verdict=INCONCLUSIVE, reason=f"{change}, not judged: the runs' builds differ "
+                                                f"({'; '.join(differences)}), and counts from different builds, "
+                                                "machines or counting settings are not compared")
+    elif ratio > 1.0 + threshold or ratio < 1.0 / (1.0 + threshold):
+        out.update(verdict=SLOWER if ratio > 1.0 else FASTER,
+                   reason=f"{change}: beyond ±{percent(threshold)} (counts repeat within a fraction of that)")
+    else:
+        out.update(reason=f"{change}: within ±{percent(threshold)}")
+    return out
 
 
 def judge(base: Sequence[float], new: Sequence[float], threshold: float, *, shift: float = 1.0) -> dict[str, Any]:
@@ -341,7 +398,8 @@ def _verdict(row: dict[str, Any], threshold: float, tested: int, unit: str) -> t
             why = (f"not confirmed: p = {row['p_value']:.3g} is {row['p_adjusted']:.3g} after Benjamini-Hochberg "
                    f"across {tested} {unit}s (it needs < {FDR:g})")
         return verdict, f"{verdict}, {why}; {interval} lies beyond {side}{relative}"
-    noise = f"noise ±{percent(row['noise'])} between processes"
+    between = "the blocks of a pair" if row.get("test") == paired.TEST else "processes"
+    noise = f"noise ±{percent(row['noise'])} between {between}"
     if row["p_min"] > PERMUTATION_LEVEL:
         return INCONCLUSIVE, (f"too few {samples.split()[-1]} ({samples}: {exact} cannot go below "
                               f"p = {row['p_min']:.3g}; {_enough(row)} can reach {PERMUTATION_LEVEL:g}) and {noise}: "
@@ -465,7 +523,8 @@ def _failing(comparison: Comparison, family: Family, limit: float) -> tuple[pd.D
     table = comparison.table(family)
     keep, thresholds = [], []
     for row in table.to_dict("records"):
-        own, gated = comparison.rules.threshold_for(case_name(row, ratio=family.ratio_names), limit)
+        own, gated = comparison.rules.threshold_for(case_name(row, ratio=family.ratio_names), limit) \
+            if family.case_rules else (limit, bool(row["gated"]))
         failed = gated and row["verdict"] == SLOWER and row["ratio"] > 1.0 + own
         keep.append(failed)
         if failed:
@@ -585,7 +644,8 @@ def gate_summary(gates: Gates) -> str:
         return "off" if value is None else percent(value)
 
     return (f"times and pipelined times {pct(gates.time)}, overhead ratios {pct(gates.ratio)}, "
-            f"peak memory {pct(gates.peak)}, counts {'exact' if gates.counts else 'off'}")
+            f"peak memory {pct(gates.peak)}, counts {'exact' if gates.counts else 'off'}, "
+            f"instructions {pct(gates.instructions)}")
 
 
 def case_name(row: dict[str, Any], *, ratio: bool = False) -> str:
@@ -657,7 +717,9 @@ def to_json(comparison: Comparison, gates: Gates, result: Outcome, version: str)
         "cases_in_both": len(comparison.times),
         "only_base": comparison.only_base,
         "only_new": comparison.only_new,
-        "gates": {"time": gates.time, "ratio": gates.ratio, "peak": gates.peak, "counts": gates.counts},
+        "gates": {"time": gates.time, "ratio": gates.ratio, "peak": gates.peak, "counts": gates.counts,
+                  "instructions": gates.instructions},
+        "build_differences": list(comparison.build_differences),
         "thresholds": [{"glob": r.glob, "threshold": r.threshold, "source": r.source}
                        for r in comparison.rules.thresholds],
         "controls": list(comparison.rules.controls),
