@@ -25,6 +25,9 @@ class Gates:
     ratio: float | None = 0.10      # an overhead ratio significantly larger by more than this
     peak: float | None = 0.05       # peak tensor memory larger by more than this
     counts: bool = True             # any change of an exact count
+    # instructions per call (--gb-counts) more by this: counts repeat within 0.26 % between runs here
+    # (README: "Instruction counts"), so 1 % is four times the largest difference seen without a change
+    instructions: float | None = 0.01
 
     def judged(self) -> Gates:
         """The thresholds the verdicts are judged at: a gate that is off is still reported, at its
@@ -32,7 +35,8 @@ class Gates:
         default = Gates()
         return Gates(self.time if self.time is not None else default.time,
                      self.ratio if self.ratio is not None else default.ratio,
-                     self.peak if self.peak is not None else default.peak, self.counts)
+                     self.peak if self.peak is not None else default.peak, self.counts,
+                     self.instructions if self.instructions is not None else default.instructions)
 
 
 @dataclass(frozen=True)

@@ -90,11 +90,15 @@ def _parser() -> argparse.ArgumentParser:
                            f"(default: {defaults['time']}%)")
     comp.add_argument("--fail-ratio-above", default=None, metavar="PCT",
                       help=f"fail when an interleaved overhead ratio grad/mode is significantly larger by more "
-                           f"than this (default: {defaults['ratio']}%%; off in a time-matched A/B with fewer than "
+                           f"than this (default: {defaults['ratio']}%; off in a time-matched A/B with fewer than "
                            f"{CONFIRMING_REPLICATES} replicates per side, which cannot confirm a ratio)")
     comp.add_argument("--fail-peak-above", default=defaults["peak"], metavar="PCT",
                       help=f"fail when a case's peak tensor memory is larger by more than this "
                            f"(default: {defaults['peak']}%)")
+    comp.add_argument("--fail-instructions-above", default=_percent_text(Gates().instructions), metavar="PCT",
+                      help=f"fail when a case's instructions per call (runs made with COUNTS=1, --gb-counts) grew by "
+                           f"more than this (default: {(Gates().instructions or 0) * 100:g}%%; off reports without "
+                           "failing); counts from different builds or machines are reported, not judged")
     comp.add_argument("--fail-on-count-change", default=True, action=argparse.BooleanOptionalAction,
                       help="fail when a saved-bytes, saved-tensor or graph-node count changed (default: yes)")
     comp.add_argument("--threshold", action="append", default=[], metavar="GLOB=PCT",
@@ -111,6 +115,10 @@ def _parser() -> argparse.ArgumentParser:
                       help="cases listed per verdict (default: 10)")
     comp.add_argument("--storage", **storage)
     return parser
+
+
+def _percent_text(value: float | None) -> str:
+    return "off" if value is None else f"{value * 100:g}%"
 
 
 def run() -> NoReturn:
@@ -262,6 +270,8 @@ def _compare(args: argparse.Namespace) -> int:
                                       allow_off=True),
         peak=compare.parse_threshold(args.fail_peak_above, "--fail-peak-above", allow_off=True),
         counts=args.fail_on_count_change,
+        instructions=compare.parse_threshold(args.fail_instructions_above, "--fail-instructions-above",
+                                             allow_off=True),
     )
     command_line = CaseRules(tuple(parse_rule(text) for text in args.threshold),
                              tuple(parse_glob(text, "--control") for text in args.control))
@@ -376,6 +386,7 @@ def _comparison_lines(result: Comparison, show: int, ending: Outcome | None = No
     for glob in result.rules.unmatched(names):
         lines.append(f"note: no case of this comparison matches {glob!r} (--threshold, --control or pyproject.toml)")
     lines += _drift_lines(result)
+    lines += _instruction_lines(result)
     for family in compare.FAMILIES:
         table = result.table(family)
         if family.optional and table.empty:
@@ -406,6 +417,22 @@ def _comparison_lines(result: Comparison, show: int, ending: Outcome | None = No
         lines += [f"FAIL: {line}" for line in ending.failures]
         lines.append(ending.line)
     return lines
+
+
+def _instruction_lines(result: Comparison) -> list[str]:
+    """Whether the runs' instruction counts can be compared: only one run counted, or their builds
+    differ (then each counted case reads not judged)."""
+    from bench_lib.analysis import counts
+
+    counted = [counts.has_counts(run) for run in (result.base, result.new)]
+    if counted == [True, True] and result.build_differences:
+        return [f"instruction counts: the runs' builds differ ({'; '.join(result.build_differences)}): counts from "
+                "different builds, machines or counting settings are not compared, so every counted case is not "
+                "judged (--fail-instructions-above off reports them without gating)"]
+    if counted[0] != counted[1]:
+        which = "base" if counted[0] else "new"
+        return [f"instruction counts: only the {which} run has them (make bench COUNTS=1 counts both): not compared"]
+    return []
 
 
 def _drift_lines(result: Comparison) -> list[str]:
