@@ -183,7 +183,8 @@ def _bench(args: argparse.Namespace) -> int:
     if args.compare and args.against is None:
         raise InputError("--compare", "compares the two runs of --against REF; give --against")
     return bench([f"--gb-preset={args.preset}", *pytest_args], repeat, options.name or args.preset, options.storage,
-                 args.against, json_copy=options.json, then_compare=args.compare)
+                 args.against, json_copy=options.json,
+                 then_compare=(lambda base, new: main(["compare", str(base), str(new)])) if args.compare else None)
 
 
 def _check_ref_counts(ref: str) -> None:

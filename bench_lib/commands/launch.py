@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -285,7 +285,7 @@ def _written_beside(folder: Path, doc: dict) -> Path:
 
 
 def bench(pytest_args: Sequence[str], repeat: int, name: str, storage: Path, against: str | None = None,
-          json_copy: Path | None = None, then_compare: bool = False) -> int:
+          json_copy: Path | None = None, then_compare: Callable[[Path, Path], int] | None = None) -> int:
     """``json_copy``: --benchmark-json's PATH, where this checkout's merged run is written too;
     ``then_compare``: with ``against``, compare the two runs saved and exit with compare's code."""
     if not BENCHMARKS.is_dir():
@@ -342,10 +342,8 @@ def bench(pytest_args: Sequence[str], repeat: int, name: str, storage: Path, aga
         where = "" if storage == Path(".benchmarks") else f" --storage={storage}"
         print(f"gradbench: saved {paths[0]}, the run of {against}, measured case by case with this checkout's; "
               f"compare them with: {_gradbench()} compare {base} {new}{where}")
-        if then_compare:
-            from bench_lib.commands.cli import main
-
-            return main(["compare", str(paths[0]), str(paths[1])])
+        if then_compare is not None:
+            return then_compare(paths[0], paths[1])
     return 0
 
 
