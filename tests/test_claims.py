@@ -69,7 +69,7 @@ def test_accumulation_holds_when_memory_falls_as_1_over_k_and_time_rises():
     assert claim.sentence == (
         "mlp n=2^16 cpu float32: peak tensor memory 1000.0 KiB at k=1, 600.0 KiB at k=2, 400.0 KiB at k=4, "
         "300.0 KiB at k=8 (gradients 193.5 KiB at every k; the rest at k=8: 0.13 of the full batch's, 1/k = 0.12), "
-        "time per effective batch 2 ms at k=1 and 4 ms at k=8 (2.00x)."
+        "time per effective batch 2.00 ms at k=1 and 4.00 ms at k=8 (2.00x)."
     )
     assert claim.checks == (Check("mlp n=2^16 cpu float32", HOLDS, claim.sentence[len("mlp n=2^16 cpu float32: "):-1]),)
 
@@ -146,7 +146,7 @@ def test_freezing_holds_when_everything_shrinks():
     assert claim.verdict == HOLDS
     assert claim.sentence == (
         "deep_mlp n=2^16 cpu float32: all_trainable: 80 nodes, 3.8 MiB saved, peak 1.4 MiB, backward 11.7 ms, "
-        "first_half_frozen: 40 nodes, 2.0 MiB saved, peak 963.5 KiB, backward 4.6 ms, "
+        "first_half_frozen: 40 nodes, 2.0 MiB saved, peak 963.5 KiB, backward 4.60 ms, "
         "last_layer_only: 5 nodes, 256.0 KiB saved, peak 320.5 KiB, backward 740 µs."
     )
 
