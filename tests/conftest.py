@@ -34,8 +34,8 @@ _leave_no_xdist_environment()
 # time, in a few long tests. Collected first, they start first under pytest-xdist (make test) and
 # the short tests fill in around them, instead of one worker running the last long end-to-end test
 # alone at the end. Longest first; the order of the tests within a module is kept.
-PROCESS_HEAVY = ("test_suite_end_to_end.py", "test_scenarios.py", "test_report_render.py", "test_faults.py",
-                 "test_report_cli.py")
+PROCESS_HEAVY = ("test_counts.py", "test_suite_end_to_end.py", "test_scenarios.py", "test_report_render.py",
+                 "test_faults.py", "test_report_cli.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

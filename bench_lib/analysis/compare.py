@@ -719,7 +719,7 @@ def to_json(comparison: Comparison, gates: Gates, result: Outcome, version: str)
         "only_new": comparison.only_new,
         "gates": {"time": gates.time, "ratio": gates.ratio, "peak": gates.peak, "counts": gates.counts,
                   "instructions": gates.instructions},
-        "build_differences": list(comparison.build_differences),
+        "build_differences": "; ".join(comparison.build_differences) or None,
         "thresholds": [{"glob": r.glob, "threshold": r.threshold, "source": r.source}
                        for r in comparison.rules.thresholds],
         "controls": list(comparison.rules.controls),

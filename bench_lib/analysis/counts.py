@@ -97,20 +97,36 @@ def table(cases: pd.DataFrame) -> pd.DataFrame:
     return wide[columns]
 
 
-def per_row(cases: pd.DataFrame) -> pd.DataFrame:
-    """``cases``' counted rows' grad less this mode (the bookkeeping a mode saves, in instructions per
-    call; 0 for grad), aligned with ``cases``' index: the column ``grad_minus_mode_instructions``."""
+ROW_COLUMNS = ("grad_minus_mode_instructions", "context_instructions", "counts_disagree")
+
+
+def per_row(cases: pd.DataFrame, runs: Sequence[Run]) -> pd.DataFrame:
+    """ROW_COLUMNS for each row of ``cases`` (every run's), aligned with its index:
+    grad_minus_mode_instructions (grad's count less this mode's: the bookkeeping the mode saves, in
+    instructions per call; 0 for grad), context_instructions (the run's entry cost of the mode's
+    context, as the suite enters it) and counts_disagree (this mode's ratio to grad differs between
+    times and counts by more than DISAGREEMENT; null where either is missing)."""
     import pandas as pd
 
-    out = pd.Series(math.nan, index=cases.index, dtype=float)
+    out = pd.DataFrame({"grad_minus_mode_instructions": math.nan, "context_instructions": math.nan,
+                        "counts_disagree": None}, index=cases.index)
     if COUNT not in cases or cases[COUNT].isna().all():
-        return out.to_frame("grad_minus_mode_instructions")
+        return out
     keys = ["run", *GROUP_KEYS]
     grad = cases.loc[cases["mode"] == "grad", [*keys, COUNT]].rename(columns={COUNT: "_grad"})
     merged = cases[keys].merge(grad, on=keys, how="left")
     merged.index = cases.index
-    out = merged["_grad"].astype(float) - cases[COUNT].astype(float)
-    return out.to_frame("grad_minus_mode_instructions")
+    out["grad_minus_mode_instructions"] = merged["_grad"].astype(float) - cases[COUNT].astype(float)
+    by_label = {run.label: run for run in runs}
+    out["context_instructions"] = [context_of(by_label[run], mode) if run in by_label else math.nan
+                                   for run, mode in zip(cases["run"], cases["mode"], strict=True)]
+    flagged = {(label, d.workload, d.pass_, d.size, d.device, d.dtype, d.mode)
+               for label in cases["run"].unique() for d in disagreements(cases[cases["run"] == label])}
+    judged = cases[COUNT].notna() & merged["_grad"].notna() & (cases["mode"] != "grad")
+    out["counts_disagree"] = [(key in flagged) if ok else None for key, ok in zip(
+        zip(cases["run"], cases["workload"], cases["pass"], cases["size"], cases["device"], cases["dtype"],
+            cases["mode"], strict=True), judged, strict=True)]
+    return out
 
 
 @dataclass(frozen=True)
@@ -186,8 +202,10 @@ def bookkeeping_sentences(run: Run, cases: pd.DataFrame) -> list[str]:
                 continue
             text = f"grad - {mode} {value:+,.0f}"
             if "grad" in found and mode in found:
-                # The contexts' share: grad's enable_grad against the mode's own context.
-                text += f" (of which the contexts {found['grad'] - found[mode]:+,.0f})"
+                # grad - mode = (its ops' bookkeeping) + (enable_grad's entry - the mode's context's entry)
+                contexts_part = found["grad"] - found[mode]
+                text += (f" (autograd's bookkeeping in the ops {value - contexts_part:+,.0f}, entering the "
+                         f"contexts {contexts_part:+,.0f})")
             parts.append(text)
         if parts:
             from bench_lib.contract.units import size_label

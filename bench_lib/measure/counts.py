@@ -145,7 +145,10 @@ def measure(specs: Iterable[Any], seed: int, plugins: Sequence[str] = (),
     reason = unavailable_reason()
     if reason is not None:
         return unavailable(reason)
-    chosen = [spec for spec in dict.fromkeys(specs) if case_reason(spec) is None]
+    from bench_lib.measure.runner import static_skip_reason
+
+    # A case that cannot exist (backward under no_grad) is skipped by pytest: nothing to count.
+    chosen = [spec for spec in dict.fromkeys(specs) if case_reason(spec) is None and static_skip_reason(spec) is None]
     say = progress or (lambda line: None)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="gradbench-counts-") as folder:

@@ -60,7 +60,7 @@ def write_report(report: Report, out: Path) -> list[Path]:
     scenarios_path = out.with_name("scenarios.csv")
     loaded = report.loaded
     texts = {
-        csv_path: tidy.to_csv(tidy.tidy_table(report.cases, loaded.skipped)),
+        csv_path: tidy.to_csv(tidy.tidy_table(report.cases, loaded.skipped, loaded.runs)),
         scenarios_path: tidy.to_csv(tidy.scenario_table(report.scenarios, loaded.scenario_skipped, loaded.invalid,
                                                         [run.label for run in loaded.runs])),
         md_path: markdown.render(report, out),

@@ -7,12 +7,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bench_lib.analysis import compare, throughput
+from bench_lib.analysis import counts as instruction_counts
 from bench_lib.analysis.derive import busy_run
 from bench_lib.contract.units import format_seconds, size_label
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from bench_lib.contract.result import Run
     from bench_lib.report.model import Report, RunSummary
 
 MAX_CHANGES = 10
@@ -73,7 +75,66 @@ def _run(summary: RunSummary, cases: pd.DataFrame) -> list[str]:
     if summary.throughput:
         lines += ["", "**Latency against throughput** (CUDA: where each mode becomes device-bound)", ""]
         lines += [f"- {_no_html(text)}" for text in throughput.sentences(summary.throughput)]
+    lines += _counts(run, cases)
     return lines + [""]
+
+
+def _counts(run: Run, cases: pd.DataFrame) -> list[str]:
+    """Instruction counts (COUNTS=1): autograd's bookkeeping in instructions per call, the contexts'
+    entry costs, a table per mode and size, and where the counts and the times disagree."""
+    if run.counts is None:
+        return []
+    reason = instruction_counts.skipped_reason(run)
+    if reason is not None:
+        return ["", f"**Instruction counts**: asked for but not taken: {_text(reason)}."]
+    record = run.counts
+    lines = ["", f"**Instruction counts** (callgrind, {_text(record.get('valgrind_version') or 'valgrind')}, one "
+             f"thread, the harness's {record.get('harness_instructions') or 0:,.0f} instructions per call taken off; "
+             f"two counts of a case differ by at most {instruction_counts.spread_summary(cases):.2%}). Autograd's "
+             "bookkeeping, in instructions per call:", ""]
+    lines += [f"- {_no_html(line)}" for line in instruction_counts.bookkeeping_sentences(run, cases)]
+    context = instruction_counts.context_sentence(run)
+    if context:
+        lines.append(f"- {_no_html(context)}")
+    wide = instruction_counts.table(cases)
+    if not wide.empty:
+        lines += ["", "| case | size | grad | no_grad | inference_mode | detach | grad - no_grad | grad - inference_mode |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in wide.to_dict("records"):
+            cells = [_instructions(r[m]) for m in ("grad", "no_grad", "inference_mode", "detach")]
+            cells += [_instructions(r[c], signed=True) for c in ("grad_minus_no_grad", "grad_minus_inference_mode")]
+            lines.append(f"| {r['workload']} {r['pass']} {r['device']} | {size_label(int(r['size']))} | "
+                         + " | ".join(cells) + " |")
+    found = instruction_counts.disagreements(cases)
+    if found:
+        lines += ["", f"Counts and times disagree ({len(found)} of the modes' ratios to grad differ by more than "
+                      f"{instruction_counts.DISAGREEMENT:.0%}):", ""]
+        lines += [f"- {_no_html(d.sentence())}" for d in found[:MAX_CHANGES]]
+        if len(found) > MAX_CHANGES:
+            lines.append(f"- and {len(found) - MAX_CHANGES} more")
+    elif not wide.empty:
+        lines += ["", "Counts and times agree on every mode's ratio to grad (within "
+                      f"{instruction_counts.DISAGREEMENT:.0%})."]
+    return lines
+
+
+def _instructions(value: float, signed: bool = False) -> str:
+    if value != value:  # NaN: not counted
+        return "-"
+    return f"{value:+,.0f}" if signed else f"{value:,.0f}"
+
+
+def _instruction_comparison(comparison: compare.Comparison) -> str:
+    table = comparison.instructions
+    if table is None or table.empty:
+        return ""
+    if comparison.build_differences:
+        return (f" Instructions per call: not compared ({len(table)} counted cases), the runs' builds differ: "
+                f"{_text('; '.join(comparison.build_differences))}.")
+    more, fewer = comparison.count(compare.SLOWER, "instructions"), comparison.count(compare.FASTER, "instructions")
+    limit = table["threshold"].iloc[0]
+    return (f" Instructions per call: {more} more, {fewer} fewer beyond ±{compare.percent(limit)}, of "
+            f"{len(table)} counted cases.")
 
 
 def _comparison(comparison: compare.Comparison) -> list[str]:
@@ -93,7 +154,8 @@ def _comparison(comparison: compare.Comparison) -> list[str]:
                 f"{comparison.count(compare.FASTER, 'pipelined')} faster of {len(comparison.pipelined)}. "
                 if len(comparison.pipelined) else "")
              + f"Overhead ratios: {comparison.count(compare.SLOWER, 'ratios')} larger, "
-             f"{comparison.count(compare.FASTER, 'ratios')} smaller. Exact counts changed: {len(comparison.counts)}."]
+             f"{comparison.count(compare.FASTER, 'ratios')} smaller. Exact counts changed: {len(comparison.counts)}."
+             + _instruction_comparison(comparison)]
     changed = times[times["verdict"].isin([compare.SLOWER, compare.FASTER])]
     if changed.empty:
         return lines

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from bench_lib.report.sections import (
     comparison,
     compiled,
+    counts,
     environment,
     findings,
     header,
@@ -38,6 +39,7 @@ def render(report: Report) -> str:
         compiled.render(report),
         throughput.render(report),
         overhead.render(report),
+        counts.render(report),
         noise.render(report),
         comparison.render(report),
         workloads.render(report, drawn),

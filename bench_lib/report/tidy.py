@@ -8,12 +8,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from bench_lib.analysis import counts as instruction_counts
 from bench_lib.contract.result import BY_KEY, INTEGERS, SPEC_KEYS
 from bench_lib.contract.schema import MODES
 from bench_lib.scenarios import SCENARIOS
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from bench_lib.contract.result import Run
 
 # Column names carry their unit, so the CSV reads without this code.
 _SECONDS = {key: f"{key}_s" for key in ("median", "q1", "q3", "iqr", "min", "max", "mean", "stddev",
@@ -24,6 +27,10 @@ _ORDER = [
     "background_cpu", "contended", "speedup_vs_grad", "rel_to_no_grad", "input_bytes", "throughput_Bps",
     "peak_tensor_bytes", "retained_tensor_bytes", "peak_rss_bytes", "cuda_peak_reserved_bytes", "saved_bytes",
     "saved_bytes_per_element", "saved_tensor_count", "graph_nodes", "tensor_memory_method", "rss_method",
+    # instruction counts (COUNTS=1): per call, grad's less this mode's, the mode's context-entry cost,
+    # whether times and counts disagree on this mode's ratio to grad, and how the count was taken
+    "instructions_per_call", "grad_minus_mode_instructions", "context_instructions", "counts_disagree",
+    "instructions_calls", "instructions_spread", "instructions_note",
 ]
 
 
@@ -38,11 +45,13 @@ def _integers(order: list[str]) -> list[str]:
 _INTEGERS = _integers(_ORDER)
 
 
-def tidy_table(cases: pd.DataFrame, skipped: pd.DataFrame) -> pd.DataFrame:
-    """``cases`` with add_derived's columns, and ``skipped``, as one table without raw samples."""
+def tidy_table(cases: pd.DataFrame, skipped: pd.DataFrame, runs: Sequence[Run] = ()) -> pd.DataFrame:
+    """``cases`` with add_derived's columns, and ``skipped``, as one table without raw samples;
+    ``runs``: the runs of ``cases``, whose instruction-count records give context_instructions."""
     import pandas as pd
 
     arrays = ["samples", "cmp_samples", "rep_medians", "rep_cmp", "rep_peak", "rep_rounds", "rep_pipelined"]
+    cases = pd.concat([cases, instruction_counts.per_row(cases, runs)], axis=1)
     measured = cases.drop(columns=arrays).rename(columns=_SECONDS).assign(status="measured", skip_reason="")
     skips = skipped.rename(columns={"reason": "skip_reason"}).assign(status="skipped")
     frames = [frame for frame in (measured, skips) if len(frame)]
