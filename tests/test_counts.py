@@ -53,7 +53,7 @@ class FakeCallgrind:
     def _valgrind_toggle_and_dump_stats(self) -> None:
         self._valgrind_toggle()
         self.dumps += 1
-        Path(f"{self.prefix}.{self.dumps}").write_text(f"events: Ir\nfn=x\n0 1\ntotals: {self.total}\n")
+        Path(f"{self.prefix}.{os.getpid()}.{self.dumps}").write_text(f"events: Ir\nfn=x\n0 1\ntotals: {self.total}\n")
         self.total = 0
 
     def work(self, instructions: int) -> None:
@@ -252,21 +252,24 @@ def _instructions(doc: dict) -> dict[tuple[str, str], dict]:
 
 
 @needs_valgrind
-def test_two_counts_of_identical_code_agree_within_half_a_percent(counted: dict) -> None:
+def test_counts_of_a_small_case_repeat_within_half_a_percent(counted: dict) -> None:
     found = _instructions(counted["doc"])
     for mode in ("grad", "no_grad"):
         a, b = found[("elementwise", mode)], found[("elementwise_twin", mode)]
         assert a["instructions_per_call"] > 50_000  # relu(x * 2 + 1).mean() at 2^10: about 110,000
-        assert abs(a["instructions_per_call"] / b["instructions_per_call"] - 1) < 0.005, (a, b)
+        # Two counts of one case (two batches of N calls, in one process) agree within 0.5 %.
         assert a["instructions_spread"] < 0.005 and b["instructions_spread"] < 0.005
         assert a["instructions_note"] is None and a["instructions_calls"] >= 1
+        # Identical code under another name (other objects, another heap layout: measured up to 0.43 %
+        # apart here) stays within the gate's 1 %: it never fails it.
+        assert abs(a["instructions_per_call"] / b["instructions_per_call"] - 1) < GATE.instructions, (a, b)
 
 
 @needs_valgrind
 def test_the_harness_is_taken_off_and_the_contexts_are_counted(counted: dict) -> None:
     record = counted["doc"]["gradbench"]["counts"]
     assert record["reason"] is None and record["valgrind_version"].startswith("valgrind-")
-    assert record["threads"] == 1 and record["settings"]["MKL_ENABLE_INSTRUCTIONS"] == "SSE4_2"
+    assert record["threads"] == 1 and record["settings"] == counts.WORKER_ENVIRONMENT
     assert 100 < record["harness_instructions"] < 5_000
     # An empty call counted as a case, less the harness: what the subtraction leaves is noise.
     assert abs(record["empty_instructions"]) < 100

@@ -51,8 +51,16 @@ CONTEXT_MODES = ("grad", "no_grad", "inference_mode")
 # valgrind's virtual CPU (AVX2 at most: valgrind does not emulate AVX-512), not the code path the
 # timed rounds take on this CPU; they are a deterministic proxy of the host's work, recorded with
 # these settings and compared only with counts made with the same.
+#
+# And one allocator regime: make bench's (large blocks on the heap, never trimmed), without glibc's
+# fastbins (mxfast=0). Torch allocates tensor data with posix_memalign, which glibc serves through
+# its bins whatever the heap holds; with fastbins, a free now and then consolidates them, and
+# identical code counted after different cases read up to 1 % apart (malloc_consolidate and
+# _int_malloc, per callgrind's functions). Without them, within 0.13 %.
 WORKER_ENVIRONMENT = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONHASHSEED": "0",
-                      "MKL_ENABLE_INSTRUCTIONS": "SSE4_2", "ONEDNN_MAX_CPU_ISA": "SSE41"}
+                      "MKL_ENABLE_INSTRUCTIONS": "SSE4_2", "ONEDNN_MAX_CPU_ISA": "SSE41",
+                      "MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TRIM_THRESHOLD_": "68719476736",
+                      "GLIBC_TUNABLES": "glibc.malloc.mxfast=0"}
 
 
 class CountsError(Exception):
@@ -133,7 +141,7 @@ def request(specs: Sequence[CaseSpec], seed: int, plugins: Sequence[str], dumps:
 def command(request_path: Path, workdir: Path, python: str = sys.executable) -> list[str]:
     """valgrind around the worker, run with this interpreter (``python`` from PATH might be another
     one, without torch)."""
-    return ["valgrind", *VALGRIND_OPTIONS, f"--callgrind-out-file={workdir / 'callgrind.out'}",
+    return ["valgrind", *VALGRIND_OPTIONS, f"--callgrind-out-file={workdir / 'callgrind.out'}.%p",
             f"--log-file={workdir / 'valgrind.log'}", python, "-m", "bench_lib.measure.countworker",
             str(request_path)]
 

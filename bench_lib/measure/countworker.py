@@ -18,7 +18,9 @@ per batch. A case's batch of N calls then counts, less the empty batch of N call
 the case's ``target`` and nothing else: what pytest-benchmark times, i.e. the mode's context
 entered as the suite enters it, the model and the input (``PreparedCase.launch``).
 
-Each case is counted in two batches of N calls (after warm-up calls and one warm-up batch): their
+Each case is counted in a child forked from this process after the harness is measured, so that
+every case starts from the same state whatever was counted before it. It is counted in two batches
+of N calls (after warm-up calls, and warm-up batches until two in a row agree): their
 difference is the case's own repeatability figure (``instructions_spread``); the count is their
 mean. N is chosen from one call's count so that a batch holds about TARGET_INSTRUCTIONS. The
 worker runs one intra-op thread (OpenMP threads spin-wait, and every spin is counted) with the
@@ -41,6 +43,7 @@ import gc
 import importlib
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -55,19 +58,21 @@ MAX_CALLS = 200
 HARNESS_CALLS = 200
 WARM_UP_CALLS = 3       # empty batches before the harness is measured
 CASE_WARM_UP_CALLS = 2  # whole rounds of a case (setup, pass, teardown) before it is counted
+MAX_WARM_UP_BATCHES = 6  # then batches until two in a row agree within SETTLED
+SETTLED = 0.0005
 
 
 class Dumps:
-    """callgrind's numbered dump files of this process: ``<prefix>.1``, ``<prefix>.2``, ..."""
+    """callgrind's numbered dump files, ``<prefix>.<pid>.<n>`` (valgrind runs with
+    ``--callgrind-out-file=<prefix>.%p``): each process, forked ones included, reads its own."""
 
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
-        self.taken = 0
 
     def next_total(self) -> int:
-        """The Ir total of the dump just written (read, then deleted)."""
-        self.taken += 1
-        path = Path(f"{self.prefix}.{self.taken}")
+        """The Ir total of the dump just written (read, then deleted: so it is the only one there; a
+        forked process numbers its dumps on from its parent's)."""
+        [path] = Path(self.prefix).parent.glob(f"{Path(self.prefix).name}.{os.getpid()}.*")
         total = read_total(path.read_text())
         path.unlink()
         return total
@@ -159,9 +164,7 @@ def calls_for(one_call: float) -> int:
 
 
 def serve(request: dict[str, Any], answers: IO[str], torch: Any) -> None:
-    from bench_lib.contract.cases import CaseSpec
     from bench_lib.measure.modes import get_mode
-    from bench_lib.measure.runner import build, machine_skip_reason, static_skip_reason
 
     def say(answer: dict[str, Any]) -> None:
         answers.write(json.dumps(answer) + "\n")
@@ -180,33 +183,63 @@ def serve(request: dict[str, Any], answers: IO[str], torch: Any) -> None:
     say({"empty": counter.per_call(empty.target, HARNESS_CALLS)[0]})
     seed = int(request["seed"])
     for fields in request["specs"]:
-        spec = CaseSpec(**fields)
-        started = time.perf_counter()
-        reason = static_skip_reason(spec) or machine_skip_reason(spec)
-        if reason:
-            say({"spec": fields, "skip": reason})
-            continue
-        case: Any = None
+        say(_in_child(lambda fields=fields: _count_case(fields, seed, counter), fields))
+    say({"done": True})
+
+
+def _count_case(fields: dict[str, Any], seed: int, counter: Counter) -> dict[str, Any]:
+    from bench_lib.contract.cases import CaseSpec
+    from bench_lib.measure.runner import build, machine_skip_reason, static_skip_reason
+
+    spec = CaseSpec(**fields)
+    started = time.perf_counter()
+    reason = static_skip_reason(spec) or machine_skip_reason(spec)
+    if reason:
+        return {"spec": fields, "skip": reason}
+    case = build(spec, seed)
+    for _ in range(CASE_WARM_UP_CALLS):
+        case.run_once()
+    one = per_call(counter.batch(case.target, 1, case.setup, case.teardown), 1, counter.harness,
+                   counter.fixed)  # also a warm-up of the batch
+    calls = calls_for(one)
+    # Warm-up batches until two in a row agree: CPython specialises a code object's bytecode over its
+    # first calls (and retries later, less and less often), which a first batch still pays for.
+    previous = counter.batch(case.target, calls, case.setup, case.teardown)
+    for _ in range(MAX_WARM_UP_BATCHES):
+        current = counter.batch(case.target, calls, case.setup, case.teardown)
+        if abs(current - previous) <= SETTLED * current:
+            break
+        previous = current
+    instructions, spread = counter.per_call(case.target, calls, case.setup, case.teardown)
+    return {"spec": fields, "instructions": instructions, "calls": calls, "spread": spread,
+            "seconds": time.perf_counter() - started}
+
+
+def _in_child(count: Callable[[], dict[str, Any]], fields: dict[str, Any]) -> dict[str, Any]:
+    """``count()`` in a forked child, whose answer comes back through a pipe. Every case starts from
+    the same process state (the heap, Python's caches): counted in one process one after another,
+    identical code read up to 1 % apart depending on what ran before it (malloc's free lists, object
+    addresses in hashed containers); forked, its count depends on the case alone."""
+    read, write = os.pipe()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # the child: count, answer, and leave without running the parent's exit handlers
+        os.close(read)
         try:
-            case = build(spec, seed)
-            for _ in range(CASE_WARM_UP_CALLS):
-                case.run_once()
-            one = per_call(counter.batch(case.target, 1, case.setup, case.teardown), 1, counter.harness,
-                           counter.fixed)  # also a warm-up of the batch
-            calls = calls_for(one)
-            if calls > 1:
-                counter.batch(case.target, calls, case.setup, case.teardown)  # a warm-up at the batch's size
-            instructions, spread = counter.per_call(case.target, calls, case.setup, case.teardown)
+            answer = count()
         except Exception as error:  # noqa: BLE001 - reported per case, the others still counted
             text = str(error).splitlines()[0] if str(error) else ""
-            say({"spec": fields, "error": f"{type(error).__name__}: {text}"})
-        else:
-            say({"spec": fields, "instructions": instructions, "calls": calls, "spread": spread,
-                 "seconds": time.perf_counter() - started})
-        finally:
-            case = None
-            gc.collect()
-    say({"done": True})
+            answer = {"spec": fields, "error": f"{type(error).__name__}: {text}"}
+        with os.fdopen(write, "w") as pipe:
+            pipe.write(json.dumps(answer))
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        text = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    if not text:
+        return {"spec": fields, "error": f"the counting process for this case ended with status {status}"}
+    return dict(json.loads(text))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
