@@ -30,7 +30,7 @@ from bench_lib.report.load import load_runs
 ROOT = Path(__file__).resolve().parents[1]
 NO_VALGRIND = counts.unavailable_reason()
 needs_valgrind = pytest.mark.skipif(NO_VALGRIND is not None, reason=f"no instruction counts here: {NO_VALGRIND}")
-GATE = compare.Gates(time=None, ratio=None, peak=None, counts=False, instructions=0.01)
+GATE = compare.Gates(time=None, ratio=None, peak=None, counts=False, instructions=compare.Gates().instructions)
 
 
 # --- the harness, without valgrind: a simulated callgrind ---------------------------------------
@@ -168,7 +168,7 @@ def _compare(tmp_path: Path, new: dict, gates: compare.Gates = GATE, **options) 
 
 
 def test_the_count_gate_flags_a_change_beyond_the_threshold_and_nothing_within(tmp_path: Path) -> None:
-    new = {key: value * (1.05 if key[0] == "elementwise" else 1.004) for key, value in BASE.items()}
+    new = {key: value * (1.05 if key[0] == "elementwise" else 1.008) for key, value in BASE.items()}
     result, ending = _compare(tmp_path, new)
     table = result.instructions
     assert len(table) == 12
@@ -177,7 +177,7 @@ def test_the_count_gate_flags_a_change_beyond_the_threshold_and_nothing_within(t
     assert set(table[table["workload"] != "elementwise"]["verdict"]) == {compare.UNCHANGED}
     assert ending.code == Exit.REGRESSION
     [failure] = ending.failures
-    assert failure.startswith("4 counted cases with more instructions per call by more than 1%")
+    assert failure.startswith("4 counted cases with more instructions per call by more than 2%")
     assert "elementwise grad forward 2^10 cpu float32" in failure and "mlp" not in failure
     assert "+5.00% instructions per call" in slower.iloc[0]["reason"]
     # Fewer instructions are reported, never a failure; off reports without gating.
@@ -257,11 +257,11 @@ def test_counts_of_a_small_case_repeat_within_half_a_percent(counted: dict) -> N
     for mode in ("grad", "no_grad"):
         a, b = found[("elementwise", mode)], found[("elementwise_twin", mode)]
         assert a["instructions_per_call"] > 50_000  # relu(x * 2 + 1).mean() at 2^10: about 110,000
-        # Two counts of one case (two batches of N calls, in one process) agree within 0.5 %.
+        # Two counts of one case (the two closest of its batches of N calls) agree within 0.5 %.
         assert a["instructions_spread"] < 0.005 and b["instructions_spread"] < 0.005
         assert a["instructions_note"] is None and a["instructions_calls"] >= 1
-        # Identical code under another name (other objects, another heap layout: measured up to 0.43 %
-        # apart here) stays within the gate's 1 %: it never fails it.
+        # Identical code under another name (other objects, another heap layout: measured up to 0.76 %
+        # apart here) stays within the gate's 2 %: it never fails it.
         assert abs(a["instructions_per_call"] / b["instructions_per_call"] - 1) < GATE.instructions, (a, b)
 
 

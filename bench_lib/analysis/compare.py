@@ -18,7 +18,7 @@ one replicate process as one observation. Five families of figures, each with it
 * counts (saved bytes, saved tensors, graph nodes): exact, so any change is a change.
 * peak tensor memory: the median over replicates, with a relative tolerance.
 * instructions per call (``--gb-counts``, one callgrind process per run): deterministic to a
-  fraction of a percent, so no statistics: a case whose count moved beyond the threshold (1 %)
+  fraction of a percent, so no statistics: a case whose count moved beyond the threshold (2 %)
   changed. Counts from different builds, machines or counting settings are never compared
   silently: every row then reads "inconclusive", naming the difference (analysis.counts).
 

@@ -3,7 +3,7 @@ instructions, the cost of entering each mode's context, where counts and times d
 whether two runs' counts can be compared at all.
 
 Counts come from one process under callgrind (bench_lib.measure.counts): deterministic to about
-0.1 %, so a difference between modes or runs beyond a percent is real, where times move by 1.3x
+0.1-0.8 %, so a difference between modes or runs beyond two percent is real, where times move by 1.3x
 between runs on a shared machine. Pure functions on the loaded tables; no torch.
 """
 

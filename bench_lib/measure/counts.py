@@ -1,7 +1,7 @@
 """Instruction counts per call (``--gb-counts``): one process under callgrind counts every CPU case.
 
 On a shared machine a case's time moves by 1.3x between runs of identical code; the instructions
-its pass executes do not (they repeat within about 0.1 % under callgrind). The bookkeeping that
+its pass executes hardly do (they repeat within a fraction of a percent under callgrind). The bookkeeping that
 autograd does in grad mode and skips under no_grad is host work, so at small sizes instructions
 are the noise-free figure of it, and a gate on them cannot cry wolf.
 
@@ -56,7 +56,8 @@ CONTEXT_MODES = ("grad", "no_grad", "inference_mode")
 # fastbins (mxfast=0). Torch allocates tensor data with posix_memalign, which glibc serves through
 # its bins whatever the heap holds; with fastbins, a free now and then consolidates them, and
 # identical code counted after different cases read up to 1 % apart (malloc_consolidate and
-# _int_malloc, per callgrind's functions). Without them, within 0.13 %.
+# _int_malloc, per callgrind's functions). Without them, within 0.4-0.8 % (what is left: the heap's
+# and Python's object allocators' state, and CPython's bytecode re-specialisation).
 WORKER_ENVIRONMENT = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONHASHSEED": "0",
                       "MKL_ENABLE_INSTRUCTIONS": "SSE4_2", "ONEDNN_MAX_CPU_ISA": "SSE41",
                       "MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TRIM_THRESHOLD_": "68719476736",
