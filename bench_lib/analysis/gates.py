@@ -25,10 +25,9 @@ class Gates:
     ratio: float | None = 0.10      # an overhead ratio significantly larger by more than this
     peak: float | None = 0.05       # peak tensor memory larger by more than this
     counts: bool = True             # any change of an exact count
-    # instructions per call (--gb-counts) more by this. Counts of a case repeat within 0.3 % between
-    # runs of one selection here, but identical code counted in another process state (another heap
-    # layout, as any change of code makes) read up to 0.76 % apart (README: "Instruction counts"):
-    # 2 % is 2.6 times that, and a quarter of the smallest real change measured (the wasted op)
+    # instructions per call (--gb-counts) more by this. Two runs of one selection count alike within
+    # 0.01 % here, but the same case counted in a process that imported other modules (as a change of
+    # code does) read up to 0.62 % apart (README: "Instruction counts"): 2 % is three times that
     instructions: float | None = 0.02
 
     def judged(self) -> Gates:

@@ -158,6 +158,10 @@ class CaseResult:
     instructions_spread: float | None = _field(SHARE, "instruction count spread", "share", since=8,
                                                after_rounds=True)
     instructions_note: str | None = _field(TEXT, "why no instruction count", since=8, after_rounds=True)
+    # the memory allocators' own instructions per call (glibc's malloc and free, CPython's object
+    # allocator), left out of instructions_per_call: they depend on the heap's history, not on the code
+    instructions_allocators: float | None = _field(INSTRUCTIONS, "allocators' instructions per call",
+                                                   "instructions", since=8, after_rounds=True)
     # --- scenario cases only (present in every one, null where they do not apply); a mode-matrix
     # case has no "scenario" key, and that is how a reader tells them apart
     scenario: str | None = _field(LABEL, "scenario", scenario=True, since=2)

@@ -48,11 +48,12 @@ Schema history:
      older runs with these null. Result fields may also be derived when a case is read
      (``saved_bytes_per_element``): those are never saved.
   8: instruction counts (``--gb-counts``, bench_lib.measure.counts). Every case holds
-     ``instructions_per_call``, ``instructions_calls``, ``instructions_spread`` and
-     ``instructions_note`` (null without counts; counted for eager CPU cases, the others carry the
-     reason in ``instructions_note``); the run's section gains ``counts`` (``COUNTS_KEYS``: the
-     tool, its version, the harness and context-entry costs), null without counts. Measured once
-     per run (the first replicate), never per replicate. Readers take older runs with these null.
+     ``instructions_per_call``, ``instructions_calls``, ``instructions_spread``,
+     ``instructions_allocators`` and ``instructions_note`` (null without counts; counted for eager
+     CPU cases, the others carry the reason in ``instructions_note``); the run's section gains
+     ``counts`` (``COUNTS_KEYS``: the tool, its version, the harness and context-entry costs), null
+     without counts. Measured once per run (the first replicate), never per replicate. Readers take
+     older runs with these null.
 """
 
 from __future__ import annotations

@@ -56,8 +56,8 @@ CONTEXT_MODES = ("grad", "no_grad", "inference_mode")
 # fastbins (mxfast=0). Torch allocates tensor data with posix_memalign, which glibc serves through
 # its bins whatever the heap holds; with fastbins, a free now and then consolidates them, and
 # identical code counted after different cases read up to 1 % apart (malloc_consolidate and
-# _int_malloc, per callgrind's functions). Without them, within 0.4-0.8 % (what is left: the heap's
-# and Python's object allocators' state, and CPython's bytecode re-specialisation).
+# _int_malloc, per callgrind's functions). The allocators' own instructions are left out of the
+# counts anyway (countworker.ALLOCATORS); without fastbins the rest is steadier too.
 WORKER_ENVIRONMENT = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONHASHSEED": "0",
                       "MKL_ENABLE_INSTRUCTIONS": "SSE4_2", "ONEDNN_MAX_CPU_ISA": "SSE41",
                       "MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TRIM_THRESHOLD_": "68719476736",
@@ -228,7 +228,8 @@ def _figures(answer: dict[str, Any]) -> dict[str, Any]:
     if "skip" in answer:
         return note_figures(str(answer["skip"]))
     return {"instructions_per_call": round(float(answer["instructions"]), 1), "instructions_calls": answer["calls"],
-            "instructions_spread": min(1.0, round(float(answer["spread"]), 6)), "instructions_note": None}
+            "instructions_spread": min(1.0, round(float(answer["spread"]), 6)), "instructions_note": None,
+            "instructions_allocators": round(float(answer["allocators"]), 1)}
 
 
 def _last_line(path: Path) -> str:

@@ -30,7 +30,7 @@ _ORDER = [
     # instruction counts (COUNTS=1): per call, grad's less this mode's, the mode's context-entry cost,
     # whether times and counts disagree on this mode's ratio to grad, and how the count was taken
     "instructions_per_call", "grad_minus_mode_instructions", "context_instructions", "counts_disagree",
-    "instructions_calls", "instructions_spread", "instructions_note",
+    "instructions_allocators", "instructions_calls", "instructions_spread", "instructions_note",
 ]
 
 
