@@ -89,7 +89,8 @@ def _counts(run: Run, cases: pd.DataFrame) -> list[str]:
         return ["", f"**Instruction counts**: asked for but not taken: {_text(reason)}."]
     record = run.counts
     lines = ["", f"**Instruction counts** (callgrind, {_text(record.get('valgrind_version') or 'valgrind')}, one "
-             f"thread, the harness's {record.get('harness_instructions') or 0:,.0f} instructions per call taken off; "
+             f"thread, the harness's {record.get('harness_instructions') or 0:,.0f} instructions per call and the memory "
+             "allocators' own instructions left out; "
              f"two counts of a case differ by at most {instruction_counts.spread_summary(cases):.2%}). Autograd's "
              "bookkeeping, in instructions per call:", ""]
     lines += [f"- {_no_html(line)}" for line in instruction_counts.bookkeeping_sentences(run, cases)]

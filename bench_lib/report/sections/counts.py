@@ -18,7 +18,9 @@ if TYPE_CHECKING:
 
 INTRO = ("<p>Instructions one call of each case's timed pass executes on the CPU, counted under valgrind's "
          "callgrind in one process per run (one thread; MKL's SSE4.2 kernels, since valgrind emulates FMA "
-         "slowly), with the harness's own instructions taken off. Counts repeat within a fraction of a percent "
+         "slowly), with the harness's own instructions taken off, and the memory allocators' own (malloc's "
+         "and Python's: their path length depends on the heap's history; the calls into them still count, and "
+         "summary.csv has them apart). Counts repeat within a fraction of a percent "
          "where times move by tens of percent on a shared machine, so at small sizes they show autograd's "
          "host-side bookkeeping without noise. They count user-space instructions only: not the kernel's page "
          "faults, not memory stalls, not a GPU's work.</p>")
