@@ -72,7 +72,8 @@ def test_truncated_file_is_called_truncated() -> None:
 
 
 COMPARE = ("compare", "tests/data/report_base.json", "tests/data/report_new.json")
-OTHER_GATES_OFF = ("--fail-ratio-above", "off", "--fail-peak-above", "off", "--no-fail-on-count-change")
+OTHER_GATES_OFF = ("--fail-ratio-above", "off", "--fail-peak-above", "off", "--no-fail-on-count-change",
+                   "--fail-instructions-above", "off")
 
 
 def test_compare_gates_on_significant_slowdowns_above_the_threshold() -> None:
@@ -87,7 +88,7 @@ def test_compare_gates_on_significant_slowdowns_above_the_threshold() -> None:
     assert passing.returncode == 0, passing.stdout + passing.stderr
     assert passing.stdout.splitlines()[-1] == ("OK: every gate holds and every gated case was judged: 6 of 6 cases "
                                                "(gates: times and pipelined times 25%, overhead ratios off, peak "
-                                               "memory off, counts off) [exit 0]")
+                                               "memory off, counts off, instructions off) [exit 0]")
 
 
 @pytest.mark.parametrize(("gate", "failure"), [
