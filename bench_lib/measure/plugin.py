@@ -51,21 +51,29 @@ MAX_THREADS = 1024
 
 @dataclass
 class Progress:
-    """A line every tenth of the cases: the case, how many are done, the time spent and left."""
+    """A line every tenth of the cases: the case, how many are done, the time spent and left.
+
+    The time left is estimated from the cases that ran, over those still to run: a skipped case
+    (no such device here) takes no time, and the instruction counts, done before the first case,
+    are not part of the rate (created after them)."""
 
     total: int
+    will_run: frozenset[str]  # node ids of the cases expected to be measured, not skipped
     started: float = field(default_factory=time.monotonic)
     done: int = 0
+    ran: int = 0
 
     def step(self, nodeid: str) -> str | None:
         self.done += 1
+        self.ran += nodeid in self.will_run
         if self.done != self.total and self.done * 10 // self.total == (self.done - 1) * 10 // self.total:
             return None
         elapsed = time.monotonic() - self.started
-        left = elapsed / self.done * (self.total - self.done)
+        to_run = len(self.will_run) - self.ran
+        left = f"about {elapsed / self.ran * to_run:.0f} s left" if self.ran else "time left not known yet"
         case = nodeid.rsplit("[", 1)[-1].rstrip("]")
         return (f"gradbench: {self.done:>{len(str(self.total))}}/{self.total} cases, {elapsed:.0f} s elapsed, "
-                f"about {left:.0f} s left ({case})")
+                f"{left} ({case})")
 
 
 @dataclass
@@ -296,10 +304,18 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    if STATE in session.config.stash and session.config.getoption("gb_progress") == "lines":
-        session.config.stash[STATE].progress = Progress(total=len(session.items))
     if STATE in session.config.stash and session.config.getoption("gb_counts"):
         _count_instructions(session)
+    if STATE in session.config.stash and session.config.getoption("gb_progress") == "lines":
+        session.config.stash[STATE].progress = Progress(total=len(session.items), will_run=_cases_to_run(session))
+
+
+def _cases_to_run(session: pytest.Session) -> frozenset[str]:
+    """The node ids of the cases that no static or machine reason will skip."""
+    return frozenset(item.nodeid for item in session.items
+                     if not (hasattr(item, "callspec") and "case" in item.callspec.params
+                             and (static_skip_reason(spec := item.callspec.params["case"])
+                                  or machine_skip_reason(spec))))
 
 
 def _count_instructions(session: pytest.Session) -> None:
