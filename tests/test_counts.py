@@ -184,6 +184,9 @@ def test_the_count_gate_flags_a_change_beyond_the_threshold_and_nothing_within(t
     assert failure.startswith("4 counted cases with more instructions per call by more than 2%")
     assert "elementwise grad forward 2^10 cpu float32" in failure and "mlp" not in failure
     assert "+5.00% instructions per call" in slower.iloc[0]["reason"]
+    # Counts are judged by the gate alone: their heading claims no significance test.
+    [heading] = [line for line in cli._comparison_lines(result, 3, ending) if line.startswith("instructions per call")]
+    assert "Benjamini" not in heading and "a count is exact" in heading and "4 slower" in heading
     # Fewer instructions are reported, never a failure; off reports without gating.
     result, ending = _compare(tmp_path, {key: value * 0.9 for key, value in BASE.items()})
     assert set(result.instructions["verdict"]) == {compare.FASTER} and ending.code == Exit.OK

@@ -112,6 +112,7 @@ class Family:
     drifts: bool = True        # separate time windows shift it as a whole (not where drift cancels)
     optional: bool = False     # left out of the terminal's lines when it has no row
     case_rules: bool = True    # per-case thresholds (--threshold GLOB=PCT) apply to its rows
+    statistics: bool = True    # judged by significance tests (Benjamini-Hochberg); False: by the threshold alone
 
 
 # A family judged by another test (a paired A/B: the ``test`` and ``pairs`` columns say so) is one
@@ -126,7 +127,7 @@ FAMILIES = (
     # Instruction counts (--gb-counts): no statistics, its own threshold (Gates.instructions); "slower"
     # reads "more instructions per call beyond the threshold", "faster" fewer.
     Family("instructions", "instructions", "instructions per call (callgrind)", "counted case", "instructions",
-           "with more instructions per call", drifts=False, optional=True, case_rules=False),
+           "with more instructions per call", drifts=False, optional=True, case_rules=False, statistics=False),
 )
 COUNT_TEST = "callgrind count"
 

@@ -393,8 +393,9 @@ def _comparison_lines(result: Comparison, show: int, ending: Outcome | None = No
         if family.optional and table.empty:
             continue  # e.g. no CUDA case with pipelined figures in both runs
         counts = ", ".join(f"{int((table['verdict'] == v).sum())} {v}" for v in compare.VERDICTS)
-        lines.append(f"{family.title}: {counts} ({len(table)} {family.unit}s; significance after Benjamini-Hochberg "
-                     f"at {compare.FDR:g})")
+        basis = (f"significance after Benjamini-Hochberg at {compare.FDR:g}" if family.statistics
+                 else "a count is exact: a change beyond the gate is a change")
+        lines.append(f"{family.title}: {counts} ({len(table)} {family.unit}s; {basis})")
         for verdict in (compare.SLOWER, compare.FASTER, compare.LIKELY_SLOWER, compare.LIKELY_FASTER,
                         compare.INCONCLUSIVE):
             chosen = table[table["verdict"] == verdict]
