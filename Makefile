@@ -16,6 +16,9 @@ AGAINST ?=
 # The ref make compare-against measures this checkout against (default: main).
 REF ?=
 WORKLOADS ?=
+# Ops of the catalogue (README: "The operator catalogue"): names, groups (elementwise, reduction, norm,
+# linalg, indexing, views, random, attention, inplace), all or none; empty: none (all for PRESET=ops).
+OPS ?=
 MODES ?=
 PASSES ?=
 SIZES ?=
@@ -51,6 +54,7 @@ ALLOC_ENV ?= MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=6871947673
 # Values are single-quoted, so one with spaces ("2^10, 2^12") reaches gradbench whole.
 BENCH_SELECTION = --gb-seed='$(SEED)' \
 	$(if $(WORKLOADS),--gb-workloads='$(WORKLOADS)') $(if $(MODES),--gb-modes='$(MODES)') \
+	$(if $(OPS),--gb-ops='$(OPS)') \
 	$(if $(PASSES),--gb-passes='$(PASSES)') $(if $(SIZES),--gb-sizes='$(SIZES)') \
 	$(if $(DEVICES),--gb-devices='$(DEVICES)') $(if $(DTYPES),--gb-dtypes='$(DTYPES)') \
 	$(if $(THREADS),--gb-threads='$(THREADS)') $(if $(SCENARIOS),--gb-scenarios='$(SCENARIOS)') \
@@ -68,7 +72,7 @@ help:  ## this list: targets, then every variable with its default
 	@echo "targets:"
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  make \1\t/' | expand -t 16
 	@echo "variables (make bench VAR=value; empty means the preset's choice):"
-	@$(foreach v,PRESET REPEAT AGAINST REF WORKLOADS MODES PASSES SIZES DEVICES DTYPES THREADS COMPILE COUNTS PROFILE SEED SCENARIOS MICROBATCHES \
+	@$(foreach v,PRESET REPEAT AGAINST REF WORKLOADS OPS MODES PASSES SIZES DEVICES DTYPES THREADS COMPILE COUNTS PROFILE SEED SCENARIOS MICROBATCHES \
 		SCENARIO_SIZES PLUGINS ALLOC_ENV RUNS BASE TEST_WORKERS VENV PYTHON TORCH_SPEC,printf '  %-15s %s\n' '$(v)' '$($(v))';)
 	@echo "details: README.md; the pytest options behind them: .venv/bin/pytest benchmarks --help"
 

@@ -47,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     storage = dict(type=Path, default=Path(".benchmarks"), help="where runs are saved (default: .benchmarks)")
 
     bench = commands.add_parser("bench", help="run the suite as independent replicate processes; save one run")
-    bench.add_argument("--preset", default="default", help="quick, default, full or ci (default: default)")
+    bench.add_argument("--preset", default="default", help="quick, default, full, ci or ops (default: default)")
     bench.add_argument("--repeat", metavar="N",
                        help="replicate processes (default: the preset's: quick 1, default 1, full 3, ci 5)")
     bench.add_argument("--storage", type=Path, default=None,

@@ -36,6 +36,9 @@ class Preset:
     replicates: int = 1
     # Whether the scenarios run unless SCENARIOS= names them.
     scenarios: bool = True
+    # Whether the workloads run unless WORKLOADS= names them, and the op catalogue unless OPS= does.
+    workloads: bool = True
+    ops: bool = False
 
 
 PRESETS: dict[str, Preset] = {
@@ -51,7 +54,26 @@ PRESETS: dict[str, Preset] = {
     # they would add a fifth to the run, which stays near a minute on 2 cores.
     "ci": Preset(sizes=(2**10, 2**14, 2**18), seconds_per_case=0.04, min_rounds=5, max_rounds=100, replicates=5,
                  scenarios=False),
+    # The op catalogue alone (bench_lib.measure.ops): every op, three sizes, short timing, one process.
+    "ops": Preset(sizes=(2**10, 2**14, 2**18), seconds_per_case=0.03, min_rounds=5, max_rounds=100,
+                  scenarios=False, workloads=False, ops=True),
 }
+
+# An op of the catalogue runs as a mode-matrix case whose workload is the op's name after this
+# prefix ("op.relu"): groups, comparisons and the run file treat it as any case, and the report
+# tells op cases apart by the prefix.
+OP_PREFIX = "op."
+# An op case's passes: its step would be its forward and backward together, with no optimizer.
+OP_PASSES = ("forward", "backward")
+
+
+def op_workload(op: str) -> str:
+    return OP_PREFIX + op
+
+
+def op_name(workload: str) -> str | None:
+    """The op of an op case's workload ("op.relu" -> "relu"), or None for a workload."""
+    return workload[len(OP_PREFIX):] if workload.startswith(OP_PREFIX) else None
 
 # Micro-batch counts of the accumulation scenario; k = 1 (the full batch) is always measured.
 MICROBATCHES = (1, 2, 4, 8)
@@ -112,17 +134,20 @@ class Selection:
     devices: tuple[str, ...]
     dtypes: tuple[str, ...]
     compiles: tuple[str, ...] = ("eager",)
+    ops: tuple[str, ...] = ()
 
     @property
     def settings(self) -> Preset:
         return PRESETS[self.preset]
 
     def cases(self) -> list[CaseSpec]:
+        """The workloads' cases, then the ops' (in OP_PASSES only)."""
+        op_passes = tuple(p for p in self.passes if p in OP_PASSES)
+        matrix = [(w, self.passes) for w in self.workloads] + [(op_workload(o), op_passes) for o in self.ops]
         return [
             CaseSpec(w, m, p, s, d, t, c)
-            for c, w, p, s, d, t, m in itertools.product(
-                self.compiles, self.workloads, self.passes, self.sizes, self.devices, self.dtypes, self.modes
-            )
+            for c, (w, passes) in itertools.product(self.compiles, matrix)
+            for p, s, d, t, m in itertools.product(passes, self.sizes, self.devices, self.dtypes, self.modes)
         ]
 
     def as_dict(self) -> dict[str, object]:
@@ -135,6 +160,7 @@ class Selection:
             "devices": list(self.devices),
             "dtypes": list(self.dtypes),
             "compiles": list(self.compiles),
+            "ops": list(self.ops),
         }
 
 
@@ -186,9 +212,14 @@ def parse_selection(
     devices: str | None = None,
     dtypes: str | None = None,
     compiles: str | None = None,
+    ops: str | None = None,
     known_workloads: tuple[str, ...],
+    known_ops: Mapping[str, str] | None = None,
 ) -> Selection:
-    """Build a Selection from option strings (comma-separated lists; None means the default)."""
+    """Build a Selection from option strings (comma-separated lists; None means the default).
+
+    ``workloads`` may also be ``none``; ``ops`` is ``all``, ``none``, op names and group names
+    (``known_ops``: each op's group, in catalogue order). Both default to the preset's choice."""
     if preset not in PRESETS:
         raise SelectionError(f"unknown preset {preset!r}; allowed: {', '.join(PRESETS)}")
     if sizes is None:
@@ -198,16 +229,41 @@ def parse_selection(
         if not items:
             raise SelectionError(f"empty size selection {sizes!r}; write sizes like 1024,2^20")
         size_values = tuple(dict.fromkeys(parse_size(item) for item in items))
+    settings = PRESETS[preset]
+    if workloads is not None and workloads.strip() == "none":
+        workload_names: tuple[str, ...] = ()
+    else:
+        workload_names = _choose("workload", workloads, known_workloads + ("none",),
+                                 known_workloads if settings.workloads else ())
+        if "none" in workload_names:
+            raise SelectionError(f"workload selection {workloads!r} mixes none with names; use one or the other")
     return Selection(
         preset=preset,
-        workloads=_choose("workload", workloads, known_workloads, known_workloads),
+        workloads=workload_names,
         modes=_choose("mode", modes, MODES, MODES),
         passes=_choose("pass", passes, PASSES, PASSES),
         sizes=size_values,
         devices=_choose("device", devices, DEVICES, DEVICES),
         dtypes=_choose("dtype", dtypes, DTYPES, ("float32",)),
         compiles=_choose("compile", compiles, COMPILES, ("eager",)),
+        ops=parse_ops(ops, known_ops or {}, default_all=settings.ops),
     )
+
+
+def parse_ops(text: str | None, known: Mapping[str, str], *, default_all: bool) -> tuple[str, ...]:
+    """The ops of ``text`` (None: all when ``default_all``, else none), in catalogue order: ``all``,
+    ``none``, or op names and group names (``known``: each op's group)."""
+    names = tuple(known)
+    if text is None:
+        return names if default_all else ()
+    if text.strip() in ("all", "none"):
+        return names if text.strip() == "all" else ()
+    groups = tuple(dict.fromkeys(known.values()))
+    chosen = _choose("op", text, names + tuple(g for g in groups if g not in known) + ("all", "none"), names)
+    if "all" in chosen or "none" in chosen:
+        raise SelectionError(f"op selection {text!r} mixes all/none with names; use one or the other")
+    wanted = {op for item in chosen for op in names if op == item or (item not in known and known[op] == item)}
+    return tuple(op for op in names if op in wanted)
 
 
 @dataclass(frozen=True)

@@ -46,11 +46,13 @@ def selected_specs(args: Sequence[str]) -> tuple[list[dict[str, Any]], int]:
     from dataclasses import asdict
 
     from bench_lib.contract.cases import parse_count, parse_selection
+    from bench_lib.measure.ops import groups
     from bench_lib.measure.workloads import WORKLOADS
 
     options = _options(args)
     selection = parse_selection(
         preset=options.get("preset", "default"), known_workloads=tuple(WORKLOADS),
+        ops=options.get("ops"), known_ops=groups(),
         **{name: options.get(name) for name in ("workloads", "modes", "passes", "sizes", "devices", "dtypes")})
     seed = parse_count("--gb-seed", options.get("seed", "0"), low=0, high=2**63 - 1)
     return [asdict(spec) for spec in selection.cases()], seed

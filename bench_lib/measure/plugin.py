@@ -28,7 +28,7 @@ from bench_lib.contract.result import INTERLEAVED_KEYS, PAIRED_KEYS, record
 from bench_lib.contract.scenario import ScenarioSpec
 from bench_lib.contract.schema import SCHEMA_VERSION
 from bench_lib.measure import counts as instruction_counts
-from bench_lib.measure import devices, environment
+from bench_lib.measure import devices, environment, ops
 from bench_lib.measure.runner import (
     PassCase,
     Spec,
@@ -179,9 +179,13 @@ STATE = pytest.StashKey[RunState]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("gradbench", "gradbench case selection")
-    group.addoption("--gb-preset", default="default", help="quick, default, full or ci (default: default)")
+    group.addoption("--gb-preset", default="default", help="quick, default, full, ci or ops (default: default)")
     for name in LIST_OPTIONS:
         group.addoption(f"--gb-{name}", default=None, help=f"comma-separated {name} (default: the preset's)")
+    group.addoption("--gb-ops", default=None,
+                    help="ops of the catalogue to run: names, groups (elementwise, reduction, norm, linalg, "
+                         "indexing, views, random, attention, inplace), all or none (default: none; all for the "
+                         "ops preset)")
     group.addoption("--gb-compile", default=None,
                     help="comma-separated: eager, inductor (torch.compile), reduce-overhead (CUDA graphs) "
                          "(default: eager); a compiled case's workload reads mlp:inductor")
@@ -222,6 +226,7 @@ def pytest_configure(config: pytest.Config) -> None:
             known_workloads=tuple(WORKLOADS),
             **{name: config.getoption(f"gb_{name}") for name in LIST_OPTIONS},
             compiles=config.getoption("gb_compile"),
+            ops=config.getoption("gb_ops"), known_ops=ops.groups(),
         )
         threads_text = config.getoption("gb_threads")
         threads = parse_count("--gb-threads", threads_text, low=1, high=MAX_THREADS) if threads_text \

@@ -19,11 +19,11 @@ import torch
 
 from bench_lib.analysis.replicates import sampled
 from bench_lib.contract import cases
-from bench_lib.contract.cases import CaseSpec, Preset
+from bench_lib.contract.cases import CaseSpec, Preset, op_name
 from bench_lib.contract.result import SCENARIO_KEYS, record
 from bench_lib.contract.scenario import ScenarioSpec
 from bench_lib.contract.schema import SCHEMA_VERSION
-from bench_lib.measure import devices, pipeline
+from bench_lib.measure import devices, ops, pipeline
 from bench_lib.measure.contention import BackgroundLoad
 from bench_lib.measure.memory import (
     LiveSavedTensorCounter,
@@ -63,8 +63,12 @@ def static_skip_reason(spec: Spec) -> str | None:
         return SCENARIOS[spec.scenario].static_skip_reason(spec, scenario_input_shape(spec))
     if spec.pass_ == "forward":
         return None
-    workload = WORKLOADS[spec.workload]
-    has_parameters = workload.has_trainable_parameters(workload.input_shape(spec.size))
+    op = op_name(spec.workload)
+    if op is not None:
+        has_parameters = ops.OPS[op].has_trainable_parameters(spec.size)
+    else:
+        workload = WORKLOADS[spec.workload]
+        has_parameters = workload.has_trainable_parameters(workload.input_shape(spec.size))
     return get_mode(spec.mode).backward_skip_reason(has_parameters)
 
 
@@ -75,6 +79,8 @@ def scenario_input_shape(spec: ScenarioSpec) -> tuple[int, ...]:
 def estimated_peak_bytes(spec: Spec) -> int:
     if isinstance(spec, ScenarioSpec):
         shape, factor = scenario_input_shape(spec), SCENARIOS[spec.scenario].memory_factor
+    elif (op := op_name(spec.workload)) is not None:
+        shape, factor = ops.OPS[op].operands(spec.size)[0].shape, ops.OPS[op].memory_factor
     else:
         workload = WORKLOADS[spec.workload]
         shape = workload.input_shape(spec.size)
@@ -161,6 +167,11 @@ class PassCase:
     def tensors_before_pass(self) -> list[torch.Tensor]:
         return [self.x, *self.model.parameters()]
 
+    def kept_anyway(self) -> list[torch.Tensor]:
+        """The tensors that live whatever the pass saves: a saved reference to one costs nothing,
+        so the saved bytes leave them out."""
+        return self.tensors_before_pass()
+
     def setup(self) -> None:
         # Gradients accumulate: without this reset, round N would do more work than round 1.
         self.teardown()
@@ -224,7 +235,45 @@ class PreparedCase(PassCase):
             self.loss.backward()
 
 
+@dataclass
+class OpCase(PreparedCase):
+    """An op of the catalogue (bench_lib.measure.ops): the model is the op, fed ``inputs`` (``x``
+    is the first). The inputs the op saves count as saved bytes (ops' module docstring)."""
+
+    inputs: list[torch.Tensor] = field(kw_only=True)
+
+    def _forward(self) -> torch.Tensor:
+        with self.mode.context():
+            return self.model(*(self.mode.model_input(tensor) for tensor in self.inputs)).mean()
+
+    def tensors_before_pass(self) -> list[torch.Tensor]:
+        return [*self.inputs, *self.model.parameters()]
+
+    def kept_anyway(self) -> list[torch.Tensor]:
+        return [*self.model.parameters(), *self.model.buffers()]
+
+
+def prepare_op(spec: CaseSpec, seed: int, op: ops.Op) -> OpCase:
+    mode = get_mode(spec.mode)
+    device = torch.device(spec.device)
+    dtype = DTYPES[spec.dtype]
+    torch.manual_seed(seed)  # the same operands in every mode
+    model, inputs = ops.make(op, spec.size)
+    model = model.to(device=device, dtype=dtype)
+    inputs = [tensor.to(device=device, dtype=dtype if tensor.is_floating_point() else tensor.dtype)
+              for tensor in inputs]
+    for tensor in inputs:
+        tensor.requires_grad_(mode.track_input and tensor.is_floating_point())
+    if spec.compile != "eager":
+        model = compiled(model, spec.compile)
+    return OpCase(spec=spec, mode=mode, model=model, x=inputs[0] if inputs else next(model.parameters()),
+                  device=device, inputs=inputs)
+
+
 def prepare(spec: CaseSpec, seed: int) -> PreparedCase:
+    op = op_name(spec.workload)
+    if op is not None:
+        return prepare_op(spec, seed, ops.OPS[op])
     workload: Workload = WORKLOADS[spec.workload]
     mode = get_mode(spec.mode)
     device = torch.device(spec.device)
@@ -358,7 +407,7 @@ def measure_memory(
     """
     count_setup = case.count_setup
     counter = LiveSavedTensorCounter if isinstance(case, ScenarioCase) else SavedTensorCounter
-    saved = counter(case.tensors_before_pass())
+    saved = counter(case.kept_anyway())
     with saved:  # the forward that saves may be setup (backward pass) or target
         if not count_setup:
             case.setup()

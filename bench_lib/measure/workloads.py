@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from bench_lib.contract.cases import OP_PREFIX
 from bench_lib.contract.schema import NAME
 
 Shape = tuple[int, ...]
@@ -46,6 +47,9 @@ def register(workload: Workload) -> Workload:
     if not NAME.fullmatch(workload.name):
         raise ValueError(f"workload name {workload.name!r} must be a letter or digit, then letters, digits and "
                          "_ . : + = - (at most 80): it is shown in HTML, Markdown, CSV and plot labels")
+    if workload.name.startswith(OP_PREFIX):
+        raise ValueError(f"workload name {workload.name!r} cannot start with {OP_PREFIX!r}: that names the ops "
+                         "of the catalogue (bench_lib.measure.ops)")
     if workload.name in WORKLOADS:
         raise ValueError(f"workload {workload.name!r} is already registered")
     WORKLOADS[workload.name] = workload
