@@ -445,6 +445,29 @@ def synthetic_run(n_cases: int, rounds: int = 30, seed: int = 7, scenarios: bool
     return doc
 
 
+# The operator catalogue's fixture: (op, saved bytes per element under grad, saved tensors, forward
+# time factor over FORWARD_MODEL's, backward time factor).
+OPS = (("relu", 4, 1, 1.0, 1.5), ("add", 0, 0, 0.8, 1.0), ("mul", 8, 2, 1.2, 3.0))
+
+
+def ops_run() -> dict[str, Any]:
+    """Three op cases of the catalogue (workload op.NAME) at 2^10 and 2^14, in the four forward
+    modes and grad's backward; mul the slowest under grad, add saving nothing."""
+    rng = np.random.default_rng(23)
+    out = []
+    for op, per_element, tensors, factor, backward in OPS:
+        for n in (1024, 16384):
+            for mode, model in FORWARD_MODEL.items():
+                grad = mode == "grad"
+                seconds = factor * modelled(model, n) * (factor if grad else 1.0)
+                out.append(case(f"op.{op}", mode, "forward", n, noisy(rng, seconds, 15),
+                                saved_bytes=per_element * n if grad else 0, saved_tensor_count=tensors if grad else 0,
+                                graph_nodes=3 if grad else 0))
+            out.append(case(f"op.{op}", "grad", "backward", n, noisy(rng, backward * factor * modelled(
+                FORWARD_MODEL["grad"], n), 15), saved_bytes=per_element * n, saved_tensor_count=tensors, graph_nodes=3))
+    return run_doc(out)
+
+
 def write_fixtures() -> None:
     base, new = comparison_pair()
     files = {
@@ -454,6 +477,7 @@ def write_fixtures() -> None:
         "report_artifact.json": artifact_run(),
         "report_all_skipped.json": all_skipped_run(),
         "report_scenarios.json": scenarios_run(),
+        "report_ops.json": ops_run(),
         "report_base.json": base,
         "report_new.json": new,
     }

@@ -20,6 +20,9 @@ PAGES = {
     "comparison": (["report_small.json"], "report_base.json", "gradbench report: report_small", 15),
     # 7 mode-matrix panels and one figure per scenario (two or three panels each).
     "scenarios": (["report_scenarios.json"], None, "gradbench report: report_scenarios", 7 + 4),
+    # The operator catalogue's figure, and under "Per workload" each op's panels: time per pass (forward,
+    # backward), speed-up, throughput, peak tensors, RSS, and saved bytes but for add's (7 + 7 + 6).
+    "ops": (["report_ops.json"], None, "gradbench report: report_ops", 1 + 20),
 }
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench_lib.analysis import claims, compiled, findings, physics, throughput
+from bench_lib.analysis import catalogue, claims, compiled, findings, physics, throughput
 from bench_lib.analysis.compare import compare_runs
 from bench_lib.analysis.derive import add_derived, add_scenario_derived
 from bench_lib.contract.result import Run, cases_of
@@ -28,7 +28,7 @@ def analyse(run_paths: Sequence[Path], base_path: Path | None = None) -> Report:
                                  scenario_cases=len(run.scenario_benchmarks))
         summaries.append(RunSummary(run, fits, found, physics.violations(run.benchmarks), scenario_claims(run),
                                     compiled.compile_claims(run.benchmarks), compiled.pair_rows(run.benchmarks),
-                                    throughput.rows(run.benchmarks)))
+                                    throughput.rows(run.benchmarks), catalogue.rows(own)))
     comparison = None
     if base_path is not None:
         base = load_runs([base_path])

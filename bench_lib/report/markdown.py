@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench_lib.analysis import compare, throughput
+from bench_lib.analysis import catalogue, compare, throughput
 from bench_lib.analysis import counts as instruction_counts
 from bench_lib.analysis.derive import busy_run
 from bench_lib.contract.units import format_seconds, size_label
@@ -75,8 +76,36 @@ def _run(summary: RunSummary, cases: pd.DataFrame) -> list[str]:
     if summary.throughput:
         lines += ["", "**Latency against throughput** (CUDA: where each mode becomes device-bound)", ""]
         lines += [f"- {_no_html(text)}" for text in throughput.sentences(summary.throughput)]
+    lines += _catalogue(summary.catalogue)
     lines += _counts(run, cases)
     return lines + [""]
+
+
+def _catalogue(found: list[catalogue.OpRow]) -> list[str]:
+    """The operator catalogue: its findings, and one table row per op at the table's size."""
+    size = catalogue.shown_size(found)
+    if size is None:
+        return []
+    lines = ["", "**Operator catalogue** (one row per op, sorted by saved bytes per element)", ""]
+    lines += [f"- {_no_html(text)}" for text in catalogue.findings(found)]
+    sizes = sorted({row.size for row in found})
+    by_key = {(row.op, row.device, row.dtype, row.size): row for row in found}
+    lines += ["", f"| op | device | dtype | saved B/element at {size_label(size)} | saved tensors | "
+              + " | ".join(f"grad/no_grad {size_label(s)}" for s in sizes)
+              + f" | grad/inference_mode {size_label(size)} | backward/forward {size_label(size)} |",
+              "|---|---|---|---:|---:|" + "---:|" * len(sizes) + "---:|---:|"]
+    for row in catalogue.at_size(found, size):
+        ratios = [by_key.get((row.op, row.device, row.dtype, s)) for s in sizes]
+        lines.append(f"| {_text(row.op)} | {row.device} | {row.dtype} | {_figure(row.saved_per_element, '{:.3g}')} | "
+                     f"{_figure(row.saved_tensors, '{:.0f}')} | "
+                     + " | ".join(_figure(r.grad_over_no_grad if r else math.nan, "{:.2f}x") for r in ratios)
+                     + f" | {_figure(row.grad_over_inference_mode, '{:.2f}x')} | "
+                     f"{_figure(row.backward_over_forward, '{:.2f}x')} |")
+    return lines
+
+
+def _figure(value: float, form: str) -> str:
+    return "–" if math.isnan(value) else form.format(value)
 
 
 def _counts(run: Run, cases: pd.DataFrame) -> list[str]:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from bench_lib.analysis import claims, compiled, findings, throughput
+    from bench_lib.analysis import catalogue, claims, compiled, findings, throughput
     from bench_lib.analysis.compare import Comparison
     from bench_lib.contract.result import Run
     from bench_lib.report.load import Loaded
@@ -29,6 +29,7 @@ class RunSummary:
     compile_claims: list[compiled.CompileClaim]
     compile_rows: list[compiled.PairRow]
     throughput: list[throughput.ThroughputRow]  # CUDA cases with a pipelined figure
+    catalogue: list[catalogue.OpRow] = field(default_factory=list)  # the op cases (operator catalogue)
 
 
 @dataclass(frozen=True)

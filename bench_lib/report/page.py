@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bench_lib.report.sections import (
+    catalogue,
     comparison,
     compiled,
     counts,
@@ -39,6 +40,7 @@ def render(report: Report) -> str:
         compiled.render(report),
         throughput.render(report),
         overhead.render(report),
+        catalogue.render(report),
         counts.render(report),
         noise.render(report),
         comparison.render(report),

@@ -39,6 +39,8 @@ def _links(report: Report) -> list[tuple[str, str]]:
     if report.has_scenarios:
         links.append(("scenarios", "Scenarios"))
     links.append(("overhead", "Overhead model"))
+    if any(summary.catalogue for summary in report.summaries):
+        links.append(("catalogue", "Operator catalogue"))
     if any(run.counts is not None for run in report.loaded.runs):
         links.append(("counts", "Instruction counts"))
     links.append(("noise", "Noise between processes"))
