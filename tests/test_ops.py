@@ -8,9 +8,9 @@ buffers (they live anyway); an op's inputs count when saved (bench_lib.measure.o
 from __future__ import annotations
 
 import math
+import re
 import subprocess
 import sys
-import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
@@ -143,14 +143,10 @@ def test_selection_by_name_group_all_and_none():
 
 
 def test_an_op_from_a_plugin_module_outside_the_project_runs_in_the_catalogue(tmp_path: Path):
-    (tmp_path / "my_ops.py").write_text(textwrap.dedent("""
-        import torch
-        from bench_lib.measure.ops import Op, Operand, register
-
-        # softplus saves its input: 4 bytes per element at float32.
-        register(Op("softplus", "mine", "softplus(x)", lambda size: [Operand((size,))], torch.nn.functional.softplus))
-    """))
+    # README's example, as written: softplus saves its input, 4 bytes per element at float32.
     root = Path(__file__).resolve().parents[1]
+    section = (root / "README.md").read_text().split("### Adding an op", 1)[1]
+    (tmp_path / "my_ops.py").write_text(re.search(r"```python\n(.*?)```", section, re.S).group(1))
     result = subprocess.run(
         [sys.executable, "-m", "pytest", str(root / "benchmarks"), "-p", "my_ops", "-p", "no:cacheprovider", "-q",
          "--gb-preset=ops", "--gb-ops=mine", "--gb-sizes=2^10", "--gb-devices=cpu", "--gb-modes=grad",

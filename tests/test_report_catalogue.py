@@ -4,6 +4,7 @@ nothing, mul 8 B in 2 tensors and is the slowest under grad)."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from pathlib import Path
@@ -76,3 +77,19 @@ def test_physics_does_not_hold_an_op_case_to_a_peak_above_its_saved_bytes():
     assert physics.violations([mul("mul")]) == [
         "test_forward[mul-grad-1024-cpu-float32]: peak tensor memory 4096 bytes is below the 8192 bytes saved "
         "for backward"]
+
+
+def test_compare_treats_op_cases_as_ordinary_cases_and_gates_their_exact_counts(tmp_path: Path):
+    # mul's backward starts saving a third tensor: the exact-count gate names the op case, as any case.
+    doc = json.loads((DATA / "report_ops.json").read_text())
+    for bench in doc["benchmarks"]:
+        info = bench["extra_info"]
+        if (info["workload"], info["mode"], info["pass"], info["size"]) == ("op.mul", "grad", "forward", 1024):
+            info["saved_tensor_count"] = 3
+    changed = tmp_path / "changed.json"
+    changed.write_text(json.dumps(doc))
+    comparison = analyse([changed], DATA / "report_ops.json").comparison
+    assert comparison is not None and comparison.only_base == comparison.only_new == 0
+    assert len(comparison.times) == 30  # every op case (3 ops x 2 sizes x 5) is compared
+    assert comparison.counts[["workload", "mode", "pass", "size", "metric", "base", "new"]].values.tolist() == [
+        ["op.mul", "grad", "forward", 1024, "saved_tensor_count", 2, 3]]

@@ -17,6 +17,10 @@ every key of ``CASE_KEYS`` plus ``SCENARIO_KEYS``; mode-matrix cases have no ``"
 and that is how a reader tells them apart. The variants of one scenario share their SPEC_KEYS
 (the k of accumulation is not a spec key), so SPEC_KEYS identify a mode-matrix case only.
 
+Op cases of the operator catalogue (bench_lib.measure.ops) are mode-matrix cases whose workload is
+``op.NAME`` (cases.OP_PREFIX), with the same keys; the selection lists them under ``"ops"`` (absent
+from runs made before the catalogue: none). Their saved bytes count the inputs the op saves.
+
 Times are pytest-benchmark's own: ``benchmarks[i]["stats"]`` in seconds per pass, with the raw
 per-round samples in ``stats["data"]`` (the suite always saves them).
 
