@@ -122,6 +122,16 @@ def test_backward_under_detach_exists_only_for_ops_with_parameters():
     assert "no parameters" in str(reason("relu"))
 
 
+@pytest.mark.parametrize(("operands", "problem"), [
+    (lambda size: [ops.Operand((8, 8), "parameter"), ops.Operand((size,))], "first operand must be an input"),
+    (lambda size: [ops.Operand((size,)), ops.Operand((size,), "weight")], "every role one of input"),
+])
+def test_an_op_whose_operands_do_not_fit_the_case_is_refused_at_registration(operands, problem):
+    with pytest.raises(ValueError, match=problem):
+        ops.register(ops.Op("odd", "mine", "", operands, lambda *tensors: tensors[0]))
+    assert "odd" not in ops.OPS
+
+
 def test_selection_by_name_group_all_and_none():
     known = ops.groups()
 

@@ -140,6 +140,9 @@ def test_pytest_benchmark_compare_lists_the_run(saved_run):
         ("--gb-preset=huge", "gradbench: unknown preset 'huge'"),
         ("--gb-threads=two", "gradbench: --gb-threads 'two' is not a whole number from 1 to 1024"),
         ("--gb-devices=tpu", "gradbench: unknown device 'tpu'; allowed: cpu, cuda"),
+        ("--gb-ops=relux", "gradbench: unknown op 'relux'; allowed: add, mul,"),
+        ("--gb-ops=all,relu", "gradbench: op selection 'all,relu' mixes all/none with names"),
+        ("--gb-workloads=none", "gradbench: nothing selected: no workload, op or scenario"),
     ],
 )
 def test_bad_options_fail_before_any_case_with_one_line(option, message):

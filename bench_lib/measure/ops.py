@@ -67,6 +67,11 @@ def register(op: Op) -> Op:
                              "(at most 80)")
     if op.name in OPS:
         raise ValueError(f"op {op.name!r} is already registered")
+    # The first operand is the case's input: its size, its bytes, what the mode tracks.
+    roles = [operand.role for operand in op.operands(ROW_WIDTH)]
+    if not roles or roles[0] != "input" or not set(roles) <= set(ROLES):
+        raise ValueError(f"op {op.name!r}: its first operand must be an input, and every role one of "
+                         f"{', '.join(ROLES)}; got {roles}")
     if op.name in ("all", "none") or op.group in ("all", "none") or op.group in OPS or op.name in groups():
         raise ValueError(f"op {op.name!r} of group {op.group!r}: an op and a group cannot share a name, nor be "
                          "all or none")

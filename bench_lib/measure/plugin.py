@@ -242,7 +242,10 @@ def pytest_configure(config: pytest.Config) -> None:
             narrowed=any(config.getoption(f"gb_{name}") is not None for name in ("workloads", "sizes")),
             compiles=selection.compiles,
         )
-        if all(static_skip_reason(spec) for spec in selection.cases()):
+        if not selection.cases() and not scenarios.scenarios:
+            raise SelectionError("nothing selected: no workload, op or scenario (with WORKLOADS=none, name some "
+                                 "with OPS= or SCENARIOS=)")
+        if selection.cases() and all(static_skip_reason(spec) for spec in selection.cases()):
             raise SelectionError(
                 f"no case in the selection can run (modes {','.join(selection.modes)} "
                 f"with passes {','.join(selection.passes)}); backward and step need mode grad or detach"
@@ -277,6 +280,9 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     state = config.stash.get(STATE, None)
     if collection_path.name == "test_scenarios.py" and state is not None and state.scenarios is not None:
         return True if not state.scenarios.scenarios else None
+    # No workload and no op (WORKLOADS=none): no mode-matrix module either.
+    if collection_path.name == "test_gradbench.py" and state is not None and not state.selection.cases():
+        return True
     return None
 
 

@@ -266,8 +266,7 @@ def prepare_op(spec: CaseSpec, seed: int, op: ops.Op) -> OpCase:
         tensor.requires_grad_(mode.track_input and tensor.is_floating_point())
     if spec.compile != "eager":
         model = compiled(model, spec.compile)
-    return OpCase(spec=spec, mode=mode, model=model, x=inputs[0] if inputs else next(model.parameters()),
-                  device=device, inputs=inputs)
+    return OpCase(spec=spec, mode=mode, model=model, x=inputs[0], device=device, inputs=inputs)
 
 
 def prepare(spec: CaseSpec, seed: int) -> PreparedCase:
