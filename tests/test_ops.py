@@ -61,7 +61,7 @@ EXPECTED: dict[str, Callable[[int], tuple[int, int]]] = {
     "layer_norm": lambda n: ((n + 2 * _rows(n)[0]) * F32, 3),
     # Input, the batch's mean and inverse std (one per feature); weight and running statistics
     # (also saved) live in the module anyway.
-    "batch_norm": lambda n: ((n + 2 * _rows(n)[1]) * F32, 3),
+    "batch_norm": lambda n: ((n + 2 * ops.batch_shape(n)[1]) * F32, 3),
     "matmul": lambda n: ((n + _rows(n)[1] ** 2) * F32, 2),  # both operands
     "linear": lambda n: (n * F32, 1),           # its input; the weight is a parameter
     "conv2d": lambda n: (_conv_elements(n) * F32, 1),  # its input (size rounded to 8 x side^2); weight a parameter

@@ -145,6 +145,13 @@ ATTENTION_DIM = 32
 ATTENTION_MAX_SEQ = 128
 
 
+def batch_shape(size: int) -> Shape:
+    """Rows of up to ROW_WIDTH features, at least two rows: training batch_norm needs more than one
+    value per feature."""
+    width = max(1, min(ROW_WIDTH, size // 2))
+    return (max(2, size // width), width)
+
+
 def conv_shape(size: int) -> Shape:
     side = max(1, math.isqrt(size // CONV_CHANNELS))
     return (1, CONV_CHANNELS, side, side)
@@ -193,9 +200,9 @@ register(Op("layer_norm", "norm", f"layer_norm over rows of {ROW_WIDTH}, with we
             lambda x, weight, bias: F.layer_norm(x, x.shape[-1:], weight, bias)))
 register(Op("batch_norm", "norm", f"batch_norm in training over {ROW_WIDTH} features, with weight, bias and "
             "running statistics",
-            lambda size: [Operand(rows(size)), Operand(rows(size)[1:], "parameter"),
-                          Operand(rows(size)[1:], "parameter"), Operand(rows(size)[1:], "buffer", fill=0.0),
-                          Operand(rows(size)[1:], "buffer", fill=1.0)],
+            lambda size: [Operand(batch_shape(size)), *(Operand(batch_shape(size)[1:], "parameter") for _ in "wb"),
+                          Operand(batch_shape(size)[1:], "buffer", fill=0.0),
+                          Operand(batch_shape(size)[1:], "buffer", fill=1.0)],
             lambda x, weight, bias, mean, var: F.batch_norm(x, mean, var, weight, bias, training=True)))
 
 register(Op("matmul", "linalg", f"x @ y: rows of {ROW_WIDTH} times a tracked {ROW_WIDTH} x {ROW_WIDTH} matrix",
