@@ -245,9 +245,9 @@ class Scenario:
 
 
 def preset_sizes(quick: tuple[int, ...], default: tuple[int, ...], full: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
-    """A scenario's sizes per preset (Scenario.sizes). The ci preset runs no scenario unless one is
-    named (contract.cases.Preset.scenarios), and then at quick's sizes."""
-    return {"quick": quick, "ci": quick, "default": default, "full": full}
+    """A scenario's sizes per preset (Scenario.sizes). The ci and ops presets run no scenario unless
+    one is named (contract.cases.Preset.scenarios), and then at quick's sizes."""
+    return {"quick": quick, "ci": quick, "ops": quick, "default": default, "full": full}
 
 
 def variant_specs(scenario: str, workload: str, variants: Sequence[str], cases: Sequence[tuple[str, str]],
