@@ -7,6 +7,7 @@ benchmarks/conftest.py loads it; benchmarks/ itself only declares the cases.
 from __future__ import annotations
 
 import fnmatch
+import gc
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -315,6 +316,11 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
+    # Every module is imported now: move their objects out of the collector's sight. The RSS probe's
+    # gc.collect() before each case then scans only what the cases make: 88 ms a case with torch's
+    # objects in view, 5 us without (PRESET=ops here: 92 s of wall time, then 43 s).
+    gc.collect()
+    gc.freeze()
     if STATE in session.config.stash and session.config.getoption("gb_counts"):
         _count_instructions(session)
     if STATE in session.config.stash and session.config.getoption("gb_progress") == "lines":
