@@ -28,7 +28,9 @@ class OpRow:
     saved_tensors: float
     grad_over_no_grad: float       # forward medians, interleaved where both have them (cmp_median)
     grad_over_inference_mode: float
-    backward_over_forward: float   # grad backward's median over grad forward's (each its own rounds)
+    # grad backward's median (its own rounds) over grad forward's (interleaved where measured: a forward's
+    # own rounds can catch a slow stretch the interleaved ones share with the other modes)
+    backward_over_forward: float
     interleaved: bool              # the forward ratios come from interleaved rounds
 
     @property
@@ -51,7 +53,7 @@ def rows(cases: pd.DataFrame) -> list[OpRow]:
             saved_bytes=_number(forward, "saved_bytes"), saved_tensors=_number(forward, "saved_tensor_count"),
             grad_over_no_grad=_number(forward, "rel_to_no_grad"),
             grad_over_inference_mode=_number(inference, "speedup_vs_grad"),
-            backward_over_forward=_number(backward, "median") / _number(forward, "median"),
+            backward_over_forward=_number(backward, "cmp_median") / _number(forward, "cmp_median"),
             interleaved=bool(forward and no_grad and forward["cmp_interleaved"] and no_grad["cmp_interleaved"]),
         ))
     return sorted(found, key=lambda r: (-_or(r.saved_per_element, -1.0), r.op, r.device, r.dtype, r.size))
