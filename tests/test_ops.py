@@ -146,6 +146,11 @@ def test_selection_by_name_group_all_and_none():
         chosen("relux")
     with pytest.raises(SelectionError, match="mixes all/none"):
         chosen("all,relu")
+    # The ops preset runs no workload unless named; WORKLOADS=none leaves the ops alone in any preset.
+    assert parse_selection(preset="ops", known_workloads=("mlp",), known_ops=known).workloads == ()
+    assert parse_selection(workloads="none", ops="relu", known_workloads=("mlp",), known_ops=known).workloads == ()
+    with pytest.raises(SelectionError, match="workload selection 'none,mlp' mixes none with names"):
+        parse_selection(workloads="none,mlp", known_workloads=("mlp",), known_ops=known)
     # An op case has no step pass (it would be forward and backward with no optimizer).
     selection = parse_selection(preset="ops", passes="forward,step", sizes="2^10", devices="cpu",
                                 known_workloads=("mlp",), known_ops={"relu": "elementwise"})
