@@ -22,7 +22,7 @@ INTRO = ("<p>Single PyTorch ops (bench_lib/measure/ops.py), each run like a work
          "saves count (in a model they are earlier ops' outputs, kept alive by the save), its parameters and "
          "buffers do not. <b>grad/no_grad</b> and <b>grad/inference_mode</b>: the forward's time under grad over "
          "the other mode's, from interleaved rounds. <b>backward/forward</b>: grad's backward time over its "
-         "forward's. Sorted by saved bytes per element.</p>")
+         "forward's (the forward's from its interleaved rounds). Sorted by saved bytes per element.</p>")
 
 
 def render(report: Report) -> str:
