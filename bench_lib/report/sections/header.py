@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bench_lib.report.sections import matrix
 from bench_lib.report.sections.layout import bullets, escape, plural, replicates_text
 
 if TYPE_CHECKING:
@@ -36,6 +37,9 @@ def _run_line(report: Report, run: Run) -> str:
 def _links(report: Report) -> list[tuple[str, str]]:
     """(anchor, name) of the sections the header links to, in the page's order."""
     links = [("findings", "Findings")]
+    if matrix.present(report):
+        links.append((matrix.ANCHOR, "Speed-up over grad"))
+    links.append(("workloads", "Per workload"))
     if report.has_scenarios:
         links.append(("scenarios", "Scenarios"))
     links.append(("overhead", "Overhead model"))
@@ -46,5 +50,5 @@ def _links(report: Report) -> list[tuple[str, str]]:
     links.append(("noise", "Noise between processes"))
     if report.comparison:
         links.append(("comparison", "Comparison"))
-    return links + [("workloads", "Per workload"), ("skipped", "Skipped"), ("environment", "Environment"),
+    return links + [("skipped", "Skipped"), ("environment", "Environment"),
                     ("notes", "Notes")]
