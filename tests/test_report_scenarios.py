@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import report_fixtures
 
@@ -208,3 +209,21 @@ def test_each_table_time_is_the_figure_its_claim_compares() -> None:
         scale, _ = time_unit([compared[(scenario, r["variant"], r["mode"])] for r in records])
         shown = sorted(row.cells[column].text.split(" ")[0] for row in table.rows)
         assert shown == sorted(number(compared[(scenario, r["variant"], r["mode"])] / scale) for r in records)
+
+
+def test_a_dynamic_graph_row_names_its_mode_and_its_pass(tmp_path: Path) -> None:
+    # dynamic_graph times grad's forward and backward and no_grad's forward: its table's corner says
+    # "variant · mode · pass", and two rows "depth=1 · grad" could not be told apart.
+    rng = np.random.default_rng(3)
+    cases = [report_fixtures.scenario_case("dynamic_graph", f"depth={depth}", "shared_block", mode, pass_, 2**10,
+                                           report_fixtures.noisy(rng, depth * 1e-4, 15),
+                                           graph_nodes=2 * depth + 1, saved_bytes=4096 * depth)
+             for depth in (1, 2) for mode, pass_ in (("grad", "forward"), ("grad", "backward"), ("no_grad", "forward"))]
+    page, _ = _render(tmp_path, report_fixtures.run_doc(cases))
+    section = _section(page, "dynamic_graph")
+    assert "variant · mode · pass</th>" in section
+    rows = section[section.index("<tbody>"):section.index("</tbody>")]
+    labels = [html.unescape(label) for label in re.findall(r'<tr><td class="label">(?:<span[^>]*></span>)?([^<]+)</td>',
+                                                          rows)]
+    assert labels == [f"depth={depth} · {mode} · {pass_}" for depth in (1, 2)
+                      for mode, pass_ in (("grad", "forward"), ("grad", "backward"), ("no_grad", "forward"))]

@@ -84,7 +84,10 @@ def _lines(scenario: Scenario, records: Sequence[Record], invalid: Sequence[Reco
     by_key = {(group_key(r), r["variant"], r["mode"], r["pass"]): r for r in everything}
     pairs = slots(everything)
     several_modes = len({mode for mode, _ in pairs}) > 1
-    several_passes = len({pass_ for _, pass_ in pairs}) > len({mode for mode, _ in pairs})
+    # A row names its pass when passes differ at all ("depth=1 · grad" twice, for forward and backward, is
+    # ambiguous), unless the table has a column for it.
+    several_passes = (len({pass_ for _, pass_ in pairs}) > 1
+                      and all(column.name != "pass" for column in scenario.columns))
     lines = []
     for group in groups:
         for variant in variants:
