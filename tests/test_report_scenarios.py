@@ -227,3 +227,33 @@ def test_a_dynamic_graph_row_names_its_mode_and_its_pass(tmp_path: Path) -> None
                                                           rows)]
     assert labels == [f"depth={depth} · {mode} · {pass_}" for depth in (1, 2)
                       for mode, pass_ in (("grad", "forward"), ("grad", "backward"), ("no_grad", "forward"))]
+
+
+def test_a_bar_charts_tick_labels_never_overlap_and_stay_in_the_figure(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    # input_tracking at one size names its four variants under the bars: side by side, in one
+    # line each, "preprocess_tracked" ran into "preprocess_no_grad".
+    from bench_lib.report import scenario_plots, variants
+
+    rng = np.random.default_rng(5)
+    names = SCENARIOS["input_tracking"].variants
+    cases = [report_fixtures.scenario_case("input_tracking", variant, "mlp", "grad", "step", 2**16,
+                                           report_fixtures.noisy(rng, 1e-3 * (i + 1), 15),
+                                           graph_nodes=5 + i, saved_bytes=4096 * (i + 1))
+             for i, variant in enumerate(names)]
+    path = tmp_path / "0001_run.json"
+    path.write_text(json.dumps(report_fixtures.run_doc(cases)))
+    records = analyse([path]).scenarios.to_dict("records")
+    figures = []
+    render = scenario_plots._render
+    monkeypatch.setattr(scenario_plots, "_render", lambda fig, title: figures.append(fig) or render(fig, title))
+    scenario_plots.scenario_plot(SCENARIOS["input_tracking"], records, [], variants.styles(names), {})
+    (fig,) = figures
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        labels = [label for label in ax.get_xticklabels() if label.get_text()]
+        assert sorted(label.get_text().replace("\n", "") for label in labels) == sorted(names)
+        boxes = sorted((label.get_window_extent(renderer) for label in labels), key=lambda box: box.x0)
+        assert all(left.x1 < right.x0 for left, right in zip(boxes, boxes[1:]))
+        for box in [*boxes, ax.xaxis.label.get_window_extent(renderer)]:
+            assert fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1 and fig.bbox.y0 <= box.y0

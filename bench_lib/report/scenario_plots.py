@@ -334,4 +334,25 @@ def _bar_panel(ax: Any, panel: Panel, categories: Sequence[str], variants: Seque
     else:
         ax.set_xticks(range(len(categories)), list(categories), fontsize=8 if len(categories) <= 3 else 7)
     ax.set_xlim(-0.6, (len(variants) if single else len(categories)) - 0.4)
+    _wrap_if_crowded(ax)
     return scale
+
+
+def _wrap_if_crowded(ax: Any) -> None:
+    """Tick labels that would overlap side by side (input_tracking's four variant names under one
+    panel) are wrapped onto two lines, at the word break nearest their middle."""
+    renderer = ax.figure.canvas.get_renderer()
+    labels = ax.get_xticklabels()
+    boxes = sorted((label.get_window_extent(renderer) for label in labels if label.get_text()), key=lambda box: box.x0)
+    if any(left.x1 > right.x0 for left, right in zip(boxes, boxes[1:])):
+        ax.set_xticks(ax.get_xticks(), [_two_lines(label.get_text()) for label in labels],
+                      fontsize=labels[0].get_fontsize())
+
+
+def _two_lines(text: str) -> str:
+    """``text`` broken after the "_", space or hyphen nearest its middle (as it is, without one)."""
+    breaks = [i + 1 for i, char in enumerate(text[:-1]) if char in "_ -"]
+    if not breaks:
+        return text
+    cut = min(breaks, key=lambda i: abs(i - len(text) / 2))
+    return f"{text[:cut].rstrip()}\n{text[cut:]}"
