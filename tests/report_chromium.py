@@ -26,13 +26,28 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--remote-debugging-pipe"]
 
-# Every image's decoded size, and whether the page is wider than the window.
-PROBE = """JSON.stringify({
-  images: Array.from(document.images).map(i => ({alt: i.alt, complete: i.complete, width: i.naturalWidth})),
-  scrollWidth: document.documentElement.scrollWidth,
-  innerWidth: window.innerWidth,
-  title: document.title
-})"""
+# Every image's decoded size, and whether the page is wider than the window; then, with every
+# <details> opened: the elements that reach past the window's right edge outside a box that scrolls
+# sideways, and the scrolling boxes whose content is wider than they are (a table to scroll).
+PROBE = """JSON.stringify((() => {
+  const out = {
+    images: Array.from(document.images).map(i => ({alt: i.alt, complete: i.complete, width: i.naturalWidth})),
+    scrollWidth: document.documentElement.scrollWidth,
+    innerWidth: window.innerWidth,
+    title: document.title
+  };
+  document.querySelectorAll('details').forEach(d => { d.open = true; });
+  const scrolls = e => ['auto', 'scroll', 'hidden'].includes(getComputedStyle(e).overflowX);
+  const name = e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (e.className ? '.' + e.className : '');
+  out.overflowing = Array.from(document.body.querySelectorAll('*')).filter(e => {
+    if (e.getBoundingClientRect().right <= window.innerWidth + 0.5) return false;
+    for (let up = e.parentElement; up && up !== document.body; up = up.parentElement) if (scrolls(up)) return false;
+    return true;
+  }).map(name);
+  out.cut = Array.from(document.body.querySelectorAll('*')).filter(e => scrolls(e) && e.scrollWidth > e.clientWidth + 1)
+    .map(e => e.querySelector('caption')?.textContent || e.querySelector('img')?.alt || name(e));
+  return out;
+})())"""
 
 
 def available() -> bool:
@@ -45,6 +60,8 @@ class PageCheck:
     scroll_width: int
     inner_width: int
     title: str
+    overflowing: list[str]  # elements past the window's right edge, outside any box that scrolls sideways
+    cut: list[str]  # boxes (their caption) whose content must be scrolled sideways to be seen
     errors: list[str] = field(default_factory=list)     # console errors, exceptions, error log entries
     requests: list[str] = field(default_factory=list)   # every URL the page asked for
 
@@ -161,7 +178,8 @@ class Chromium:
         probe = self.send("Runtime.evaluate", {"expression": PROBE, "returnByValue": True}, session=session)
         result = json.loads(probe["result"]["value"])
         check = PageCheck(images=result["images"], scroll_width=result["scrollWidth"],
-                          inner_width=result["innerWidth"], title=result["title"])
+                          inner_width=result["innerWidth"], title=result["title"],
+                          overflowing=result["overflowing"], cut=result["cut"])
         for event in self.events:
             method, params = event.get("method"), event.get("params", {})
             if method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):

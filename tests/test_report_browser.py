@@ -18,6 +18,9 @@ pytestmark = pytest.mark.skipif(
 # name: (runs, base, title, images)
 PAGES = {
     "comparison": (["report_small.json"], "report_base.json", "gradbench report: report_small", 15),
+    # A comparison with overhead ratios (interleaved rounds in both runs; one workload: 6 panels), whose
+    # table ran off a 1400 px window.
+    "comparison_ratios": (["report_new.json"], "report_base.json", "gradbench report: report_new", 6),
     # 7 mode-matrix panels and one figure per scenario (two or three panels each).
     "scenarios": (["report_scenarios.json"], None, "gradbench report: report_scenarios", 7 + 4),
     # The operator catalogue's figure, and under "Per workload" each op's panels: time per pass (forward,
@@ -43,7 +46,8 @@ def browser() -> report_chromium.Chromium:
 
 
 @pytest.mark.parametrize("name", PAGES)
-@pytest.mark.parametrize(("width", "mobile"), [(1280, False), (390, True)], ids=["laptop", "phone"])
+@pytest.mark.parametrize(("width", "mobile"), [(1280, False), (1400, False), (390, True)],
+                         ids=["laptop", "wide laptop", "phone"])
 def test_page_loads_offline_without_errors(browser: report_chromium.Chromium, pages: dict[str, Path], name: str,
                                            width: int, mobile: bool) -> None:
     _runs, _base, title, images = PAGES[name]
@@ -54,5 +58,10 @@ def test_page_loads_offline_without_errors(browser: report_chromium.Chromium, pa
     undecoded = [image["alt"] for image in check.images if not image["complete"] or image["width"] == 0]
     assert undecoded == []
     assert all(url.startswith(("file:", "data:")) for url in check.requests), check.requests
-    # Wide tables scroll inside their own box; the page itself never scrolls sideways.
+    # Wide tables scroll inside their own box; the page itself never scrolls sideways, and nothing
+    # (every collapsed block opened) reaches past the window outside such a box.
     assert check.scroll_width <= check.inner_width
+    assert check.overflowing == []
+    if not mobile:
+        # At a laptop's width every table fits whole: long reasons wrap, where numbers stay on one line.
+        assert check.cut == []

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from bench_lib.analysis import compare
 from bench_lib.contract.units import format_bytes, number, size_label, time_unit
 from bench_lib.report import tables
-from bench_lib.report.sections.layout import collapsible, escape, or_dash, percent_text, section, table
+from bench_lib.report.sections.layout import PROSE, collapsible, escape, or_dash, percent_text, section, table
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -77,7 +77,7 @@ def _time_tables(times: pd.DataFrame, changed_caption: str, rest_caption: str, r
             tables.Cell(number(r["base"] / scale)), tables.Cell(number(r["new"] / scale)),
             tables.Cell(_ratio_text(r["ratio"])), tables.Cell(_interval_text(r)),
             tables.Cell(percent_text(r["noise"])), tables.Cell(or_dash(r["p_adjusted"], "{:.2g}".format)),
-            tables.Cell(r["verdict"]), tables.Cell(r["reason"])], ROW_CSS.get(r["verdict"], ""))
+            tables.Cell(r["verdict"]), tables.Cell(r["reason"], PROSE)], ROW_CSS.get(r["verdict"], ""))
         (changed if r["verdict"] in ROW_CSS else rest).append(row)
     columns = [f"base ({unit})", f"new ({unit})", "new / base", "95% CI", "noise between processes",
                "p (BH-adjusted)", "verdict", "why"]
@@ -98,7 +98,7 @@ def _ratios(comparison: compare.Comparison) -> str:
                            tables.Cell(f"{r['base']:.3f}×"), tables.Cell(f"{r['new']:.3f}×"),
                            tables.Cell(_ratio_text(r["ratio"])), tables.Cell(_interval_text(r)),
                            tables.Cell(percent_text(r["noise"])), tables.Cell(r["verdict"]),
-                           tables.Cell(r["reason"])],
+                           tables.Cell(r["reason"], PROSE)],
                        ROW_CSS.get(r["verdict"], ""))
             for r in ratios.to_dict("records")]
     content = tables.Table("overhead ratios grad / mode (interleaved rounds), base against new",

@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 
 # Longer lists go into a collapsed <details>, so the page stays scannable.
 OPEN_ROWS = 40
+# A cell of sentences (a verdict's reason): it wraps, where numbers stay on one line, so a table with one
+# fits a laptop's width instead of running off it.
+PROSE = "prose"
 
 CSS = """
 :root{--fg:#1b1b1b;--muted:#5a5a5a;--line:#d9d9d9}
@@ -36,8 +39,10 @@ nav{display:flex;flex-wrap:wrap;gap:.3em 1em;margin:.6em 0}
 table{border-collapse:collapse;font-size:13px;font-variant-numeric:tabular-nums}
 caption{caption-side:top;text-align:left;font-weight:600;padding:2px 0 4px}
 th,td{border:1px solid var(--line);padding:3px 7px;text-align:right;white-space:nowrap}
+th{white-space:normal}
 th{background:#f4f4f4}
 th.label,td.label{text-align:left}
+td.prose{white-space:normal;text-align:left;min-width:14em;max-width:32em}
 td.missing{color:#999}
 td.unstable{background:#fff1c2}
 td.contended{background:#e6e9f5}
