@@ -73,3 +73,25 @@ def test_the_time_table_shows_the_figure_the_speedups_use(tmp_path):
     own = _forward(cases, workload, "no_grad", size)["median"]
     assert own != 20e-6 and "timed on its own: " in next(
         row.cells[column].title for row in table.rows if row.label == "no_grad")
+
+
+def test_the_throughput_plot_divides_by_the_interleaved_median(tmp_path, monkeypatch):
+    # Every view shows one figure per case: the throughput panel read no_grad's own median, timed in its own
+    # window, while the tables and the other panels read the interleaved one.
+    from bench_lib.report import plots, tables
+
+    _run, path = _with_interleaved(tmp_path, {("pointwise", "grad", 1024): 30e-6, ("pointwise", "no_grad", 1024): 5e-6})
+    cases = add_derived(load_runs([path]).cases)
+    no_grad = _forward(cases, "pointwise", "no_grad", 1024)
+    assert no_grad["cmp_interleaved"] and no_grad["median"] != pytest.approx(5e-6)
+    assert no_grad["throughput_Bps"] == pytest.approx(no_grad["input_bytes"] / 5e-6)
+    drawn = {}
+    render = plots._render
+    monkeypatch.setattr(plots, "_render", lambda fig, title: drawn.setdefault(title, fig) and render(fig, title))
+    records = cases.drop(columns=["samples"]).to_dict("records")
+    by_pass = tables.group_records(r for r in records if r["workload"] == "pointwise")[("pointwise", "cpu", "float32")]
+    plots.group_plots("pointwise", by_pass)
+    (throughput,) = [fig for title, fig in drawn.items() if title.endswith("achieved throughput")]
+    line = next(line for line in throughput.axes[0].get_lines() if line.get_label() == "no_grad")
+    assert line.get_xdata()[0] == no_grad["elements"]
+    assert line.get_ydata()[0] == pytest.approx(no_grad["input_bytes"] / 5e-6 / 1e9)

@@ -33,7 +33,6 @@ def add_derived(cases: pd.DataFrame) -> pd.DataFrame:
     empty where the peer mode was not measured.
     """
     out = cases.copy()
-    median = out["median"].astype(float)
     # The figures a case is shown and compared by (cmp_*: CaseResult.compared, the interleaved-or-own
     # rule): its quartiles too, so a table's median, its IQR and its ⚠ all describe one set of rounds.
     out["rel_iqr"] = relative_iqr(out["cmp_q3"].astype(float) - out["cmp_q1"].astype(float),
@@ -49,8 +48,10 @@ def add_derived(cases: pd.DataFrame) -> pd.DataFrame:
     out["pipelined_unstable"] = np.where(judged, is_unstable(pipelined), None)
     # Timed while other processes used a tenth of the CPUs or more: the times are suspect.
     out["contended"] = out["background_cpu"].astype(float).fillna(0.0) > CONTENDED_FRACTION
-    out["throughput_Bps"] = out["input_bytes"].astype(float) / median.where(median > 0)
     compared = out["cmp_median"].astype(float)
+    # On the compared median (interleaved where measured), as the tables and the other plots: a case's
+    # own median, timed in its own window, made one mode's throughput a different figure from the rest.
+    out["throughput_Bps"] = out["input_bytes"].astype(float) / compared.where(compared > 0)
     out["speedup_vs_grad"] = _peer_median(out, "grad") / compared.where(compared > 0)
     out["rel_to_no_grad"] = compared / _peer_median(out, "no_grad").where(lambda s: s > 0)
     # The spread of the per-replicate medians: what a comparison between runs must see through.
