@@ -1,5 +1,16 @@
 # gradbench: `make bench` measures, `make compare` lists saved runs, `make test` checks the code.
 
+# The recipes name .venv, benchmarks and reports relative to this folder: run from another one
+# (make -f <path>/Makefile GOAL), make runs the same goals here, as make -C <path> would.
+ROOT := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
+ifneq ($(abspath $(CURDIR)),$(ROOT))
+elsewhere:
+	@echo "gradbench: running make in $(ROOT), the Makefile's folder"
+	@$(MAKE) --no-print-directory -C '$(ROOT)' -f Makefile $(MAKECMDGOALS)
+$(filter-out elsewhere,$(MAKECMDGOALS)): elsewhere ; @:
+.PHONY: elsewhere $(MAKECMDGOALS)
+else
+
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -102,8 +113,11 @@ compare-against: install  ## time-matched A/B of REF (default main) against this
 report: install  ## rebuild reports/ from the latest run (RUNS=, BASE= to compare)
 	$(PY) -m bench_lib report $(RUNS) $(if $(BASE),--base $(BASE))
 
-compare: install  ## pytest-benchmark compare over saved runs (RUNS=)
-	$(VENV)/bin/pytest-benchmark compare $(COMPARE_OPTIONS) $(RUNS)
+# RUNS are resolved by gradbench first (an id that names no run fails, naming the folder it looked in;
+# latest and latest~N work too), then handed to pytest-benchmark as paths.
+compare: install  ## pytest-benchmark compare over saved runs (RUNS=; default: every run)
+	@paths="$$($(PY) -m bench_lib runs $(RUNS))" && printf '%s\n' "$$paths" | tr '\n' '\0' \
+		| xargs -0 $(VENV)/bin/pytest-benchmark compare $(COMPARE_OPTIONS)
 
 # pytest-xdist workers, each taking a contiguous share of the tests and then stealing from the others
 # (worksteal): the tests that read one real run stay together (tests/session_cache.py makes it once anyway).
@@ -112,3 +126,5 @@ test: install  ## the project's tests, with the reason of every skip
 
 clean:  ## remove the generated report
 	rm -f reports/index.html reports/summary.csv reports/scenarios.csv reports/summary.md
+
+endif

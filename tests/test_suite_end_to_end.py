@@ -229,7 +229,7 @@ def test_bad_repeat_is_one_line(tmp_path, repeat):
 def test_a_run_that_measures_nothing_fails_with_the_reasons(tmp_path):
     # 2^49 elements fit on no machine: every case is skipped, with its reason.
     result = launch(tmp_path, "--repeat=2", "--", *TINY, "--gb-sizes=2^49")
-    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.returncode == 5, result.stdout + result.stderr  # its own code: Exit.NOTHING_MEASURED
     assert "gradbench: error: replicate 1/2 measured no case (see the skip reasons above)" in result.stderr
     assert "size 562949953421312 needs about" in result.stdout  # pytest's -rs lines
     assert not list(tmp_path.rglob("*.json"))

@@ -1,11 +1,11 @@
-"""``python -m bench_lib bench|report|compare``: measure, report, compare.
+"""``python -m bench_lib bench|report|compare|runs``: measure, report, compare, name the runs.
 
 Exit status: one table for every subcommand, bench_lib.contract.exits (README: "Exit codes"):
 0 success; 1 a comparison's gate failed (a regression); 2 usage error or bad input (one line,
 ``gradbench: error: <file or argument>: <problem>``), nothing in common, or a crash (with its
 traceback), so CI never reads a broken run as a regression; 3 a comparison found no regression
-but could not judge every gated case. ``bench`` passes on a failing replicate's pytest status
-(4: a bad case selection), and exits 130 when interrupted, saving nothing in either case.
+but could not judge every gated case; ``bench``: 4 a bad case selection, 5 nothing measured,
+130 interrupted, saving nothing in each case.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from bench_lib import __version__
+from bench_lib.commands.hints import script
 from bench_lib.analysis.gates import CONFIRMING_REPLICATES, Gates
 from bench_lib.contract.errors import InputError
 from bench_lib.contract.exits import Exit
@@ -40,7 +41,7 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gradbench", description="Measure gradbench runs, report on them, compare them.",
                      epilog="The case selection (workloads, modes, sizes, devices, scenarios, ...) is passed to "
-                            "pytest after `bench --`: `pytest benchmarks --help` lists those options under "
+                            f"pytest after `bench --`: `{script('pytest')} benchmarks --help` lists those options under "
                             "'gradbench case selection', and `make help` lists them as Make variables.")
     parser.add_argument("--version", action="version", version=f"gradbench {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -73,6 +74,13 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--out", default="reports/index.html",
                         help="the page; summary.csv and summary.md go beside it (default: reports/index.html)")
     report.add_argument("--storage", **storage)
+
+    listing = commands.add_parser("runs", help="print the run file each RUN names, one absolute path a line "
+                                               "(default: every saved run); exit 2 naming one that names none",
+                                  description="Run ids: a number (0003), latest, latest~N (the Nth complete run "
+                                              "before the latest), a path or a glob.")
+    listing.add_argument("runs", nargs="*", metavar="RUN")
+    listing.add_argument("--storage", **storage)
 
     comp = commands.add_parser("compare", help="compare two runs case by case; exit 1 when a gate fails, 3 when "
                                                 "cases could not be judged",
@@ -138,6 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _bench(args)
         if args.command == "report":
             return _report(args)
+        if args.command == "runs":
+            return _runs(args)
         return _compare(args)
     except InputError as exc:
         print(f"gradbench: error: {exc}", file=sys.stderr)
@@ -238,6 +248,15 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _runs(args: argparse.Namespace) -> int:
+    from bench_lib.contract import runs
+
+    paths = runs.resolve_all(args.runs, args.storage) if args.runs else runs.saved(args.storage)
+    for path in paths:
+        print(path.absolute())
+    return 0
+
+
 def _output_page(text: str, inputs: Sequence[Path], storage: Path) -> Path:
     """--out as the page's path, refusing anything that could overwrite an input or a saved run."""
     given = Path(text)
@@ -251,10 +270,24 @@ def _output_page(text: str, inputs: Sequence[Path], storage: Path) -> Path:
                                                                               "summary.md"))]
     for path in inputs:
         if path.resolve() in outputs:
+            if not _is_run_file(path):  # e.g. `report reports/summary.csv`: the report's own file, named as input
+                raise InputError(str(path), "not a run file (it is one the report writes; a run is "
+                                            "<storage>/<machine>/NNNN_<name>.json)")
             raise InputError("--out", f"{text!r} would overwrite the run file {path}")
     if storage.resolve() in page.resolve().parents:
         raise InputError("--out", f"{text!r} is inside the run storage {storage}; write the report elsewhere")
     return page
+
+
+def _is_run_file(path: Path) -> bool:
+    """Whether ``path`` holds a pytest-benchmark run (a JSON object with a 'benchmarks' list)."""
+    from bench_lib.report.load import read_json
+
+    try:
+        doc = read_json(path)
+    except InputError:
+        return False
+    return isinstance(doc, dict) and isinstance(doc.get("benchmarks"), list)
 
 
 def _compare(args: argparse.Namespace) -> int:

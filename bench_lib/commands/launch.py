@@ -39,10 +39,12 @@ from bench_lib.commands import ab
 from bench_lib.commands.ab import ABError
 from bench_lib.commands.checkout import THIS, Checkout, remove_worktree, worktree
 from bench_lib.contract.errors import InputError
-from bench_lib.contract.exits import Exit
+from bench_lib.commands.hints import script
+from bench_lib.contract.exits import Exit, from_pytest
 from bench_lib.contract.result import with_pairs
 
 EXIT_FAILED, EXIT_INTERRUPTED = Exit.FAILED, Exit.INTERRUPTED  # the one table: contract/exits.py
+EXIT_NOTHING_MEASURED = Exit.NOTHING_MEASURED
 _RUN_FILE = re.compile(r"^(\d{4,})_")
 # The suite itself: beside the package in a checkout (pip install -e .), whatever the current folder.
 BENCHMARKS = THIS.root / "benchmarks"
@@ -67,23 +69,24 @@ def pytest_command(pytest_args: Sequence[str], json_path: Path, checkout: Checko
 
 DEFAULT_STORAGE = Path(".benchmarks")
 # pytest-benchmark's options that each replicate would honour alone, with what to do instead.
+# {pytest}, {gradbench} and {pytest_benchmark}: the commands as hints.script spells them, so that they run as printed.
 _TABLE = ("shapes pytest-benchmark's table, which bench does not print (it prints one summary of the merged run); "
-          "show the saved run with pytest-benchmark compare {option}=... RUN")
+          "show the saved run with {pytest_benchmark} compare {option}=... RUN")
 _REFUSED = {
     "--benchmark-disable": "runs each case once, untimed, and records nothing, so bench would save no run; "
-                           "check that the cases run with pytest benchmarks --benchmark-disable",
+                           "check that the cases run with {pytest} benchmarks --benchmark-disable",
     "--benchmark-skip": "skips every case, so bench would measure nothing (with --benchmark-only, which overrides "
                         "it, it is accepted)",
     "--benchmark-compare": "makes each replicate compare itself alone with a run of its own folder, in a table bench "
-                           "does not print; compare saved runs with gradbench compare BASE NEW (or pytest-benchmark "
-                           "compare)",
-    "--benchmark-compare-fail": "makes each replicate judge itself alone; gradbench compare BASE NEW judges the "
+                           "does not print; compare saved runs with {gradbench} compare BASE NEW (or "
+                           "{pytest_benchmark} compare)",
+    "--benchmark-compare-fail": "makes each replicate judge itself alone; {gradbench} compare BASE NEW judges the "
                                 "replicates together (--fail-above PCT)",
     "--benchmark-histogram": "makes each replicate write its own histogram over the one before; make it from the "
-                             "saved run: pytest-benchmark compare --histogram RUN",
+                             "saved run: {pytest_benchmark} compare --histogram RUN",
     "--benchmark-csv": "makes each replicate write its own CSV over the one before; make it from the saved run: "
-                       "pytest-benchmark compare --csv RUN",
-    **{option: _TABLE.format(option=option.replace("benchmark-", ""))
+                       "{pytest_benchmark} compare --csv RUN",
+    **{option: _TABLE.replace("{option}", option.replace("benchmark-", ""))
        for option in ("--benchmark-sort", "--benchmark-group-by", "--benchmark-columns", "--benchmark-name",
                       "--benchmark-time-unit")},
 }
@@ -117,7 +120,9 @@ def benchmark_options(pytest_args: Sequence[str], storage: Path | None = None) -
             break
         option, equals, value = arg.partition("=")
         if option in _REFUSED and not (option == "--benchmark-skip" and "--benchmark-only" in args):
-            raise InputError(option, f"not taken by bench: it {_REFUSED[option]}")
+            why = _REFUSED[option].format(pytest=script("pytest"), gradbench=script("gradbench"),
+                                          pytest_benchmark=script("pytest-benchmark"))
+            raise InputError(option, f"not taken by bench: it {why}")
         if option in _TAKEN_WITH_VALUE:
             if not equals:
                 if index + 1 == len(args):
@@ -224,10 +229,10 @@ def run_replicates(pytest_args: Sequence[str], repeat: int, workdir: Path,
                                    env=checkout.environment())
             seconds = time.perf_counter() - clock
             if code != 0:
-                raise ReplicateFailed(f"{which} ended with pytest exit status {code}", code)
+                raise ReplicateFailed(f"{which} ended with pytest exit status {code}", from_pytest(code))
             # Some pytest-benchmark versions create the file when parsing options and leave it empty.
             if not json_path.is_file() or json_path.stat().st_size == 0:
-                raise ReplicateFailed(f"{which} measured no case (see the skip reasons above)", EXIT_FAILED)
+                raise ReplicateFailed(f"{which} measured no case (see the skip reasons above)", EXIT_NOTHING_MEASURED)
             docs, times = results[number]
             docs.append(json.loads(json_path.read_text()))
             times.append({"started": started.isoformat(timespec="seconds"), "seconds": round(seconds, 2)})
@@ -292,19 +297,29 @@ def bench(pytest_args: Sequence[str], repeat: int, name: str, storage: Path, aga
         print(f"gradbench: error: {BENCHMARKS}: no benchmarks folder; run from a checkout of gradbench installed "
               "with pip install -e .", file=sys.stderr)
         return EXIT_FAILED
+    storage = storage.absolute()  # every message names the folder itself, wherever it was run from
+    if Path.cwd() != THIS.root and storage == Path.cwd() / DEFAULT_STORAGE:
+        print(f"gradbench: saving under {storage}, the current folder's; this checkout's runs are in "
+              f"{THIS.root / DEFAULT_STORAGE} (--storage chooses)")
     workdir = Path(tempfile.mkdtemp(prefix="gradbench-replicates-"))
     checkouts = [THIS]
     try:
-        if against is not None:
-            checkouts.insert(0, worktree(against, workdir))
-            ab.check(checkouts[0], pytest_args)
-        pytest_args, first = split_counts(pytest_args)
-        results = run_replicates(pytest_args, repeat, workdir, checkouts, first)
-        docs = [merge(docs, times) for docs, times in results]
-        if against is not None:
-            docs = paired_runs(docs, checkouts[0], pytest_args, against)
-        # REF's run first: compare reads the older number as the base.
-        paths = save_runs(docs, storage, [name if c.ref is None else f"{name}-{_file_part(c.ref)}" for c in checkouts])
+        try:
+            if against is not None:
+                checkouts.insert(0, worktree(against, workdir))
+                ab.check(checkouts[0], pytest_args)
+            pytest_args, first = split_counts(pytest_args)
+            results = run_replicates(pytest_args, repeat, workdir, checkouts, first)
+            docs = [merge(docs, times) for docs, times in results]
+            if against is not None:
+                docs = paired_runs(docs, checkouts[0], pytest_args, against)
+            # REF's run first: compare reads the older number as the base.
+            paths = save_runs(docs, storage,
+                              [name if c.ref is None else f"{name}-{_file_part(c.ref)}" for c in checkouts])
+        finally:  # before the message below, which names the replicates' folder only if it holds something
+            for checkout in checkouts:
+                if checkout.ref is not None:
+                    remove_worktree(checkout)
     except (ValueError, OSError) as error:  # a replicate file that is not JSON, counts that disagree, a full disk
         return _nothing_saved(f"error: {error}", storage, workdir, EXIT_FAILED)
     except ReplicateFailed as error:
@@ -313,10 +328,10 @@ def bench(pytest_args: Sequence[str], repeat: int, name: str, storage: Path, aga
         return _nothing_saved(f"error: {error}", storage, workdir, EXIT_FAILED)
     except KeyboardInterrupt:
         return _nothing_saved("interrupted", storage, workdir, EXIT_INTERRUPTED, lead="\n")
-    finally:
-        for checkout in checkouts:
-            if checkout.ref is not None:
-                remove_worktree(checkout)
+    except BaseException:  # a bug, whose traceback follows: the replicates' folder stays only if it holds a file
+        if not _holds_files(workdir):
+            shutil.rmtree(workdir, ignore_errors=True)
+        raise
     path, doc = paths[-1], docs[-1]
     profiles = workdir / "profiles"
     if profiles.is_dir():  # the last replicate's files, named by case
@@ -339,20 +354,12 @@ def bench(pytest_args: Sequence[str], repeat: int, name: str, storage: Path, aga
         print(f"gradbench: wrote {json_copy} (--benchmark-json)")
     if against is not None:
         base, new = (_RUN_FILE.match(p.name).group(1) for p in paths)  # type: ignore[union-attr]
-        where = "" if storage == Path(".benchmarks") else f" --storage={storage}"
+        where = "" if storage == Path.cwd() / DEFAULT_STORAGE else f" --storage={storage}"
         print(f"gradbench: saved {paths[0]}, the run of {against}, measured case by case with this checkout's; "
-              f"compare them with: {_gradbench()} compare {base} {new}{where}")
+              f"compare them with: {script('gradbench')} compare {base} {new}{where}")
         if then_compare is not None:
             return then_compare(paths[0], paths[1])
     return 0
-
-
-def _gradbench() -> str:
-    """The command that runs gradbench as printed hints should spell it: the project's own script
-    where the environment is not activated (a bare `gradbench` would be 'command not found')."""
-    script = Path(sys.executable).with_name("gradbench")
-    return "gradbench" if shutil.which("gradbench") == str(script) else str(script) if script.exists() \
-        else f"{sys.executable} -m bench_lib"
 
 
 def paired_runs(docs: Sequence[dict], base: Checkout, pytest_args: Sequence[str], against: str) -> list[dict]:
@@ -385,9 +392,19 @@ def _file_part(ref: str) -> str:
 
 
 def _nothing_saved(what: str, storage: Path, workdir: Path, code: int, lead: str = "") -> int:
-    print(f"{lead}gradbench: {what}; nothing saved under {storage} (the replicate files written so far are in "
-          f"{workdir})", file=sys.stderr)
+    """Say that nothing was saved; name the replicates' folder only if it holds a file, else remove it."""
+    kept = _holds_files(workdir)
+    if not kept:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(f"{lead}gradbench: {what}; nothing saved under {storage}"
+          + (f" (the replicate files written so far are in {workdir})" if kept else ""), file=sys.stderr)
     return code
+
+
+def _holds_files(folder: Path) -> bool:
+    """Whether ``folder`` holds a file with something in it (an empty JSON that pytest-benchmark
+    created while parsing its options is nothing)."""
+    return any(path.is_file() and path.stat().st_size > 0 for path in folder.rglob("*"))
 
 
 def print_summary(doc: dict) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import itertools
 import re
 from pathlib import Path
 
@@ -10,7 +11,11 @@ from bench_lib.contract.errors import InputError
 
 # pytest-benchmark saves runs as <storage>/<machine-id>/NNNN_<name>.json.
 _RUN_NUMBER = re.compile(r"^\d{4}$")
+_RUN_FILE = re.compile(r"^\d{4,}_.*\.json$")
 _GLOB_CHARS = re.compile(r"[*?\[]")
+# "latest" is the newest complete run, "latest~1" the one before it, as git counts commits back:
+# ids that work whatever numbers the saved runs have (compare latest~1 latest).
+_LATEST = re.compile(r"^latest(?:~(\d{1,4}))?$")
 
 
 def machine_id() -> str:
@@ -24,7 +29,9 @@ def machine_id() -> str:
 def resolve(run_id: str, storage: Path, machine: str | None = None) -> list[Path]:
     """The run files one id names, sorted by path.
 
-    An id is a 4-digit run number, a glob, or a path. Run numbers restart in each machine folder:
+    An id is a 4-digit run number, ``latest`` or ``latest~N`` (the newest complete run, or the Nth
+    before it), a glob, or a path. Messages name the absolute folder or path they looked in. Run
+    numbers restart in each machine folder:
     a number is looked up in this machine's folder (``machine``, default machine_id()) first, as
     pytest-benchmark does when it compares, and only when that has none in every other machine
     folder under ``storage``, where it can name one run per machine.
@@ -33,18 +40,25 @@ def resolve(run_id: str, storage: Path, machine: str | None = None) -> list[Path
         here = sorted((storage / (machine or machine_id())).glob(f"{run_id}_*.json"))
         matches = here or sorted(storage.glob(f"*/{run_id}_*.json"))
         if not matches:
-            raise InputError(run_id, f"no run numbered {run_id} under {storage}/*/")
+            raise InputError(run_id, f"no run numbered {run_id} under {storage.absolute()}/*/")
         return matches
+    if latest_id := _LATEST.match(run_id):
+        back = int(latest_id.group(1) or 0)
+        complete = _complete_runs(storage, back + 1)
+        if back >= len(complete):
+            raise InputError(run_id, f"{len(complete)} complete saved run{'s' if len(complete) != 1 else ''} under "
+                                     f"{storage.absolute()}/*/, so none is {back} before the latest")
+        return [complete[back]]
     if _GLOB_CHARS.search(run_id):
         matches = sorted(Path(p) for p in glob.glob(run_id, recursive=True) if Path(p).is_file())
         if not matches:
-            raise InputError(run_id, "the glob matches no file")
+            raise InputError(run_id, f"the glob matches no file (from {Path.cwd()})")
         return matches
     path = Path(run_id)
     if path.is_dir():
         raise InputError(run_id, "is a directory, not a run file")
     if not path.exists():
-        raise InputError(run_id, "no such file (and not a 4-digit run number)")
+        raise InputError(run_id, f"no such file: {path.absolute()} (and not a 4-digit run number, nor latest)")
     return [path]
 
 
@@ -70,20 +84,37 @@ def resolve_one(run_id: str, storage: Path, machine: str | None = None) -> Path:
     return paths[0]
 
 
+def saved(storage: Path) -> list[Path]:
+    """Every saved run under ``storage``, complete or not, by machine folder and number."""
+    paths = sorted(p for p in storage.glob("*/*.json") if _RUN_FILE.match(p.name) and _saved(p))
+    if not paths:
+        raise InputError(str(storage.absolute()), "no saved runs (expected <machine>/NNNN_<name>.json); run "
+                                                  "`make bench` first")
+    return paths
+
+
 def latest(storage: Path) -> Path:
-    """The most recently written complete run under ``storage``; run numbers restart per machine
-    folder, so only the modification time orders runs across machines. A run saved as incomplete
+    """The most recently written complete run under ``storage`` (see _complete_runs)."""
+    return _complete_runs(storage, 1)[0]
+
+
+def _complete_runs(storage: Path, count: int) -> list[Path]:
+    """The ``count`` newest complete runs under ``storage`` (fewer if there are not as many; at
+    least one, else InputError), newest first; run numbers restart per machine folder,
+    so only the modification time orders runs across machines. A run saved as incomplete
     (interrupted, or a case failed) is passed over: it is reported only when named. So are hidden
     files (``.saving-*.json``, a run being written) and empty ones (a run number reserved while its
     file is being renamed into place)."""
     candidates = sorted((p for p in storage.glob("*/*.json") if _saved(p)),
                         key=lambda p: (p.stat().st_mtime_ns, str(p)), reverse=True)
+    folder = str(storage.absolute())
     if not candidates:
-        raise InputError(str(storage), "no saved runs (expected <machine>/NNNN_<name>.json); run `make bench` first")
-    for path in candidates:
-        if not _marked_incomplete(path):
-            return path
-    raise InputError(str(storage), f"every saved run is incomplete (newest: {candidates[0]}); name one to report it")
+        raise InputError(folder, "no saved runs (expected <machine>/NNNN_<name>.json); run `make bench` first")
+    # Read only as far as needed: a run file can be tens of MB.
+    complete = list(itertools.islice((path for path in candidates if not _marked_incomplete(path)), count))
+    if not complete:
+        raise InputError(folder, f"every saved run is incomplete (newest: {candidates[0]}); name one to report it")
+    return complete
 
 
 def _saved(path: Path) -> bool:
