@@ -36,6 +36,12 @@ PROBE = """JSON.stringify((() => {
     innerWidth: window.innerWidth,
     title: document.title
   };
+  out.sections = Array.from(document.querySelectorAll('main > section')).map(s => s.id);
+  // Tables with two rows of one label: rows a reader cannot tell apart.
+  out.repeated = Array.from(document.querySelectorAll('table')).filter(t => {
+    const labels = Array.from(t.querySelectorAll('tbody tr > td.label:first-child')).map(td => td.textContent);
+    return new Set(labels).size < labels.length;
+  }).map(t => t.caption ? t.caption.textContent : '?');
   document.querySelectorAll('details').forEach(d => { d.open = true; });
   const scrolls = e => ['auto', 'scroll', 'hidden'].includes(getComputedStyle(e).overflowX);
   const name = e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (e.className ? '.' + e.className : '');
@@ -60,6 +66,8 @@ class PageCheck:
     scroll_width: int
     inner_width: int
     title: str
+    sections: list[str]  # the page's section ids, in order
+    repeated: list[str]  # captions of tables where two rows have one label
     overflowing: list[str]  # elements past the window's right edge, outside any box that scrolls sideways
     cut: list[str]  # boxes (their caption) whose content must be scrolled sideways to be seen
     errors: list[str] = field(default_factory=list)     # console errors, exceptions, error log entries
@@ -179,6 +187,7 @@ class Chromium:
         result = json.loads(probe["result"]["value"])
         check = PageCheck(images=result["images"], scroll_width=result["scrollWidth"],
                           inner_width=result["innerWidth"], title=result["title"],
+                          sections=result["sections"], repeated=result["repeated"],
                           overflowing=result["overflowing"], cut=result["cut"])
         for event in self.events:
             method, params = event.get("method"), event.get("params", {})

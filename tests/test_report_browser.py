@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 import report_chromium
+import report_fixtures
 
 from bench_lib.report.build import analyse, write_report
+from bench_lib.scenarios import SCENARIOS
 
 DATA = Path(__file__).parent / "data"
 
@@ -26,15 +31,34 @@ PAGES = {
     # The operator catalogue's figure, and under "Per workload" each op's panels: time per pass (forward,
     # backward), speed-up, throughput, peak tensors, RSS, and saved bytes but for add's (7 + 7 + 6).
     "ops": (["report_ops.json"], None, "gradbench report: report_ops", 1 + 20),
+    # dynamic_graph (grad's forward and backward, no_grad's forward: rows that must name their pass) and
+    # input_tracking at one size (four variant names under the bars): one figure each, no mode-matrix case.
+    "scenario_edges": (["0001_scenario_edges.json"], None, "gradbench report: 0001_scenario_edges", 2),
 }
+
+
+def scenario_edges() -> dict[str, Any]:
+    rng = np.random.default_rng(11)
+    dynamic = [report_fixtures.scenario_case("dynamic_graph", f"depth={depth}", "shared_block", mode, pass_, 2**10,
+                                             report_fixtures.noisy(rng, depth * 1e-4, 15),
+                                             graph_nodes=2 * depth + 1, saved_bytes=4096 * depth)
+               for depth in (1, 2) for mode, pass_ in (("grad", "forward"), ("grad", "backward"), ("no_grad", "forward"))]
+    tracking = [report_fixtures.scenario_case("input_tracking", variant, "mlp", "grad", "step", 2**16,
+                                              report_fixtures.noisy(rng, 1e-3 * (i + 1), 15),
+                                              graph_nodes=5 + i, saved_bytes=4096 * (i + 1))
+                for i, variant in enumerate(SCENARIOS["input_tracking"].variants)]
+    return report_fixtures.run_doc(dynamic + tracking)
 
 
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = {}
+    built = tmp_path_factory.mktemp("runs")
+    (built / "0001_scenario_edges.json").write_text(json.dumps(scenario_edges()))
     for name, (runs, base, _title, _images) in PAGES.items():
         page = tmp_path_factory.mktemp(name) / "index.html"
-        write_report(analyse([DATA / r for r in runs], DATA / base if base else None), page)
+        paths = [built / r if (built / r).exists() else DATA / r for r in runs]
+        write_report(analyse(paths, DATA / base if base else None), page)
         out[name] = page
     return out
 
@@ -61,6 +85,11 @@ def test_page_loads_offline_without_errors(browser: report_chromium.Chromium, pa
     # Wide tables scroll inside their own box; the page itself never scrolls sideways, and nothing
     # (every collapsed block opened) reaches past the window outside such a box.
     assert check.scroll_width <= check.inner_width
+    # The answer to "how much faster is no_grad than grad at my sizes?" comes first, after the findings.
+    first = ["findings", "matrix", "workloads"] if "matrix" in check.sections else ["findings", "workloads"]
+    assert check.sections[:len(first)] == first
+    # No table has two rows a reader cannot tell apart (dynamic_graph's "depth=1 · grad", twice).
+    assert check.repeated == []
     assert check.overflowing == []
     if not mobile:
         # At a laptop's width every table fits whole: long reasons wrap, where numbers stay on one line.
