@@ -9,7 +9,7 @@ render test is built in memory by ``synthetic_run`` instead of being committed.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -392,6 +392,24 @@ def scenario_cases(rng: np.random.Generator, rounds: int = 15) -> tuple[list[dic
                 "size": n, "device": "cpu", "dtype": "float32", "error": INPLACE_ERROR}
                for variant in ("relu_", "detach_then_modify")]
     return out, invalid
+
+
+# dynamic_graph's (mode, pass) slots: grad's forward and backward, no_grad's forward.
+DYNAMIC_GRAPH_SLOTS = (("grad", "forward"), ("grad", "backward"), ("no_grad", "forward"))
+
+
+def dynamic_graph_cases(rng: np.random.Generator) -> list[dict[str, Any]]:
+    """dynamic_graph at depths 1 and 2 in its three slots: rows that must name their pass."""
+    return [scenario_case("dynamic_graph", f"depth={depth}", "shared_block", mode, pass_, 2**10,
+                          noisy(rng, depth * 1e-4, 15), graph_nodes=2 * depth + 1, saved_bytes=4096 * depth)
+            for depth in (1, 2) for mode, pass_ in DYNAMIC_GRAPH_SLOTS]
+
+
+def input_tracking_cases(rng: np.random.Generator, variants: Sequence[str]) -> list[dict[str, Any]]:
+    """input_tracking at one size: its variants' names sit side by side under the bars."""
+    return [scenario_case("input_tracking", variant, "mlp", "grad", "step", 2**16, noisy(rng, 1e-3 * (i + 1), 15),
+                          graph_nodes=5 + i, saved_bytes=4096 * (i + 1))
+            for i, variant in enumerate(variants)]
 
 
 def scenarios_run() -> dict[str, Any]:

@@ -39,15 +39,8 @@ PAGES = {
 
 def scenario_edges() -> dict[str, Any]:
     rng = np.random.default_rng(11)
-    dynamic = [report_fixtures.scenario_case("dynamic_graph", f"depth={depth}", "shared_block", mode, pass_, 2**10,
-                                             report_fixtures.noisy(rng, depth * 1e-4, 15),
-                                             graph_nodes=2 * depth + 1, saved_bytes=4096 * depth)
-               for depth in (1, 2) for mode, pass_ in (("grad", "forward"), ("grad", "backward"), ("no_grad", "forward"))]
-    tracking = [report_fixtures.scenario_case("input_tracking", variant, "mlp", "grad", "step", 2**16,
-                                              report_fixtures.noisy(rng, 1e-3 * (i + 1), 15),
-                                              graph_nodes=5 + i, saved_bytes=4096 * (i + 1))
-                for i, variant in enumerate(SCENARIOS["input_tracking"].variants)]
-    return report_fixtures.run_doc(dynamic + tracking)
+    return report_fixtures.run_doc(report_fixtures.dynamic_graph_cases(rng) + report_fixtures.input_tracking_cases(
+        rng, SCENARIOS["input_tracking"].variants))
 
 
 @pytest.fixture(scope="module")

@@ -214,11 +214,7 @@ def test_each_table_time_is_the_figure_its_claim_compares() -> None:
 def test_a_dynamic_graph_row_names_its_mode_and_its_pass(tmp_path: Path) -> None:
     # dynamic_graph times grad's forward and backward and no_grad's forward: its table's corner says
     # "variant · mode · pass", and two rows "depth=1 · grad" could not be told apart.
-    rng = np.random.default_rng(3)
-    cases = [report_fixtures.scenario_case("dynamic_graph", f"depth={depth}", "shared_block", mode, pass_, 2**10,
-                                           report_fixtures.noisy(rng, depth * 1e-4, 15),
-                                           graph_nodes=2 * depth + 1, saved_bytes=4096 * depth)
-             for depth in (1, 2) for mode, pass_ in (("grad", "forward"), ("grad", "backward"), ("no_grad", "forward"))]
+    cases = report_fixtures.dynamic_graph_cases(np.random.default_rng(3))
     page, _ = _render(tmp_path, report_fixtures.run_doc(cases))
     section = _section(page, "dynamic_graph")
     assert "variant · mode · pass</th>" in section
@@ -226,7 +222,7 @@ def test_a_dynamic_graph_row_names_its_mode_and_its_pass(tmp_path: Path) -> None
     labels = [html.unescape(label) for label in re.findall(r'<tr><td class="label">(?:<span[^>]*></span>)?([^<]+)</td>',
                                                           rows)]
     assert labels == [f"depth={depth} · {mode} · {pass_}" for depth in (1, 2)
-                      for mode, pass_ in (("grad", "forward"), ("grad", "backward"), ("no_grad", "forward"))]
+                      for mode, pass_ in report_fixtures.DYNAMIC_GRAPH_SLOTS]
 
 
 def test_a_bar_charts_tick_labels_never_overlap_and_stay_in_the_figure(tmp_path: Path,
@@ -235,12 +231,8 @@ def test_a_bar_charts_tick_labels_never_overlap_and_stay_in_the_figure(tmp_path:
     # line each, "preprocess_tracked" ran into "preprocess_no_grad".
     from bench_lib.report import scenario_plots, variants
 
-    rng = np.random.default_rng(5)
     names = SCENARIOS["input_tracking"].variants
-    cases = [report_fixtures.scenario_case("input_tracking", variant, "mlp", "grad", "step", 2**16,
-                                           report_fixtures.noisy(rng, 1e-3 * (i + 1), 15),
-                                           graph_nodes=5 + i, saved_bytes=4096 * (i + 1))
-             for i, variant in enumerate(names)]
+    cases = report_fixtures.input_tracking_cases(np.random.default_rng(5), names)
     path = tmp_path / "0001_run.json"
     path.write_text(json.dumps(report_fixtures.run_doc(cases)))
     records = analyse([path]).scenarios.to_dict("records")
