@@ -124,6 +124,12 @@ def test_the_reports_own_file_is_not_a_run_file(tmp_path: Path) -> None:
                              "run is <storage>/<machine>/NNNN_<name>.json)\n")
 
 
+def test_a_file_that_is_not_json_is_not_a_run_file(tmp_path: Path) -> None:
+    result = _run("report", str(ROOT / "README.md"), cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"gradbench: error: {ROOT / 'README.md'}: not a run file: not valid JSON (")
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["report", "0003"], "0003: no run numbered 0003 under {tmp}/.benchmarks/*/"),
     (["report"], "{tmp}/.benchmarks: no saved runs"),

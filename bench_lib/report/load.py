@@ -121,7 +121,9 @@ def read_json(path: Path) -> Any:
     except json.JSONDecodeError as exc:
         ends_early = exc.pos >= len(exc.doc.rstrip())
         problem = f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
-        raise InputError(source, problem + ("; the file ends early: truncated?" if ends_early else "")) from None
+        # A run cut short is still a run file; anything else (a CSV, the README) is named for what it is not.
+        raise InputError(source, problem + "; the file ends early: truncated?" if ends_early
+                         else f"not a run file: {problem}") from None
     except ValueError as exc:  # e.g. an integer of more than 4300 digits
         raise InputError(source, f"not a run file ({exc})") from None
 
