@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 from bench_lib.contract.cases import OP_PREFIX
 from bench_lib.contract.result import is_finite_number
-from bench_lib.contract.schema import MODES
+from bench_lib.contract.schema import CONTENDED_FRACTION, MODES
 from bench_lib.contract.units import number, size_label
 from bench_lib.report import tables
-from bench_lib.report.sections.layout import section, table
+from bench_lib.report.sections.layout import collapsible, section, table
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -25,8 +25,8 @@ PASS = "forward"  # the one pass every mode runs
 
 INTRO = ("<p>The forward pass per workload and mode: <b>speed-up</b> = median(grad) / median(mode) at the same "
          "size (1.00× for grad itself; from interleaved rounds where measured, as the tables under Per workload), "
-         "then the <b>bytes saved for backward per input element</b>. Hover a cell for which rounds it comes "
-         "from.</p>")
+         "then the <b>bytes saved for backward per input element</b>. * marks a case timed while other processes "
+         f"used more than {CONTENDED_FRACTION:.0%} of the CPUs. Hover a cell for which rounds it comes from.</p>")
 
 
 def present(report: Report) -> bool:
@@ -48,8 +48,9 @@ def render(report: Report) -> str:
     runs = [run.label for run in report.loaded.runs]
     parts = [INTRO]
     for (device, dtype), group in forward.groupby(["device", "dtype"], sort=True):
-        parts.append(table(_table(group.drop(columns=["samples"]).to_dict("records"), runs, f"{device} · {dtype}"),
-                           "workload · mode" + (" · run" if len(runs) > 1 else "")))
+        content = _table(group.drop(columns=["samples"]).to_dict("records"), runs, f"{device} · {dtype}")
+        html = table(content, "workload · mode" + (" · run" if len(runs) > 1 else ""))
+        parts.append(collapsible(html, len(content.rows), f"the {device} · {dtype} table"))
     return section(ANCHOR, TITLE, "\n".join(parts))
 
 
