@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from bench_lib.commands import launch
 from bench_lib.commands.launch import benchmark_options, pytest_command, save_run, write_json
 from bench_lib.contract import runs
 from bench_lib.contract.errors import InputError
@@ -147,6 +148,20 @@ def test_options_are_read_as_pytest_reads_them(tmp_path):
 def test_every_replicate_runs_with_gc_off_and_its_own_json_last():
     command = pytest_command(["--benchmark-json=elsewhere.json"], Path("replicate.json"))
     assert "--benchmark-disable-gc" in command and command[-1] == "--benchmark-json=replicate.json"
+
+
+def test_only_the_runs_first_replicate_prints_the_skip_summary(tmp_path, monkeypatch):
+    # Every replicate skips the same cases: the ci preset printed its 7-line summary once per replicate.
+    commands: list[list[str]] = []
+
+    def fake_call(command: list[str], **_: object) -> int:
+        commands.append(command)
+        Path(command[-1].removeprefix("--benchmark-json=")).write_text(json.dumps({"benchmarks": []}))
+        return 0
+
+    monkeypatch.setattr(launch.subprocess, "call", fake_call)
+    launch.run_replicates(["--gb-sizes=1024"], 3, tmp_path)
+    assert [launch.SKIP_SUMMARY in command for command in commands] == [True, False, False]
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])

@@ -62,7 +62,7 @@ def pytest_command(pytest_args: Sequence[str], json_path: Path, checkout: Checko
     # -q and --benchmark-quiet: the launcher prints one summary of the merged run instead of N.
     # --benchmark-disable-gc: GC off in timed rounds, always (pytest-benchmark has no option to turn
     # it back on); the replicate's --benchmark-json last, so that nothing given before overrides it.
-    return [sys.executable, "-m", "pytest", str(checkout.root / "benchmarks"), "-q", "-rs", "--benchmark-quiet",
+    return [sys.executable, "-m", "pytest", str(checkout.root / "benchmarks"), "-q", "--benchmark-quiet",
             "--gb-summary=no", "--gb-progress=lines", "--benchmark-disable-gc", *pytest_args,
             f"--benchmark-json={json_path}"]
 
@@ -196,6 +196,9 @@ def profile_args(pytest_args: Sequence[str], workdir: Path) -> list[str]:
     return [f"--gb-profile-dir={workdir / 'profiles'}"] if profiling and not own_folder else []
 
 
+# pytest's skip summary (one line per reason): every replicate skips the same cases, so only the run's
+# first replicate prints it.
+SKIP_SUMMARY = "-rs"
 # Instruction counts do not vary between processes: only each checkout's first replicate counts.
 COUNTS_OPTION = "--gb-counts"
 
@@ -224,7 +227,9 @@ def run_replicates(pytest_args: Sequence[str], repeat: int, workdir: Path,
             started = datetime.datetime.now(datetime.timezone.utc)
             print(f"gradbench: {which} started {started:%H:%M:%S}", flush=True)
             clock = time.perf_counter()
-            args = [*pytest_args, *first] if index == 1 else pytest_args
+            args = [*pytest_args, *first] if index == 1 else list(pytest_args)
+            if done == 0:
+                args.insert(0, SKIP_SUMMARY)
             code = subprocess.call(pytest_command(args, json_path, checkout), cwd=checkout.root,
                                    env=checkout.environment())
             seconds = time.perf_counter() - clock
