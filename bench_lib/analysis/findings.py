@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bench_lib.analysis import physics, stats, throughput
+from bench_lib.analysis.derive import busy_run
 from bench_lib.contract.schema import CONTENDED_FRACTION
 from bench_lib.contract.units import format_bytes, number, size_label
 
@@ -50,16 +51,20 @@ def overhead_fits(cases: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame:
     case of the two curves has the same number, two or more (one fit per process: the variance that
     matters), else from a bootstrap of each size's own rounds (within one process only, and so
     narrower than the truth). No interval where the two modes were fitted on different sizes.
+    unresolved: why the fit of a mode against no_grad says nothing (unresolved_reason), "" if it does.
+    ``cases`` carries add_derived's columns (contended).
     """
     import pandas as pd
 
     keys = ["workload", "pass", "device", "dtype", "mode"]
     # Grouped in plain Python: pandas' per-group overhead is most of the cost for large runs.
     points: dict[tuple[Any, ...], list[tuple[float, float, Any, Any]]] = {}
+    busy: dict[tuple[Any, ...], list[bool]] = {}
     columns = [cases[k].tolist() for k in keys] + [cases[c].tolist() for c in ("elements", "median", "samples",
-                                                                               "rep_medians")]
-    for *key, elements, median, samples, replicates in zip(*columns, strict=True):
+                                                                               "rep_medians", "contended")]
+    for *key, elements, median, samples, replicates, contended in zip(*columns, strict=True):
         points.setdefault(tuple(key), []).append((float(elements), float(median), samples, replicates))
+        busy.setdefault(tuple(key), []).append(bool(contended))
     rows = []
     for key in sorted(points):
         xs, ys, _, _ = zip(*points[key], strict=True)
@@ -77,7 +82,33 @@ def overhead_fits(cases: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame:
                  for key in fits[keys].itertuples(index=False, name=None)]
     fits["a_minus_no_grad_low_us"] = [i.low * 1e6 if i else math.nan for i in intervals]
     fits["a_minus_no_grad_high_us"] = [i.high * 1e6 if i else math.nan for i in intervals]
+    a_by_key = {tuple(row[:-1]): row[-1] for row in fits[[*keys, "a_us"]].itertuples(index=False, name=None)}
+    fits["unresolved"] = [
+        unresolved_reason(key, a_by_key, points, busy) or ""
+        for key in fits[keys].itertuples(index=False, name=None)]
     return fits
+
+
+def unresolved_reason(key: tuple[Any, ...], a_us: Mapping[tuple[Any, ...], float],
+                      points: Mapping[tuple[Any, ...], list[tuple[float, float, Any, Any]]],
+                      busy: Mapping[tuple[Any, ...], list[bool]]) -> str | None:
+    """Why the fit of ``key``'s mode, against no_grad's of its group, is no finding: its cases (and
+    no_grad's) were timed on a busy machine, or it gives what no pass can have (a fixed cost below
+    zero; a fixed cost above no_grad's by more than the whole pass at the smallest size). None if
+    neither. A contended run distorts the smallest sizes most, and so the intercept above all."""
+    reference = (*key[:-1], "no_grad")
+    curves = [key] if key == reference or reference not in a_us else [key, reference]
+    flags = [flag for curve in curves for flag in busy[curve]]
+    if busy_run(sum(flags), len(flags)):
+        return f"not resolved: {sum(flags)} of {len(flags)} cases contended"
+    if any(a_us[curve] < 0 for curve in curves):
+        return "not resolved: the fit gives a fixed cost below zero, which no call can have"
+    if len(curves) == 2:
+        smallest, pass_seconds, _, _ = min(points[key], key=lambda point: point[0])
+        if a_us[key] - a_us[reference] > pass_seconds * 1e6:
+            return (f"not resolved: a({key[-1]}) − a(no_grad) exceeds {key[-1]}'s whole pass at "
+                    f"{size_label(int(smallest))} elements")
+    return None
 
 
 BOOTSTRAP_RESAMPLES = 500
@@ -201,6 +232,9 @@ def _overhead(where: str, fits: pd.DataFrame, workload: str, device: str, dtype:
     if "grad" not in by_mode or "no_grad" not in by_mode:
         return None
     grad, nograd = by_mode["grad"], by_mode["no_grad"]
+    if grad["unresolved"]:
+        # An impossible or contended fit is no finding: its figures stay in the overhead table, marked.
+        return f"Overhead model, forward, {where}: autograd's bookkeeping per call is {grad['unresolved']}."
     low, high = grad["a_minus_no_grad_low_us"], grad["a_minus_no_grad_high_us"]
     interval = f"95% CI {number(low)} to {number(high)} µs" if low == low else "no interval"
     if low == low and low > 0:

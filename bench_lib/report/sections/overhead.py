@@ -16,7 +16,9 @@ INTRO = ("<p>Fitted per run and mode to the medians, weighting each size by its 
          "<i>a</i> is the fixed cost of one call, <i>b</i> the cost per element; "
          "a(grad) − a(no_grad) is autograd's bookkeeping per call, with its 95% interval: from the replicate "
          "processes where a run has several, else from resampling each size's rounds (within one process "
-         "only, so narrower than the truth). An interval that reaches zero resolves nothing.</p>")
+         "only, so narrower than the truth). An interval that reaches zero resolves nothing, and neither does a fit "
+         "of cases timed on a busy machine, one with a fixed cost below zero, or one whose a − a(no_grad) exceeds "
+         "the whole pass: the last column says which.</p>")
 
 
 def render(report: Report) -> str:
@@ -28,12 +30,14 @@ def render(report: Report) -> str:
             rows.append(tables.Row(label + (f" · {summary.run.label}" if several else ""), r["mode"], [
                 tables.Cell(str(r["sizes"])), tables.Cell(number(r["a_us"])), tables.Cell(number(r["b_ns"])),
                 tables.Cell(or_dash(r["a_minus_no_grad_us"], number)),
-                tables.Cell(_interval(r["a_minus_no_grad_low_us"], r["a_minus_no_grad_high_us"]))]))
+                tables.Cell(_interval(r["a_minus_no_grad_low_us"], r["a_minus_no_grad_high_us"])),
+                tables.Cell(r["unresolved"] or "yes", "unstable" if r["unresolved"] else "")]))
     if not rows:
         body = '<p class="note">No workload has two or more sizes, so nothing was fitted.</p>'
     else:
         content = tables.Table("fixed and per-element cost per mode",
-                               ["sizes", "a (µs)", "b (ns per element)", "a − a(no_grad) (µs)", "95% CI (µs)"], rows)
+                               ["sizes", "a (µs)", "b (ns per element)", "a − a(no_grad) (µs)", "95% CI (µs)",
+                                "resolved"], rows)
         corner = "workload · pass · device · dtype · mode" + (" · run" if several else "")
         body = collapsible(table(content, corner), len(rows), "the fit table")
     return section("overhead", "Overhead model: time(n) = a + b·n", INTRO + body)
