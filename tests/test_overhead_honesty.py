@@ -67,3 +67,29 @@ def test_a_bookkeeping_cost_above_the_whole_pass_is_not_stated() -> None:
     reason = findings.unresolved_reason(grad, {grad: 22290.0, no_grad: 16.0}, points, quiet)
     assert reason == "not resolved: a(grad) − a(no_grad) exceeds grad's whole pass at 2^10 elements"
     assert findings.unresolved_reason(grad, {grad: 30.0, no_grad: 20.0}, points, quiet) is None
+
+
+def test_a_contended_run_says_so_first_in_every_headline(tmp_path: Path) -> None:
+    from bench_lib.report.terminal import run_summary
+    from bench_lib.scenarios import SCENARIOS
+
+    path = run_file(tmp_path, {"grad": GRAD, "no_grad": NO_GRAD}, background_cpu=0.6)
+    said = "CONTENDED RUN: 6 of 6 cases were timed while other processes used more than 10% of the CPUs"
+    terminal = [line for line in run_summary(json.loads(path.read_text())["benchmarks"], [], SCENARIOS) if line]
+    assert terminal[0].startswith(said)
+    write_report(analyse([path]), tmp_path / "index.html")
+    markdown = (tmp_path / "summary.md").read_text().splitlines()
+    assert markdown[2] == f"**{said}; their times, ratios and fits are suspect. Measure on a quiet machine.**"
+    page = (tmp_path / "index.html").read_text()
+    assert page.index(said) < page.index('<p class="sub">')
+
+
+def test_a_quiet_run_has_no_contended_headline(tmp_path: Path) -> None:
+    from bench_lib.report.terminal import run_summary
+    from bench_lib.scenarios import SCENARIOS
+
+    path = run_file(tmp_path, {"grad": GRAD, "no_grad": NO_GRAD})
+    assert not any("CONTENDED" in line for line in run_summary(json.loads(path.read_text())["benchmarks"], [],
+                                                                 SCENARIOS))
+    write_report(analyse([path]), tmp_path / "index.html")
+    assert "CONTENDED" not in (tmp_path / "summary.md").read_text() + (tmp_path / "index.html").read_text()

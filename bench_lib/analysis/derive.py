@@ -89,3 +89,12 @@ def busy_run(contended: int, cases: int) -> bool:
     """The run as a whole was timed on a busy machine: more than BUSY_RUN_SHARE of its cases were
     contended, so its times are suspect even where the physics check passed."""
     return contended > cases * BUSY_RUN_SHARE
+
+
+def busy_headline(contended: int, cases: int) -> str | None:
+    """What a run's headline says first when busy_run: how much of it was contended, and what that means."""
+    if not busy_run(contended, cases):
+        return None
+    return (f"CONTENDED RUN: {contended} of {cases} cases were timed while other processes used more than "
+            f"{CONTENDED_FRACTION:.0%} of the CPUs; their times, ratios and fits are suspect. "
+            "Measure on a quiet machine.")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from bench_lib.analysis import catalogue, compare, throughput
 from bench_lib.analysis import counts as instruction_counts
-from bench_lib.analysis.derive import busy_run
+from bench_lib.analysis.derive import busy_headline, busy_run
 from bench_lib.contract.units import format_seconds, size_label
 
 if TYPE_CHECKING:
@@ -49,6 +49,9 @@ def _run(summary: RunSummary, cases: pd.DataFrame) -> list[str]:
     lines = [f"## gradbench: {run.label}", "",
              f"{len(cases)} cases measured on {_text(run.machine_info.get('node', '?'))}, "
              f"torch {_text(run.environment.get('torch_version', '?'))}, {_text(run.datetime or 'no date')}.", ""]
+    headline = busy_headline(int(cases["contended"].sum()), len(cases)) if len(cases) else None
+    if headline:  # before the physics check and the findings: every figure below is suspect
+        lines[2:2] = [f"**{headline}**", ""]
     problems = summary.violations
     if problems:
         lines.append(f"**Physics check failed: {len(problems)} violation{'s' if len(problems) != 1 else ''}** "

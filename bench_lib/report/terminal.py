@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bench_lib.analysis import claims, compiled, throughput
+from bench_lib.analysis import claims, compiled, physics, throughput
+from bench_lib.analysis.derive import busy_headline
 from bench_lib.contract.result import is_scenario_case
 from bench_lib.contract.scenario import Scenario
 from bench_lib.report import summary
@@ -24,6 +25,9 @@ def run_summary(cases: Sequence[Mapping[str, Any]], invalid: Sequence[Mapping[st
     matrix = [case for case in cases if not is_scenario_case(case)]
     scenario_cases = [case for case in cases if is_scenario_case(case)]
     lines = ["", *summary.format_summary(matrix)] if matrix else []
+    headline = busy_headline(len(physics.contended(cases)), len(cases))
+    if headline:  # said first: every figure below is suspect
+        lines = ["", headline, *lines]
     checked = compiled.compile_claims(matrix)
     if checked:
         lines += ["", "gradbench eager against compiled (torch.compile)"]

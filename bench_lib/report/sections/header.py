@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bench_lib.analysis.derive import busy_headline
 from bench_lib.report.sections import matrix
 from bench_lib.report.sections.layout import bullets, escape, plural, replicates_text
 
@@ -19,10 +20,22 @@ def render(report: Report) -> str:
     items = bullets(_run_line(report, run) for run in runs)
     nav = "".join(f'<a href="#{anchor}">{name}</a>' for anchor, name in _links(report))
     scenarios = f", {plural(len(report.scenarios), 'scenario case')} measured" if report.has_scenarios else ""
-    return (f"<header>\n<h1>What gradient tracking costs</h1>\n"
+    return (f"<header>\n<h1>What gradient tracking costs</h1>\n{_contended(report)}"
             f"<p class=\"sub\">gradbench report: {plural(len(report.cases), 'measured case')}, "
             f"{len(report.loaded.skipped)} skipped{scenarios}, from {plural(len(runs), 'run')}:"
             f"</p>\n{items}\n<nav>{nav}</nav>\n</header>")
+
+
+def _contended(report: Report) -> str:
+    """Each run timed on a busy machine, said before anything else on the page."""
+    several = len(report.loaded.runs) > 1
+    lines = []
+    for run in report.loaded.runs:
+        own = report.cases_of(run)
+        headline = busy_headline(int(own["contended"].sum()), len(own)) if len(own) else None
+        if headline:
+            lines.append(f'<p class="bad">{escape(run.label) + ": " if several else ""}{escape(headline)}</p>\n')
+    return "".join(lines)
 
 
 def _run_line(report: Report, run: Run) -> str:
