@@ -24,8 +24,9 @@ from bench_lib.contract.exits import FROM_PYTEST, MEANING, Exit, from_pytest
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 RUN = ROOT / "tests" / "data" / "report_base.json"
-# make without its install step: the tests never install (the environment is the one running them).
-MAKE = ["make", "-o", ".venv/.installed"]
+# make in the environment running the tests, without its install step: the tests never install.
+VENV = Path(sys.executable).parent.parent
+MAKE = ["make", f"VENV={VENV}", "-o", f"{VENV}/.installed"]
 
 
 def _run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
