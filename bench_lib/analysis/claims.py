@@ -140,6 +140,13 @@ def slower_beyond_noise(a: CaseResult, b: CaseResult) -> bool:
     return physics.slower_beyond_noise(a_times, b_times)
 
 
+def time_ratio(a: CaseResult, b: CaseResult) -> tuple[float, bool]:
+    """a's median over b's, and whether a is slower beyond noise, both on the times where comparing
+    the two cases is fair: a sentence quoting the ratio agrees with the verdict on it."""
+    _, a_times, b_times = comparable_times(a, b)
+    return a_times.median / b_times.median, physics.slower_beyond_noise(a_times, b_times)
+
+
 def faster_beyond_noise(a: CaseResult, b: CaseResult) -> bool:
     _, a_times, b_times = comparable_times(a, b)
     return physics.faster_beyond_noise(a_times, b_times)
