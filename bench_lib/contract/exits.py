@@ -37,8 +37,8 @@ MEANING: dict[int, str] = {
     Exit.OK: "success: `compare` found no regression and judged every gated case; `bench` saved the run; "
              "`report` wrote its files",
     Exit.REGRESSION: "`compare`: a gate failed, a regression (a case significantly slower beyond its threshold, "
-                     "a changed exact count, a larger peak); `bench`: a replicate failed (a case raised, or the process "
-                     "was killed)",
+                     "a changed exact count, a larger peak); `bench`: a replicate or an A/B worker failed (a case raised, "
+                     "a process was killed), or the run could not be merged, saved or copied",
     Exit.USAGE: "usage error or bad input: a bad option or value, an unreadable or foreign run file, runs that "
                 "cannot be compared (one line, `gradbench: error: <source>: <problem>`), or an internal error "
                 "(with its traceback, or pytest's internal error in a replicate), so CI never reads a broken run as "
