@@ -253,3 +253,19 @@ def test_time_claims_use_interleaved_rounds_where_the_variants_have_them():
     claim = check_claims(cases)["zero_grad"]
     assert claim.verdict == HOLDS
     assert "a training step takes 15.1 ms against 15.0 ms (1.01x)" in claim.sentence
+
+
+def test_the_terminal_gives_each_verdict_its_line_and_wraps_the_figures():
+    from bench_lib.report.terminal import WIDTH, run_summary
+
+    cases = [bench("checkpointing", variant, median, peak=peak, saved=saved, workload="deep_ffn", size=size,
+                   spread=0.5 if variant == "none" else 0.01)
+             for size in (2**14, 2**18)
+             for variant, median, peak, saved in (("none", 1 * MS, 4000, 1000), ("every_4", 1.37 * MS, 3000, 300),
+                                                  ("every_1", 1.5 * MS, 2000, 400))]
+    lines = run_summary(cases, [], SCENARIOS)
+    start = lines.index("gradbench scenarios: each claim checked from this run's numbers")
+    assert lines[start + 1] == "  checkpointing: DOES NOT HOLD"
+    assert lines[start + 2].startswith("    deep_ffn n=2^14 cpu float32: none saves")
+    assert any(line.startswith("    deep_ffn n=2^18 cpu float32: none saves") for line in lines[start + 3:])
+    assert all(len(line) <= WIDTH for line in lines)
