@@ -194,7 +194,7 @@ def test_the_claims_are_checked_and_printed(scenario_run):
     assert list(checked) == list(SCENARIOS)
     for claim in (checked[name] for name in RUN):
         assert claim.verdict in (claims.HOLDS, claims.FAILS), claim  # every scenario was measured
-        assert f"  {claim.scenario}: {claim.verdict.upper()}. " in stdout
+        assert f"\n  {claim.scenario}: {claim.verdict.upper()}\n" in stdout  # the verdict on its own line
     assert 'under grad relu_ is rejected ("one of the variables' in checked["inplace"].sentence
     assert "elementwise forward on cpu float32 (median, µs)" in stdout  # the mode matrix's summary, alone
 
