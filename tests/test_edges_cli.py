@@ -229,3 +229,19 @@ def test_readme_gives_each_time_once() -> None:
     # The quick start works whatever runs exist: no run number in it.
     quick_start = README.split("Quick start:", 1)[1].split("```", 2)[1]
     assert not re.search(r"\b\d{4}\b", quick_start) and "compare latest~1 latest" in quick_start
+
+
+def test_paths_in_run_messages_are_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench_lib.contract import runs
+
+    monkeypatch.chdir(tmp_path)
+    for machine in ("m1", "m2"):
+        (tmp_path / ".benchmarks" / machine).mkdir(parents=True)
+        (tmp_path / ".benchmarks" / machine / "0001_ci.json").write_text('{"gradbench": {"complete": false}}')
+    with pytest.raises(InputError) as ambiguous:
+        runs.resolve_one("0001", Path(".benchmarks"), machine="elsewhere")
+    assert f"({tmp_path}/.benchmarks/m1/0001_ci.json, {tmp_path}/.benchmarks/m2/0001_ci.json)" in str(ambiguous.value)
+    with pytest.raises(InputError) as incomplete:
+        runs.latest(Path(".benchmarks"))
+    assert incomplete.value.source == str(tmp_path / ".benchmarks")
+    assert f"(newest: {tmp_path}/.benchmarks/" in incomplete.value.problem

@@ -79,7 +79,7 @@ def resolve_one(run_id: str, storage: Path, machine: str | None = None) -> Path:
     number is ambiguous only when this machine's folder has none and several others have one."""
     paths = resolve(run_id, storage, machine)
     if len(paths) > 1:
-        names = ", ".join(str(p) for p in paths[:3])
+        names = ", ".join(str(p.absolute()) for p in paths[:3])
         raise InputError(run_id, f"names {len(paths)} runs ({names}{', ...' if len(paths) > 3 else ''}); name one")
     return paths[0]
 
@@ -113,7 +113,8 @@ def _complete_runs(storage: Path, count: int) -> list[Path]:
     # Read only as far as needed: a run file can be tens of MB.
     complete = list(itertools.islice((path for path in candidates if not _marked_incomplete(path)), count))
     if not complete:
-        raise InputError(folder, f"every saved run is incomplete (newest: {candidates[0]}); name one to report it")
+        raise InputError(folder, f"every saved run is incomplete (newest: {candidates[0].absolute()}); name one to "
+                                 "report it")
     return complete
 
 
