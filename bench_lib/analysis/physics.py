@@ -17,7 +17,7 @@ from bench_lib.contract.units import format_seconds
 # The one rule of "beyond noise", for the physics check, the claims and compiled against eager: a
 # median more than NOISE_TOLERANCE away from the other's, and outside the other's middle half.
 # On a shared 2-core machine, run-to-run drift alone moves a median by 10-20 %, so the times
-# compared are interleaved wherever both cases have such rounds (comparable_times).
+# compared are each case's interleaved rounds where it has them, as the tables show (comparable_times).
 NOISE_TOLERANCE = 0.05
 NO_GRAPH_MODES = ("no_grad", "inference_mode")
 # How a CUDA-graph case's (reduce-overhead) peak tensor memory is measured since the pool is read:
@@ -57,14 +57,14 @@ def contended(cases: Iterable[Mapping[str, Any]]) -> list[tuple[str, float]]:
 
 
 def comparable_times(a: CaseResult, b: CaseResult) -> tuple[str, Times, Times]:
-    """Median and quartiles of two cases of one group, taken where comparing them is fair.
-
-    The interleaved rounds, where both cases have them: they shared one time window, so drift of
-    the machine's speed cancels. Otherwise each case's own pytest-benchmark rounds.
+    """Median and quartiles of two cases of one group: each case's compared figures
+    (CaseResult.compared: its interleaved rounds where it has them, else its own), the figures
+    the tables and plots show, so a check and the view beside it name one number. The source
+    says which: "interleaved" when both have them (they shared one time window, so drift of the
+    machine's speed cancels), "sequential" when neither, "mixed" otherwise.
     """
-    if a.has_interleaved and b.has_interleaved:
-        return "interleaved", a.compared, b.compared
-    return "sequential", a.own, b.own
+    both = a.has_interleaved + b.has_interleaved
+    return ("sequential", "mixed", "interleaved")[both], a.compared, b.compared
 
 
 def notes(cases: Iterable[Mapping[str, Any]]) -> list[str]:

@@ -42,11 +42,11 @@ def _physics(report: Report, summary: RunSummary) -> str:
         return ""
     own = report.cases_of(summary.run)
     contended = int(own["contended"].sum())
-    # A machine busy with other work makes every time suspect: said in the same box, and the box
-    # is not green then, whatever the check found.
-    busy = (f" But {contended} of {len(own)} cases were timed while other processes used more than "
-            f"{CONTENDED_FRACTION:.0%} of the CPUs: their times are suspect (marked * below); measure on "
-            "a quiet machine." if busy_run(contended, len(own)) else "")
-    return (f'<div class="box {"warn" if busy else "ok"}"><b>Physics check passed:</b> grad\'s forward '
+    # A check that passed is shown as passed (green); a machine busy with other work, which makes
+    # every time suspect, gets a box of its own.
+    busy = (f'<div class="box busy"><b>Busy machine:</b> {contended} of {len(own)} cases were timed while other '
+            f"processes used more than {CONTENDED_FRACTION:.0%} of the CPUs: their times are suspect (marked * "
+            "below); measure on a quiet machine.</div>" if busy_run(contended, len(own)) else "")
+    return ('<div class="box ok"><b>Physics check passed:</b> grad\'s forward '
             "is never faster than no_grad's or inference_mode's beyond noise, nothing is saved for "
-            f"backward outside grad and detach, and no pass peaks below the bytes it saves.{busy}</div>")
+            f"backward outside grad and detach, and no pass peaks below the bytes it saves.</div>{busy}")

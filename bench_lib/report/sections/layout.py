@@ -57,6 +57,7 @@ tr.faster td{background:#dcf2e3}
 .box{padding:8px 12px;margin:.6em 0;border-radius:4px}
 .warn{border-left:5px solid #c62828;background:#fdecea}
 .ok{border-left:5px solid #2e7d32;background:#edf7ed}
+.busy{border-left:5px solid #e09b00;background:#fff6e0}
 details{margin:.6em 0;border:1px solid var(--line);border-radius:6px;padding:4px 10px}
 summary{cursor:pointer;font-weight:600;padding:2px 0}
 table.env td,table.env th{white-space:normal;overflow-wrap:anywhere;text-align:left;vertical-align:top;min-width:9em}
