@@ -43,7 +43,8 @@ class Findings:
 
 
 def overhead_fits(cases: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame:
-    """time(n) = a + b*n per workload x pass x device x dtype x mode with two or more sizes.
+    """time(n) = a + b*n per workload x pass x device x dtype x mode with two or more sizes, fitted
+    to the compared medians (cmp_*: interleaved where measured), the tables' figures.
 
     Columns: the keys, sizes, a_us (fixed cost per call), b_ns (cost per element),
     a_minus_no_grad_us, which for grad reads as autograd's bookkeeping cost per call, and its 95 %
@@ -60,8 +61,9 @@ def overhead_fits(cases: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame:
     # Grouped in plain Python: pandas' per-group overhead is most of the cost for large runs.
     points: dict[tuple[Any, ...], list[tuple[float, float, Any, Any]]] = {}
     busy: dict[tuple[Any, ...], list[bool]] = {}
-    columns = [cases[k].tolist() for k in keys] + [cases[c].tolist() for c in ("elements", "median", "samples",
-                                                                               "rep_medians", "contended")]
+    # The compared figures (interleaved where measured, else the case's own), as the tables show them.
+    columns = [cases[k].tolist() for k in keys] + [cases[c].tolist() for c in ("elements", "cmp_median", "cmp_samples",
+                                                                               "rep_cmp", "contended")]
     for *key, elements, median, samples, replicates, contended in zip(*columns, strict=True):
         points.setdefault(tuple(key), []).append((float(elements), float(median), samples, replicates))
         busy.setdefault(tuple(key), []).append(bool(contended))

@@ -12,7 +12,7 @@ from bench_lib.report.sections.layout import collapsible, or_dash, section, tabl
 if TYPE_CHECKING:
     from bench_lib.report.model import Report
 
-INTRO = ("<p>Fitted per run and mode to the medians, weighting each size by its relative error. "
+INTRO = ("<p>Fitted per run and mode to the medians the tables show (interleaved where measured), weighting each size by its relative error. "
          "<i>a</i> is the fixed cost of one call, <i>b</i> the cost per element; "
          "a(grad) − a(no_grad) is autograd's bookkeeping per call, with its 95% interval: from the replicate "
          "processes where a run has several, else from resampling each size's rounds (within one process "
