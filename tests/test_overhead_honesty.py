@@ -93,3 +93,13 @@ def test_a_quiet_run_has_no_contended_headline(tmp_path: Path) -> None:
                                                                  SCENARIOS))
     write_report(analyse([path]), tmp_path / "index.html")
     assert "CONTENDED" not in (tmp_path / "summary.md").read_text() + (tmp_path / "index.html").read_text()
+
+
+def test_a_contended_speed_finding_says_its_intervals_are_too_narrow(tmp_path: Path) -> None:
+    def speed(path: Path) -> str:
+        [text] = [item.text for item in analyse([path]).summaries[0].findings.items if item.topic == "speed"]
+        return text
+
+    busy = speed(run_file(tmp_path, {"grad": GRAD, "no_grad": NO_GRAD}, background_cpu=0.6))
+    assert busy.endswith(" Suspect: 6 of 6 of these cases contended, so the intervals are too narrow.")
+    assert "Suspect" not in speed(run_file(tmp_path, {"grad": GRAD, "no_grad": NO_GRAD}))

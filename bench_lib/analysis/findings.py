@@ -163,7 +163,12 @@ def compute(cases: pd.DataFrame, skipped: pd.DataFrame, fits: pd.DataFrame, *, s
         by_size: dict[int, dict[str, Mapping[str, Any]]] = {}
         for record in forward:
             by_size.setdefault(int(record["size"]), {})[record["mode"]] = record
-        for topic, text in (("speed", _speed(where, by_size)),
+        busy = sum(bool(record["contended"]) for record in forward)
+        # Intervals from rounds timed under load count the rounds' spread, not what the load did.
+        suspect = (f" Suspect: {busy} of {len(forward)} of these cases contended, so the intervals are too narrow."
+                   if busy_run(busy, len(forward)) else "")
+        speed = _speed(where, by_size)
+        for topic, text in (("speed", speed and speed + suspect),
                             ("overhead", _overhead(where, fits, workload, device, dtype)),
                             ("memory", _memory(where, by_size))):
             if text:
