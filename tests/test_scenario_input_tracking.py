@@ -63,5 +63,7 @@ def test_a_time_cost_within_noise_holds_and_says_so_but_a_faster_tracked_run_doe
 
     verdict, sentence = check(group(1.04e-3))
     assert verdict == HOLDS and "(1.04x, an extra time within this run's noise)" in sentence
+    verdict, sentence = check(group(0.97e-3))  # a faster median within the noise is no extra time
+    assert verdict == HOLDS and "(0.97x, a shorter time within this run's noise)" in sentence
     verdict, sentence = check(group(0.7e-3))
     assert verdict == FAILS and sentence.endswith("input_too is faster than params_only beyond noise")
