@@ -205,12 +205,14 @@ def test_a_failed_replicate_saves_nothing(tmp_path):
 
 
 def test_an_interrupted_run_saves_nothing(tmp_path):
-    command = [sys.executable, "-m", "bench_lib", "bench", "--preset=quick", f"--storage={tmp_path}", "--repeat=3",
+    # Many replicates: a tiny one takes about a second, and a test process that reads the line late on a
+    # busy machine must still find the run going (with 3 it once found the run finished, exit 0).
+    command = [sys.executable, "-m", "bench_lib", "bench", "--preset=quick", f"--storage={tmp_path}", "--repeat=50",
                "--", *TINY]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                start_new_session=True)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and "replicate 2/3 started" not in (process.stdout.readline() or "x"):
+    while time.monotonic() < deadline and "replicate 2/50 started" not in (process.stdout.readline() or "x"):
         pass
     os.killpg(process.pid, signal.SIGINT)  # as Ctrl-C does: the whole process group
     _, stderr = process.communicate(timeout=120)
