@@ -7,8 +7,8 @@ record, replay), while the graph pool held 119,537,664 bytes after the replay. S
 tensor memory is its graphs' pool (method "cuda-graph-pool"). Here the allocator's counters and the
 memory snapshot are faked (no GPU needed), the physics check, the findings and the compile claim
 are shown on the H200 run (tests/data/real_h200_cuda_graphs.json: eager and reduce-overhead mlp
-and elementwise cases of ../shared/data/h200-cuda-compile-scenarios.json, measured before the pool
-was read), and one test runs a real reduce-overhead case where there is a GPU.
+and elementwise cases of a quick run on an NVIDIA H200 with COMPILE=eager,inductor,reduce-overhead,
+measured before the pool was read), and one test runs a real reduce-overhead case where there is a GPU.
 """
 
 from __future__ import annotations
