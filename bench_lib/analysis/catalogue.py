@@ -38,10 +38,15 @@ class OpRow:
         return self.saved_bytes / self.elements if self.elements else math.nan
 
 
+def is_op_case(cases: pd.DataFrame) -> pd.Series:
+    """Which rows of ``cases`` are op cases (workload op.NAME): the catalogue's, not the mode matrix's."""
+    return cases["workload"].astype(str).str.startswith(OP_PREFIX)
+
+
 def rows(cases: pd.DataFrame) -> list[OpRow]:
     """The op cases of ``cases`` (one run, add_derived's columns) as catalogue rows, sorted by saved
     bytes per element (most first), then by op name; one row per op, device, dtype and size."""
-    ops = cases[cases["workload"].astype(str).str.startswith(OP_PREFIX)]
+    ops = cases[is_op_case(cases)]
     found = []
     for (workload, device, dtype, size), group in ops.groupby(["workload", "device", "dtype", "size"], sort=True):
         by = {(r["mode"], r["pass"]): r for r in group.to_dict("records")}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from bench_lib.contract.cases import OP_PREFIX
+from bench_lib.analysis.catalogue import is_op_case
 from bench_lib.contract.result import is_finite_number
 from bench_lib.contract.schema import CONTENDED_FRACTION, MODES
 from bench_lib.contract.units import number, size_label
@@ -38,7 +38,7 @@ def _forward(report: Report) -> pd.DataFrame:
     cases = report.cases
     if cases.empty:
         return cases
-    return cases[(cases["pass"] == PASS) & ~cases["workload"].astype(str).str.startswith(OP_PREFIX)]
+    return cases[(cases["pass"] == PASS) & ~is_op_case(cases)]
 
 
 def render(report: Report) -> str:
